@@ -1,0 +1,52 @@
+#pragma once
+// A server backend: one way of waiting for I/O, serving the shared protocol code.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/protocol.hpp"
+
+namespace mux {
+
+// What a backend did, reported by the server process when it stops. Updated on connect and
+// close only (never per request), so atomics cost nothing measurable and threads can share them.
+struct ServerCounters {
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> closed{0};
+  std::atomic<std::uint64_t> dropped_at_accept{0};  // EMFILE/ENFILE: accepted and closed at once
+  std::atomic<std::uint64_t> refused{0};            // could not be served (e.g. no thread for it)
+  std::atomic<std::uint64_t> protocol_errors{0};
+  std::atomic<std::uint64_t> resets{0};
+  std::atomic<std::uint64_t> requests{0};           // complete requests answered
+};
+
+struct ServeContext {
+  int listen_fd;                  // bound, listening, non-blocking
+  int stop_fd;                    // an eventfd that becomes readable when the server must stop
+  ServerCodecFactory make_codec;  // one codec per connection
+  ServerCounters* counters;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  // Empty when the backend can run on this machine; otherwise one line: why not, and the fix.
+  virtual std::string unavailable_reason() const { return {}; }
+  // Serves until ctx.stop_fd is readable, then closes every connection and returns.
+  // Throws std::runtime_error when it cannot start.
+  virtual void serve(const ServeContext& ctx) = 0;
+};
+
+struct BackendEntry {
+  std::string_view name;
+  std::unique_ptr<Backend> (*make)();
+};
+
+std::span<const BackendEntry> backend_registry();
+std::unique_ptr<Backend> make_backend(std::string_view name);  // nullptr when unknown
+
+}  // namespace mux

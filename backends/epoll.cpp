@@ -1,0 +1,61 @@
+// epoll(7), level-triggered: the kernel keeps the interest set, so a wait costs what is ready,
+// not what is watched.
+#include <sys/epoll.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "backends/readiness_loop.hpp"
+#include "core/unique_fd.hpp"
+
+namespace mux {
+namespace {
+
+class EpollPoller final : public Poller {
+ public:
+  EpollPoller() : epfd_(::epoll_create1(EPOLL_CLOEXEC)) {
+    if (!epfd_) throw std::runtime_error(fmt::format("epoll_create1(): {}", std::strerror(errno)));
+  }
+
+  void set_interest(int fd, unsigned old_mask, unsigned new_mask) override {
+    epoll_event ev{};
+    ev.events = ((new_mask & kRead) ? EPOLLIN : 0u) | ((new_mask & kWrite) ? EPOLLOUT : 0u);
+    ev.data.fd = fd;
+    const int op = old_mask == 0 ? EPOLL_CTL_ADD : new_mask == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    if (::epoll_ctl(epfd_.get(), op, fd, &ev) != 0)
+      throw std::runtime_error(fmt::format("epoll_ctl(fd {}): {}", fd, std::strerror(errno)));
+  }
+
+  int wait(std::span<Event> out, int timeout_ms) override {
+    if (ready_.size() < out.size()) ready_.resize(out.size());
+    const int n = ::epoll_wait(epfd_.get(), ready_.data(), static_cast<int>(out.size()), timeout_ms);
+    if (n < 0) {
+      if (errno == EINTR) return 0;
+      throw std::runtime_error(fmt::format("epoll_wait(): {}", std::strerror(errno)));
+    }
+    for (int i = 0; i < n; ++i) {
+      const std::uint32_t e = ready_[static_cast<std::size_t>(i)].events;
+      unsigned mask = 0;
+      if (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) mask |= kRead;
+      if (e & EPOLLOUT) mask |= kWrite;
+      out[static_cast<std::size_t>(i)] = {ready_[static_cast<std::size_t>(i)].data.fd, mask};
+    }
+    return n;
+  }
+
+ private:
+  UniqueFd epfd_;
+  std::vector<epoll_event> ready_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_epoll_backend() {
+  return make_readiness_backend("epoll", [] { return std::unique_ptr<Poller>(new EpollPoller); });
+}
+
+}  // namespace mux

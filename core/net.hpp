@@ -1,0 +1,42 @@
+#pragma once
+// Socket helpers shared by the backends and the load generator. Addresses are numeric
+// (no DNS: load only ever goes to loopback or to test namespaces).
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "core/unique_fd.hpp"
+
+namespace mux {
+
+// A failure the user can fix: the message names the problem and the fix.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+
+  static SocketAddress parse(const std::string& host, std::uint16_t port);  // throws UsageError
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  int family() const { return storage.ss_family; }
+  bool is_loopback() const;
+  std::uint16_t port() const;
+  std::string to_string() const;  // "127.0.0.1:8080", "[::1]:8080"
+};
+
+// A non-blocking listening TCP socket; throws UsageError naming the fix when the port is in use.
+UniqueFd listen_tcp(const SocketAddress& address, int backlog);
+SocketAddress local_address(int fd);
+
+void set_nonblocking(int fd);
+void set_nodelay(int fd);
+// Starts a non-blocking connect; the fd becomes writable when it completes (check SO_ERROR).
+UniqueFd start_connect(const SocketAddress& address);
+int socket_error(int fd);  // SO_ERROR, cleared by reading it
+
+}  // namespace mux

@@ -1,0 +1,108 @@
+#include "harness/options.hpp"
+
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "backends/backend.hpp"
+#include "core/echo_protocol.hpp"
+#include "core/net.hpp"
+
+namespace mux {
+namespace {
+
+std::vector<std::string> backend_names(bool with_all) {
+  std::vector<std::string> names;
+  for (const auto& entry : backend_registry()) names.emplace_back(entry.name);
+  if (with_all) names.emplace_back("all");
+  return names;
+}
+
+// CLI11 errors become the project's one-line form: the problem, the fix, exit status 2.
+template <typename Options>
+std::optional<Options> finish_parse(CLI::App& app, int argc, char** argv, Options& options, int& exit_code,
+                                    const std::function<void()>& after = {}) {
+  try {
+    app.parse(argc, argv);
+    if (after) after();
+    exit_code = 0;
+    return options;
+  } catch (const CLI::CallForHelp& e) {
+    exit_code = app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fputs(fmt::format("{}: error: {}; see `{} --help`\n", app.get_name(), e.what(), app.get_name()).c_str(),
+               stderr);
+    exit_code = kExitUsage;
+  } catch (const UsageError& e) {
+    std::fputs(fmt::format("{}: error: {}\n", app.get_name(), e.what()).c_str(), stderr);
+    exit_code = kExitUsage;
+  }
+  return std::nullopt;
+}
+
+CpuList cpus_or(const std::string& text, const CpuList& fallback) {
+  return text.empty() ? fallback : parse_cpu_list(text);
+}
+
+}  // namespace
+
+std::vector<std::string> RunOptions::backends() const {
+  return backend == "all" ? backend_names(false) : std::vector<std::string>{backend};
+}
+
+std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_code) {
+  RunOptions o;
+  CLI::App app{"muxbench: measure one Linux I/O model serving echo clients over loopback.\n"
+               "The server backend runs in its own pinned process; the load generator on the other cores.",
+               "bench"};
+  app.footer("Subcommand: `bench serve --help` runs one backend alone.");
+  std::string server_cpus, client_cpus;
+  app.add_option("--backend", o.backend, "I/O model of the server")
+      ->check(CLI::IsMember(backend_names(true)))->capture_default_str();
+  app.add_option("--clients", o.clients, "concurrent connections")->check(CLI::Range(1, 10'000'000))->capture_default_str();
+  app.add_option("--message-size", o.message_size, "payload bytes per echo message (a 4-byte length header travels with it)")
+      ->check(CLI::Range(std::size_t{1}, kMaxMessageSize))->capture_default_str();
+  app.add_option("--pipeline", o.pipeline, "requests in flight per connection")->check(CLI::Range(1, 1024))->capture_default_str();
+  app.add_option("--duration", o.duration_s, "seconds measured")->check(CLI::Range(0.01, 86400.0))->capture_default_str();
+  app.add_option("--warmup", o.warmup_s, "seconds of load before measuring (discarded)")->check(CLI::Range(0.0, 3600.0))->capture_default_str();
+  app.add_option("--timeout", o.timeout_s, "seconds a request may stay unanswered before it counts as an error")
+      ->check(CLI::Range(0.01, 3600.0))->capture_default_str();
+  app.add_option("--host", o.host, "loopback address the server binds and the clients connect to")->capture_default_str();
+  app.add_option("--port", o.port, "server port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
+  app.add_option("--loadgen-threads", o.loadgen_threads, "load generator threads (default: one per client CPU)")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--server-cpus", server_cpus, "cores for the server process, e.g. 0 or 0-1 (default: first half)");
+  app.add_option("--client-cpus", client_cpus, "cores for the load generator (default: second half)");
+  app.add_option("--json", o.json_path, "also write the result as JSON to this file (written atomically; with "
+                                        "--backend=all, {backend} in the name is replaced, or .BACKEND is inserted)");
+  return finish_parse(app, argc, argv, o, exit_code, [&] {
+    const CpuSplit split = default_cpu_split();
+    o.server_cpus = cpus_or(server_cpus, split.server);
+    o.client_cpus = cpus_or(client_cpus, split.client);
+    if (o.loadgen_threads == 0) o.loadgen_threads = o.client_cpus.size();
+    if (!SocketAddress::parse(o.host, 0).is_loopback())
+      throw UsageError(fmt::format("--host={} is not a loopback address; `bench` sends load only to 127.0.0.0/8 or ::1",
+                                   o.host));
+  });
+}
+
+std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit_code) {
+  ServeOptions o;
+  CLI::App app{"Run one server backend alone until SIGINT or SIGTERM.", "bench serve"};
+  std::string cpus;
+  app.add_option("--backend", o.backend, "I/O model")->check(CLI::IsMember(backend_names(false)))->capture_default_str();
+  app.add_option("--protocol", o.protocol, "protocol served")->check(CLI::IsMember({"echo"}))->capture_default_str();
+  app.add_option("--host", o.host, "address to bind")->capture_default_str();
+  app.add_option("--port", o.port, "port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
+  app.add_option("--backlog", o.backlog, "listen backlog (the kernel caps it at net.core.somaxconn)")
+      ->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  app.add_option("--cpus", cpus, "cores to pin the server to");
+  app.add_option("--ready-fd", o.ready_fd, "(used by bench) pipe for the address and final counters")->group("");
+  return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
+    if (!cpus.empty()) o.cpus = parse_cpu_list(cpus);
+    SocketAddress::parse(o.host, o.port);  // throws a UsageError naming the problem
+  });
+}
+
+}  // namespace mux

@@ -1,0 +1,49 @@
+#pragma once
+// Command-line options of `bench` (a measurement) and `bench serve` (one backend alone).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/cpu_set.hpp"
+
+namespace mux {
+
+inline constexpr int kExitUsage = 2;        // bad input: one line on stderr, nothing left behind
+inline constexpr int kExitFailed = 1;       // the run itself failed (the server died, errors)
+inline constexpr int kExitInterrupted = 130;
+
+struct RunOptions {
+  std::string backend = "epoll";
+  std::size_t clients = 100;
+  std::size_t message_size = 128;
+  std::size_t pipeline = 1;
+  double duration_s = 10;
+  double warmup_s = 2;
+  double timeout_s = 5;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;  // 0: a free port, chosen by the kernel
+  std::size_t loadgen_threads = 0;  // 0: one per core of --client-cpus
+  CpuList server_cpus;
+  CpuList client_cpus;
+  std::string json_path;
+
+  std::vector<std::string> backends() const;  // "all" expanded
+};
+
+struct ServeOptions {
+  std::string backend = "epoll";
+  std::string protocol = "echo";
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+  int backlog = 4096;
+  CpuList cpus;
+  int ready_fd = -1;  // set by `bench`: report the address and the final counters on this pipe
+};
+
+// Parse argv; on --help print it and return std::nullopt with exit_code 0; on bad input print
+// one line and return std::nullopt with exit_code 2.
+std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_code);
+std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit_code);
+
+}  // namespace mux

@@ -1,0 +1,123 @@
+#include "harness/preflight.hpp"
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "backends/backend.hpp"
+#include "core/echo_protocol.hpp"
+#include "core/limits.hpp"
+#include "core/net.hpp"
+
+namespace mux {
+namespace {
+
+constexpr std::uint64_t kSpareFds = 64;  // listeners, epoll/eventfd/pipes, stdio, headroom
+
+std::uint64_t read_number(const char* path, std::uint64_t fallback) {
+  std::ifstream in(path);
+  std::uint64_t v = fallback;
+  in >> v;
+  return in ? v : fallback;
+}
+
+std::uint64_t ephemeral_ports(std::uint64_t& lo, std::uint64_t& hi) {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  lo = 32768;
+  hi = 60999;
+  in >> lo >> hi;
+  return hi >= lo ? hi - lo + 1 : 0;
+}
+
+std::uint64_t memory_available_bytes() {
+  std::ifstream in("/proc/meminfo");
+  for (std::string key; in >> key;) {
+    std::uint64_t kb = 0;
+    in >> kb;
+    if (key == "MemAvailable:") return kb * 1024;
+    in.ignore(256, '\n');
+  }
+  return UINT64_MAX;
+}
+
+void check_fds(std::uint64_t clients) {
+  const std::uint64_t limit = raise_fd_limit();  // the server child raises its own the same way
+  const std::uint64_t need = clients + kSpareFds;
+  if (need > limit)
+    throw UsageError(fmt::format(
+        "--clients={} needs about {} open files in each process but the limit is {}; raise it (`ulimit -n {}`, "
+        "as root up to fs.nr_open={}) or use at most --clients={}",
+        clients, need, limit, need, read_number("/proc/sys/fs/nr_open", 0), limit > kSpareFds ? limit - kSpareFds : 0));
+}
+
+void check_ports(std::uint64_t clients, const std::string& host) {
+  std::uint64_t lo = 0, hi = 0;
+  const std::uint64_t ports = ephemeral_ports(lo, hi);
+  if (clients + 100 > ports)
+    throw UsageError(fmt::format(
+        "--clients={} needs {} local ports towards {} but net.ipv4.ip_local_port_range ({}-{}) has {}; "
+        "widen the range (sysctl net.ipv4.ip_local_port_range) or use at most --clients={}",
+        clients, clients, host, lo, hi, ports, ports > 100 ? ports - 100 : 0));
+}
+
+void check_threads(std::uint64_t clients) {
+  rlimit nproc{};
+  ::getrlimit(RLIMIT_NPROC, &nproc);
+  const std::uint64_t need = clients + kSpareFds;
+  const std::uint64_t threads_max = read_number("/proc/sys/kernel/threads-max", UINT64_MAX);
+  const std::uint64_t pid_max = read_number("/proc/sys/kernel/pid_max", UINT64_MAX);
+  const std::uint64_t map_count = read_number("/proc/sys/vm/max_map_count", UINT64_MAX);
+  auto refuse = [&](const char* limit, std::uint64_t value, const char* fix) {
+    throw UsageError(fmt::format("--backend=threads with --clients={} needs about {} threads, more than {} ({}); {} "
+                                 "or use fewer --clients",
+                                 clients, need, limit, value, fix));
+  };
+  if (need > threads_max) refuse("kernel.threads-max", threads_max, "raise it with sysctl");
+  if (need > pid_max) refuse("kernel.pid_max", pid_max, "raise it with sysctl");
+  if (nproc.rlim_cur != RLIM_INFINITY && need > nproc.rlim_cur) refuse("RLIMIT_NPROC", nproc.rlim_cur, "raise `ulimit -u`");
+  // Each thread maps its stack and a guard page: two mappings.
+  if (2 * need + 1000 > map_count) refuse("vm.max_map_count / 2", map_count / 2, "raise vm.max_map_count with sysctl");
+}
+
+void check_memory(const RunOptions& o) {
+  // Worst case per connection: a whole message queued on each side, plus a thread stack.
+  const std::uint64_t frame = o.message_size + kEchoHeaderSize;
+  const std::uint64_t per_conn = 2 * std::min<std::uint64_t>(frame * o.pipeline, 8 << 20) + 96 * 1024;
+  const std::uint64_t need = per_conn * o.clients;
+  const std::uint64_t have = memory_available_bytes();
+  if (need > have)
+    throw UsageError(fmt::format("--clients={} with --message-size={} may need {} MiB of memory but {} MiB are "
+                                 "available; use fewer clients or smaller messages",
+                                 o.clients, o.message_size, need >> 20, have >> 20));
+}
+
+void check_json_path(const std::string& path) {
+  if (path.empty()) return;
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || ::access(dir.c_str(), W_OK) != 0)
+    throw UsageError(fmt::format("cannot write --json={}: directory {} does not exist or is not writable; create it "
+                                 "or choose another path",
+                                 path, dir));
+}
+
+}  // namespace
+
+void preflight(const RunOptions& o) {
+  for (const std::string& name : o.backends()) {
+    if (auto reason = make_backend(name)->unavailable_reason(); !reason.empty()) throw UsageError(reason);
+    if (name == "threads") check_threads(o.clients);
+  }
+  check_fds(o.clients);
+  check_ports(o.clients, o.host);
+  check_memory(o);
+  check_json_path(o.json_path);
+}
+
+}  // namespace mux

@@ -1,0 +1,41 @@
+#pragma once
+// A finished (or interrupted) measurement, and the two ways it is shown: a table row and a JSON
+// document (schema: results/README.md).
+#include <optional>
+#include <span>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/options.hpp"
+#include "loadgen/load_config.hpp"
+
+namespace mux {
+
+inline constexpr int kSchemaVersion = 1;
+
+struct RunRecord {
+  std::string backend;
+  std::string server_address;
+  bool complete = true;
+  std::string incomplete_reason;
+  double measured_s = 0;                 // the measured interval as it really ran
+  LoadResult load;
+  std::optional<double> server_cpu_us;   // user+sys over the measured interval
+  std::optional<double> loadgen_cpu_us;
+  nlohmann::json server_counters;        // the server's own count; null if it died first
+
+  double throughput_rps() const { return measured_s > 0 ? static_cast<double>(load.requests) / measured_s : 0; }
+};
+
+std::string table_header(const RunOptions& options);
+std::string table_row(const RunOptions& options, const RunRecord& record);
+std::string table_notes(const RunOptions& options, const RunRecord& record);  // may be empty
+
+nlohmann::ordered_json to_json(const RunOptions& options, const RunRecord& record,
+                               const nlohmann::ordered_json& environment);
+// Where --json goes for this backend: PATH, or with several backends PATH with {backend}
+// replaced (or .BACKEND inserted before the extension).
+std::string json_path_for(const RunOptions& options, const std::string& backend);
+
+}  // namespace mux

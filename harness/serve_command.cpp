@@ -1,0 +1,89 @@
+// `bench serve`: one backend alone in this process. `bench` runs its server this way, as a
+// child process, so the server's fds and CPU time are its own.
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "backends/backend.hpp"
+#include "core/limits.hpp"
+#include "core/net.hpp"
+#include "harness/commands.hpp"
+#include "harness/options.hpp"
+
+namespace mux {
+namespace {
+
+int g_stop_fd = -1;
+
+void on_stop_signal(int) {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(g_stop_fd, &one, sizeof one);  // async-signal-safe
+}
+
+void say(int fd, const std::string& line) {
+  if (fd < 0) {
+    std::fputs(line.c_str(), stdout);
+    std::fflush(stdout);
+  } else {
+    [[maybe_unused]] const ssize_t n = ::write(fd, line.data(), line.size());
+  }
+}
+
+nlohmann::ordered_json counters_json(const ServerCounters& c) {
+  return {{"accepted", c.accepted.load()},       {"closed", c.closed.load()},
+          {"dropped_at_accept", c.dropped_at_accept.load()}, {"refused", c.refused.load()},
+          {"protocol_errors", c.protocol_errors.load()},     {"resets", c.resets.load()},
+          {"requests", c.requests.load()}};
+}
+
+}  // namespace
+
+int serve_command(int argc, char** argv) {
+  int exit_code = 0;
+  const auto options = parse_serve_options(argc, argv, exit_code);
+  if (!options) return exit_code;
+  const ServeOptions& o = *options;
+  try {
+    if (!o.cpus.empty()) pin_process(o.cpus);
+    raise_fd_limit();
+    std::signal(SIGPIPE, SIG_IGN);
+    auto backend = make_backend(o.backend);
+    if (auto reason = backend->unavailable_reason(); !reason.empty()) throw UsageError(reason);
+    UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    g_stop_fd = stop.get();
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    ::sigaction(SIGINT, &sa, nullptr);
+    ::sigaction(SIGTERM, &sa, nullptr);
+
+    UniqueFd listener = listen_tcp(SocketAddress::parse(o.host, o.port), o.backlog);
+    const SocketAddress bound = local_address(listener.get());
+    if (o.ready_fd >= 0)
+      say(o.ready_fd, fmt::format("ready {}\n", bound.to_string()));
+    else
+      say(-1, fmt::format("muxbench {} server listening on {} (protocol {}); Ctrl-C stops it\n", o.backend,
+                          bound.to_string(), o.protocol));
+
+    ServerCounters counters;
+    backend->serve({listener.get(), stop.get(), server_codec_factory(o.protocol), &counters});
+    const auto stats = counters_json(counters);
+    if (o.ready_fd >= 0)
+      say(o.ready_fd, fmt::format("stats {}\n", stats.dump()));
+    else
+      say(-1, fmt::format("stopped; {}\n", stats.dump()));
+    return 0;
+  } catch (const UsageError& e) {
+    say(o.ready_fd < 0 ? STDERR_FILENO : o.ready_fd, fmt::format("error {}\n", e.what()));
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    say(o.ready_fd < 0 ? STDERR_FILENO : o.ready_fd, fmt::format("error {} server failed: {}\n", o.backend, e.what()));
+    return kExitFailed;
+  }
+}
+
+}  // namespace mux

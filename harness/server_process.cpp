@@ -1,0 +1,164 @@
+#include "harness/server_process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/clock.hpp"
+
+namespace mux {
+namespace {
+
+constexpr int kReadyFd = 3;
+constexpr int kStartTimeoutMs = 10'000;
+constexpr int kStopTimeoutMs = 5'000;
+
+SocketAddress parse_host_port(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) throw std::runtime_error(fmt::format("server reported a bad address '{}'", text));
+  return SocketAddress::parse(text.substr(0, colon), static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1))));
+}
+
+}  // namespace
+
+ServerProcess::ServerProcess(const Config& config) {
+  // Everything the child needs is built before fork(): between fork and exec only
+  // async-signal-safe calls are allowed.
+  std::vector<std::string> args = {"bench", "serve", "--backend=" + config.backend, "--host=" + config.host,
+                                   fmt::format("--port={}", config.port), fmt::format("--backlog={}", config.backlog),
+                                   fmt::format("--ready-fd={}", kReadyFd)};
+  if (!config.cpus.empty()) args.push_back("--cpus=" + format_cpu_list(config.cpus));
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  // The child's affinity is set between fork and exec: it must not inherit the load
+  // generator's cores, and `--cpus` is then checked against what it was given.
+  cpu_set_t server_cpus;
+  CPU_ZERO(&server_cpus);
+  for (int c : config.cpus.empty() ? allowed_cpus() : config.cpus) CPU_SET(c, &server_cpus);
+
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(fmt::format("pipe2(): {}", std::strerror(errno)));
+  const pid_t parent = ::getpid();
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error(fmt::format("fork(): {}", std::strerror(errno)));
+  if (pid_ == 0) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive bench, even if bench is killed -9
+    if (::getppid() != parent) ::_exit(127);
+    ::sched_setaffinity(0, sizeof server_cpus, &server_cpus);
+    if (fds[1] == kReadyFd) ::fcntl(kReadyFd, F_SETFD, 0);
+    else ::dup2(fds[1], kReadyFd);  // dup2 clears close-on-exec on the copy
+    ::execv("/proc/self/exe", argv.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  pipe_.reset(fds[0]);
+
+  const auto line = read_line(kStartTimeoutMs);
+  if (line && line->starts_with("ready ")) {
+    address_ = parse_host_port(line->substr(6));
+    return;
+  }
+  kill_and_reap();
+  if (line && line->starts_with("error ")) throw UsageError(line->substr(6));
+  throw std::runtime_error(fmt::format("the {} server did not start listening ({})", config.backend,
+                                       line ? *line : exit_description()));
+}
+
+ServerProcess::~ServerProcess() { kill_and_reap(); }
+
+std::optional<std::string> ServerProcess::read_line(int timeout_ms) {
+  const std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(timeout_ms) * 1'000'000ULL;
+  for (;;) {
+    if (const auto nl = pending_.find('\n'); nl != std::string::npos) {
+      std::string line = pending_.substr(0, nl);
+      pending_.erase(0, nl + 1);
+      return line;
+    }
+    const std::uint64_t now = now_ns();
+    if (now >= deadline) return std::nullopt;
+    pollfd p{pipe_.get(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>((deadline - now) / 1'000'000 + 1)) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::read(pipe_.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;  // the server closed the pipe: it is gone
+    pending_.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+bool ServerProcess::alive() {
+  if (reaped_) return false;
+  if (::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+  return !reaped_;
+}
+
+std::string ServerProcess::exit_description() const {
+  if (!reaped_) return "still running";
+  if (WIFSIGNALED(status_)) return fmt::format("killed by signal {} ({})", WTERMSIG(status_), strsignal(WTERMSIG(status_)));
+  return fmt::format("exited with status {}", WEXITSTATUS(status_));
+}
+
+double ServerProcess::cpu_time_us() const {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid_));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto paren = text.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(text.substr(paren + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {  // fields 14 and 15: utime, stime in ticks
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) * 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+nlohmann::json ServerProcess::stop() {
+  nlohmann::json stats;
+  if (alive()) {
+    ::kill(pid_, SIGTERM);
+    while (auto line = read_line(kStopTimeoutMs)) {
+      if (line->starts_with("stats ")) {
+        stats = nlohmann::json::parse(line->substr(6), nullptr, false);
+        break;
+      }
+    }
+  }
+  kill_and_reap();
+  return stats;
+}
+
+void ServerProcess::kill_and_reap() {
+  if (pid_ <= 0 || reaped_) return;
+  ::kill(pid_, SIGTERM);
+  const std::uint64_t deadline = now_ns() + kStopTimeoutMs * 1'000'000ULL;
+  while (alive()) {
+    if (now_ns() >= deadline) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status_, 0);
+      reaped_ = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace mux

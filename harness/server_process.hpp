@@ -1,0 +1,57 @@
+#pragma once
+// The server as a child process: `bench serve` exec'd from this binary, pinned to its own cores,
+// in its own process group (Ctrl-C reaches only `bench`, which then stops it in order).
+// The destructor always stops and reaps it, whatever happened before.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/cpu_set.hpp"
+#include "core/net.hpp"
+#include "core/unique_fd.hpp"
+
+namespace mux {
+
+class ServerProcess {
+ public:
+  struct Config {
+    std::string backend;
+    std::string host;
+    std::uint16_t port;
+    int backlog;
+    CpuList cpus;
+  };
+  // Starts the server and waits until it listens; throws UsageError with the server's own
+  // one-line reason (port in use, io_uring disabled, ...) when it cannot.
+  explicit ServerProcess(const Config& config);
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  const SocketAddress& address() const { return address_; }
+  pid_t pid() const { return pid_; }
+  // Still running? Otherwise exit_description() says how it ended.
+  bool alive();
+  std::string exit_description() const;
+  // User + system CPU time the server has used so far, in microseconds (all its threads).
+  double cpu_time_us() const;
+  // Asks it to stop (SIGTERM), collects its final counters, reaps it.
+  nlohmann::json stop();
+
+ private:
+  std::optional<std::string> read_line(int timeout_ms);
+  void kill_and_reap();
+
+  pid_t pid_ = -1;
+  int status_ = 0;
+  bool reaped_ = false;
+  UniqueFd pipe_;
+  std::string pending_;
+  SocketAddress address_;
+};
+
+}  // namespace mux

@@ -1,0 +1,58 @@
+#include "loadgen/load_generator.hpp"
+
+#include <latch>
+
+#include "core/clock.hpp"
+#include "loadgen/closed_loop_client.hpp"
+
+namespace mux {
+
+LoadGenerator::LoadGenerator(LoadConfig config) : config_(std::move(config)) {}
+
+LoadGenerator::~LoadGenerator() {
+  request_stop();
+  go_.store(true);
+  go_.notify_all();
+}
+
+void LoadGenerator::start() {
+  const std::size_t t = std::max<std::size_t>(1, std::min(config_.threads, config_.clients));
+  connect_errors_.resize(t);
+  std::latch connected(static_cast<std::ptrdiff_t>(t));
+  const std::uint64_t connect_deadline = now_ns() + seconds_to_ns(std::max(10.0, config_.timeout_s));
+  for (std::size_t i = 0; i < t; ++i) {
+    // Connections split as evenly as possible: the first (clients % t) threads take one more.
+    const std::size_t share = config_.clients / t + (i < config_.clients % t ? 1 : 0);
+    clients_.push_back(std::make_unique<ClosedLoopClient>(config_, share, stop_));
+    threads_.emplace_back([this, i, &connected, connect_deadline] {
+      if (!config_.cpus.empty()) pin_thread(config_.cpus[i % config_.cpus.size()]);
+      connect_errors_[i] = clients_[i]->connect_all(connect_deadline);
+      connected.count_down();
+      go_.wait(false);
+      if (!stop_.load()) clients_[i]->run(start_ns_, measure_ns_, end_ns_);
+    });
+  }
+  connected.wait();
+  for (const auto& error : connect_errors_) {
+    if (error.empty()) continue;
+    request_stop();
+    go_.store(true);
+    go_.notify_all();
+    threads_.clear();  // joins
+    throw UsageError(error);
+  }
+  start_ns_ = now_ns();
+  measure_ns_ = start_ns_ + seconds_to_ns(config_.warmup_s);
+  end_ns_ = measure_ns_ + seconds_to_ns(config_.duration_s);
+  go_.store(true);
+  go_.notify_all();
+}
+
+LoadResult LoadGenerator::join() {
+  threads_.clear();
+  LoadResult total;
+  for (const auto& c : clients_) total.merge(c->result());
+  return total;
+}
+
+}  // namespace mux

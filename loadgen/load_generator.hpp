@@ -1,0 +1,44 @@
+#pragma once
+// The load generator: `threads` ClosedLoopClients, each pinned to a core with its share of the
+// connections. All connections are open before the clock starts.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "loadgen/load_config.hpp"
+
+namespace mux {
+
+class ClosedLoopClient;
+
+class LoadGenerator {
+ public:
+  explicit LoadGenerator(LoadConfig config);
+  ~LoadGenerator();  // stops and joins the threads
+
+  // Opens every connection, then starts the clock. Throws UsageError (one line) when the target
+  // cannot be reached; no thread is left running then.
+  void start();
+  std::uint64_t start_ns() const { return start_ns_; }
+  std::uint64_t measure_start_ns() const { return measure_ns_; }
+  std::uint64_t end_ns() const { return end_ns_; }
+
+  // Ctrl-C, or the server died: every thread stops at its next wake-up (within 50 ms).
+  void request_stop() { stop_.store(true); }
+  bool stopped_early() const { return stop_.load(); }
+  // Waits for the threads and merges what they measured.
+  LoadResult join();
+
+ private:
+  LoadConfig config_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> go_{false};
+  std::vector<std::unique_ptr<ClosedLoopClient>> clients_;
+  std::vector<std::string> connect_errors_;
+  std::vector<std::jthread> threads_;
+  std::uint64_t start_ns_ = 0, measure_ns_ = 0, end_ns_ = 0;
+};
+
+}  // namespace mux

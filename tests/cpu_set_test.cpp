@@ -1,0 +1,43 @@
+#include "core/cpu_set.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/net.hpp"
+
+namespace mux {
+namespace {
+
+TEST(CpuList, ParsesAndFormats) {
+  const CpuList all = allowed_cpus();
+  ASSERT_FALSE(all.empty());
+  const std::string first = std::to_string(all.front());
+  EXPECT_EQ(parse_cpu_list(first), CpuList{all.front()});
+  EXPECT_EQ(format_cpu_list(parse_cpu_list(format_cpu_list(all))), format_cpu_list(all));
+}
+
+TEST(CpuList, RejectsBadSyntaxAndMissingCores) {
+  EXPECT_THROW(parse_cpu_list("zero"), UsageError);
+  EXPECT_THROW(parse_cpu_list("3-1"), UsageError);
+  EXPECT_THROW(parse_cpu_list(""), UsageError);
+  EXPECT_THROW(parse_cpu_list("1000"), UsageError);
+}
+
+TEST(CpuSplit, ServerAndClientDoNotShareCoresWhenThereAreTwo) {
+  const CpuSplit split = default_cpu_split();
+  ASSERT_FALSE(split.server.empty());
+  ASSERT_FALSE(split.client.empty());
+  if (allowed_cpus().size() < 2) GTEST_SKIP() << "one core: server and client share it";
+  for (int c : split.server) EXPECT_EQ(std::find(split.client.begin(), split.client.end(), c), split.client.end());
+}
+
+TEST(SocketAddress, LoopbackDetection) {
+  EXPECT_TRUE(SocketAddress::parse("127.0.0.1", 1).is_loopback());
+  EXPECT_TRUE(SocketAddress::parse("127.3.2.1", 1).is_loopback());
+  EXPECT_TRUE(SocketAddress::parse("::1", 1).is_loopback());
+  EXPECT_FALSE(SocketAddress::parse("10.0.0.1", 1).is_loopback());
+  EXPECT_THROW(SocketAddress::parse("example.com", 1), UsageError);
+  EXPECT_EQ(SocketAddress::parse("::1", 80).to_string(), "[::1]:80");
+}
+
+}  // namespace
+}  // namespace mux

@@ -1,0 +1,131 @@
+#pragma once
+// Runs the real `bench` binary the way a user does, and inspects what it left behind.
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace mux::test {
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A scratch directory per test, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/muxbench-test-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Every bench started by a test carries this tag in its environment (and so does its server
+// child), so a test can prove that no process of its own is left running.
+inline std::string process_tag() {
+  static const std::string tag = fmt::format("MUXBENCH_TEST_TAG=t{}", ::getpid());
+  return tag;
+}
+
+inline std::vector<pid_t> tagged_processes() {
+  std::vector<pid_t> found;
+  DIR* d = ::opendir("/proc");
+  while (dirent* e = d ? ::readdir(d) : nullptr) {
+    const pid_t pid = std::atoi(e->d_name);
+    if (pid <= 0 || pid == ::getpid()) continue;
+    const std::string env = slurp(fmt::format("/proc/{}/environ", pid));
+    std::string status = slurp(fmt::format("/proc/{}/stat", pid));
+    if (status.find(") Z") != std::string::npos) continue;  // a zombie runs nothing
+    for (std::size_t at = 0; (at = env.find(process_tag(), at)) != std::string::npos; ++at) {
+      const std::size_t end = at + process_tag().size();
+      if ((at == 0 || env[at - 1] == '\0') && (end == env.size() || env[end] == '\0')) {
+        found.push_back(pid);
+        break;
+      }
+    }
+  }
+  if (d) ::closedir(d);
+  return found;
+}
+
+// Starts `argv`; `during(pid)` runs while it is alive (to send signals); returns its outcome.
+inline Outcome run(std::vector<std::string> argv, const std::function<void(pid_t)>& during = {},
+                   const std::vector<std::string>& extra_env = {}) {
+  TempDir io;
+  const std::string out_path = io.file("stdout"), err_path = io.file("stderr");
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  std::vector<std::string> env_storage = {process_tag()};
+  for (const auto& e : extra_env) env_storage.push_back(e);
+  for (char** e = environ; *e; ++e) env_storage.emplace_back(*e);
+  std::vector<char*> env;
+  for (auto& e : env_storage) env.push_back(e.data());
+  env.push_back(nullptr);
+
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    ::execve(args[0], args.data(), env.data());
+    ::_exit(127);
+  }
+  if (during) during(pid);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  Outcome o;
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  o.out = slurp(out_path);
+  o.err = slurp(err_path);
+  return o;
+}
+
+inline Outcome bench(std::vector<std::string> args, const std::function<void(pid_t)>& during = {},
+                     const std::vector<std::string>& extra_env = {}) {
+  args.insert(args.begin(), BENCH_PATH);
+  return run(std::move(args), during, extra_env);
+}
+
+inline nlohmann::json read_json(const std::string& path) {
+  return nlohmann::json::parse(slurp(path));
+}
+
+// The direct children of `pid` (the server process of a running bench).
+inline std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> kids;
+  std::istringstream in(slurp(fmt::format("/proc/{}/task/{}/children", pid, pid)));
+  for (pid_t k; in >> k;) kids.push_back(k);
+  return kids;
+}
+
+inline void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+}  // namespace mux::test
