@@ -66,9 +66,14 @@ bool EchoRequests::matches(std::uint64_t seq, std::size_t pos, std::span<const c
   return std::memcmp(payload(seq) + (pos - kEchoHeaderSize), got.data(), got.size()) == 0;
 }
 
-ServerCodecFactory server_codec_factory(std::string_view name) {
-  if (name == "echo") return [] { return std::unique_ptr<ServerCodec>(new EchoServerCodec); };
-  return nullptr;
+ClientCodec::Progress EchoClientCodec::on_reply(std::uint64_t seq, std::span<const char> bytes) {
+  const std::size_t frame = requests_.frame_size();
+  const std::size_t take = std::min(frame - received_, bytes.size());
+  if (!requests_.matches(pattern_base_ + seq, received_, bytes.first(take))) return {take, State::invalid};
+  received_ += take;
+  if (received_ < frame) return {take, State::incomplete};
+  received_ = 0;
+  return {take, State::complete};
 }
 
 }  // namespace mux

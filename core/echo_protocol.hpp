@@ -2,8 +2,6 @@
 // The echo protocol: each message is a 4-byte big-endian payload length followed by the
 // payload; the server sends every message back unchanged. The length prefix lets the server
 // count messages and refuse oversized ones, and any plain echo server is still a valid peer.
-#include <sys/uio.h>
-
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -52,6 +50,36 @@ class EchoRequests {
   std::size_t message_size_;
   std::array<char, kEchoHeaderSize> header_{};
   std::vector<char> pattern_;
+};
+
+// Client codec of one connection: requests from a shared EchoRequests, replies compared byte
+// for byte with what was sent.
+class EchoClientCodec final : public ClientCodec {
+ public:
+  EchoClientCodec(const EchoRequests& requests, std::uint64_t pattern_base)
+      : requests_(requests), pattern_base_(pattern_base) {}
+  std::size_t request_size(std::uint64_t) const override { return requests_.frame_size(); }
+  int request_iov(std::uint64_t seq, std::size_t pos, iovec out[2]) const override {
+    return requests_.iov(pattern_base_ + seq, pos, out);
+  }
+  Progress on_reply(std::uint64_t seq, std::span<const char> bytes) override;
+  void reset() override { received_ = 0; }
+
+ private:
+  const EchoRequests& requests_;
+  std::uint64_t pattern_base_;  // so that connections do not all send the same bytes
+  std::size_t received_ = 0;    // of the current reply
+};
+
+class EchoClientProtocol final : public ClientProtocol {
+ public:
+  explicit EchoClientProtocol(std::size_t message_size) : requests_(message_size) {}
+  std::unique_ptr<ClientCodec> make_codec(std::uint64_t connection) const override {
+    return std::make_unique<EchoClientCodec>(requests_, connection * 7919);
+  }
+
+ private:
+  EchoRequests requests_;
 };
 
 }  // namespace mux

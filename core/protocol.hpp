@@ -1,10 +1,15 @@
 #pragma once
-// What a server backend needs from a protocol: bytes in, bytes out, no syscalls. Each
-// connection owns one codec, so a codec may keep state across reads (a header split in two).
+// Protocols are pure code: bytes in, bytes out, no syscalls. Each connection owns one codec,
+// so a codec may keep state across reads (a header split in two).
+#include <sys/uio.h>
+
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/byte_buffer.hpp"
 
@@ -22,7 +27,37 @@ class ServerCodec {
 
 using ServerCodecFactory = std::unique_ptr<ServerCodec> (*)();
 
-// The protocol named `name` ("echo"), or nullptr when there is none by that name.
+// What the load generator needs from a protocol, per connection: the bytes of each request
+// and an incremental check of each reply. Requests are numbered per connection; replies come
+// in request order.
+class ClientCodec {
+ public:
+  virtual ~ClientCodec() = default;
+  virtual std::size_t request_size(std::uint64_t seq) const = 0;
+  // iovecs for bytes [pos, request_size(seq)) of request `seq`; returns how many (at most 2).
+  virtual int request_iov(std::uint64_t seq, std::size_t pos, iovec out[2]) const = 0;
+
+  enum class State { incomplete, complete, invalid };
+  struct Progress {
+    std::size_t consumed;  // bytes of the input that belong to this reply
+    State state;
+  };
+  // Feeds bytes that follow what was already fed for the reply to request `seq`.
+  virtual Progress on_reply(std::uint64_t seq, std::span<const char> bytes) = 0;
+  // The connection was replaced: forget any partial reply.
+  virtual void reset() = 0;
+};
+
+// Makes the client codecs of one load-generator thread; holds what they share.
+class ClientProtocol {
+ public:
+  virtual ~ClientProtocol() = default;
+  virtual std::unique_ptr<ClientCodec> make_codec(std::uint64_t connection) const = 0;
+};
+
+// The protocols, by name (protocol_registry.cpp): nullptr / empty when there is no such one.
 ServerCodecFactory server_codec_factory(std::string_view name);
+std::unique_ptr<ClientProtocol> make_client_protocol(std::string_view name, std::size_t message_size);
+std::vector<std::string> protocol_names();
 
 }  // namespace mux

@@ -10,6 +10,8 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "git_commit.hpp"  // generated at build time
+
 namespace mux {
 namespace {
 

@@ -40,8 +40,16 @@ RunRecord measure(const RunOptions& o, const std::string& backend) {
   r.backend = backend;
   r.server_address = server.address().to_string();
 
-  LoadGenerator load({server.address(), o.clients, o.loadgen_threads, o.client_cpus, o.message_size, o.pipeline,
-                      o.warmup_s, o.duration_s, o.timeout_s});
+  LoadGenerator load({.target = server.address(),
+                      .clients = o.clients,
+                      .threads = o.loadgen_threads,
+                      .cpus = o.client_cpus,
+                      .protocol = "echo",
+                      .message_size = o.message_size,
+                      .pipeline = o.pipeline,
+                      .warmup_s = o.warmup_s,
+                      .duration_s = o.duration_s,
+                      .timeout_s = o.timeout_s});
   load.start();  // all connections open: the clock starts now
 
   // Sleeps until `deadline`, watching for Ctrl-C and for the server dying under us.

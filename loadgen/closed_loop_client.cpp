@@ -27,12 +27,12 @@ struct ClosedLoopClient::Connection {
   UniqueFd fd;
   State state = State::backoff;
   std::uint32_t events = 0;        // what epoll watches now
-  std::uint64_t pattern_base = 0;  // so that connections do not all send the same bytes
+  std::unique_ptr<ClientCodec> codec;
   std::uint64_t next_issue = 0;
   std::uint64_t send_seq = 0;
   std::size_t send_pos = 0;
   std::uint64_t recv_seq = 0;
-  std::size_t recv_pos = 0;
+  std::size_t reply_bytes = 0;     // of the reply being received, verified so far
   std::uint64_t since_ns = 0;      // connect started, or back-off started
   std::vector<std::uint64_t> issued_at;  // by seq % pipeline
 };
@@ -40,14 +40,14 @@ struct ClosedLoopClient::Connection {
 ClosedLoopClient::ClosedLoopClient(const LoadConfig& config, std::size_t connections, const std::atomic<bool>& stop)
     : config_(config),
       stop_(stop),
-      requests_(config.message_size),
+      protocol_(make_client_protocol(config.protocol, config.message_size)),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       conns_(connections),
       scratch_(64 * 1024),
       timeout_ns_(seconds_to_ns(config.timeout_s)) {
   if (!epoll_) throw std::runtime_error(fmt::format("epoll_create1(): {}", std::strerror(errno)));
   for (std::size_t i = 0; i < conns_.size(); ++i) {
-    conns_[i].pattern_base = i * 7919;
+    conns_[i].codec = protocol_->make_codec(i);
     conns_[i].issued_at.resize(config.pipeline);
   }
 }
@@ -139,7 +139,8 @@ void ClosedLoopClient::run(std::uint64_t start_ns, std::uint64_t measure_ns, std
 void ClosedLoopClient::on_connected(Connection& c, std::uint64_t now) {
   c.state = Connection::State::ready;
   c.send_seq = c.recv_seq = c.next_issue;
-  c.send_pos = c.recv_pos = 0;
+  c.send_pos = c.reply_bytes = 0;
+  c.codec->reset();
   while (c.next_issue - c.recv_seq < config_.pipeline) issue(c, now);
   flush(c);
 }
@@ -150,12 +151,11 @@ void ClosedLoopClient::issue(Connection& c, std::uint64_t now) {
 }
 
 void ClosedLoopClient::flush(Connection& c) {
-  const std::size_t frame = requests_.frame_size();
   while (c.send_seq < c.next_issue) {
     iovec iov[kMaxIov];
     int n = 0;
     for (std::uint64_t seq = c.send_seq; seq < c.next_issue && n + 2 <= kMaxIov; ++seq)
-      n += requests_.iov(c.pattern_base + seq, seq == c.send_seq ? c.send_pos : 0, iov + n);
+      n += c.codec->request_iov(seq, seq == c.send_seq ? c.send_pos : 0, iov + n);
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = static_cast<std::size_t>(n);
@@ -167,7 +167,7 @@ void ClosedLoopClient::flush(Connection& c) {
       return;
     }
     for (auto left = static_cast<std::size_t>(sent); left > 0;) {  // a short write is normal
-      const std::size_t rest = frame - c.send_pos;
+      const std::size_t rest = c.codec->request_size(c.send_seq) - c.send_pos;
       if (left < rest) {
         c.send_pos += left;
         break;
@@ -190,25 +190,28 @@ void ClosedLoopClient::on_readable(Connection& c) {
     fail(c, Fault::reset, now_ns());
     return;
   }
-  const std::size_t frame = requests_.frame_size();
   std::span<const char> bytes(scratch_.data(), static_cast<std::size_t>(n));
   while (!bytes.empty()) {
-    const std::size_t take = std::min(frame - c.recv_pos, bytes.size());
-    if (c.recv_seq == c.next_issue || !requests_.matches(c.pattern_base + c.recv_seq, c.recv_pos, bytes.first(take))) {
+    if (c.recv_seq == c.next_issue) {  // a reply nobody asked for
       fail(c, Fault::mismatch, now_ns());
       return;
     }
-    c.recv_pos += take;
-    bytes = bytes.subspan(take);
-    if (c.recv_pos < frame) break;
+    const auto [consumed, state] = c.codec->on_reply(c.recv_seq, bytes);
+    if (state == ClientCodec::State::invalid) {
+      fail(c, Fault::mismatch, now_ns());
+      return;
+    }
+    bytes = bytes.subspan(consumed);
+    c.reply_bytes += consumed;
+    if (state == ClientCodec::State::incomplete) break;
     const std::uint64_t now = now_ns();
     if (now >= measure_ns_ && now < end_ns_) {
       result_.latency.record(now - c.issued_at[c.recv_seq % config_.pipeline]);
       result_.requests++;
-      result_.bytes_verified += frame;
+      result_.bytes_verified += c.reply_bytes;
     }
+    c.reply_bytes = 0;
     ++c.recv_seq;
-    c.recv_pos = 0;
     if (now < end_ns_) issue(c, now);
   }
   flush(c);

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/echo_protocol.hpp"
+#include "core/protocol.hpp"
 #include "core/unique_fd.hpp"
 #include "loadgen/load_config.hpp"
 
@@ -40,7 +40,7 @@ class ClosedLoopClient {
 
   const LoadConfig& config_;
   const std::atomic<bool>& stop_;
-  EchoRequests requests_;
+  std::unique_ptr<ClientProtocol> protocol_;
   UniqueFd epoll_;
   std::vector<Connection> conns_;
   std::vector<char> scratch_;

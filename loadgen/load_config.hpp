@@ -1,6 +1,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "core/cpu_set.hpp"
 #include "core/latency_histogram.hpp"
@@ -13,6 +14,7 @@ struct LoadConfig {
   std::size_t clients = 1;
   std::size_t threads = 1;
   CpuList cpus;                  // thread i is pinned to cpus[i % size]; empty: not pinned
+  std::string protocol = "echo";
   std::size_t message_size = 128;
   std::size_t pipeline = 1;      // requests in flight per connection
   double warmup_s = 2;
