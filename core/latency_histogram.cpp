@@ -2,29 +2,36 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 namespace mux {
 
-// Index layout: bucket 0 covers [0, 1024) in steps of 1; bucket b >= 1 covers
-// [512 << b, 1024 << b) in steps of 1 << b, at indices (b << 9) + 512 .. (b << 9) + 1023.
-LatencyHistogram::LatencyHistogram() : counts_(index_of(kHighestTrackable) + 1, 0) {}
+// Index layout with S = bits_ (10 by default): bucket 0 covers [0, 2^S) in steps of 1;
+// bucket b >= 1 covers [2^(S-1) << b, 2^S << b) in steps of 1 << b, at indices
+// (b << (S-1)) + 2^(S-1) .. (b << (S-1)) + 2^S - 1.
+LatencyHistogram::LatencyHistogram(int sub_bucket_bits)
+    : bits_(sub_bucket_bits), mask_((std::uint64_t{1} << sub_bucket_bits) - 1) {
+  counts_.assign(index_of(kHighestTrackable) + 1, 0);
+}
 
-std::uint64_t LatencyHistogram::lowest_of(std::size_t index) {
+std::uint64_t LatencyHistogram::lowest_of(std::size_t index) const {
   const std::uint64_t i = index;
-  if (i < kSubBucketCount) return i;
-  const std::uint64_t bucket = (i >> (kSubBucketBits - 1)) - 1;
-  const std::uint64_t sub = (i & (kSubBucketHalf - 1)) + kSubBucketHalf;
+  if (i <= mask_) return i;
+  const std::uint64_t half = (mask_ + 1) / 2;
+  const std::uint64_t bucket = (i >> (bits_ - 1)) - 1;
+  const std::uint64_t sub = (i & (half - 1)) + half;
   return sub << bucket;
 }
 
-std::uint64_t LatencyHistogram::highest_of(std::size_t index) {
+std::uint64_t LatencyHistogram::highest_of(std::size_t index) const {
   const std::uint64_t i = index;
-  if (i < kSubBucketCount) return i;
-  const std::uint64_t bucket = (i >> (kSubBucketBits - 1)) - 1;
+  if (i <= mask_) return i;
+  const std::uint64_t bucket = (i >> (bits_ - 1)) - 1;
   return lowest_of(index) + (std::uint64_t{1} << bucket) - 1;
 }
 
 void LatencyHistogram::merge(const LatencyHistogram& other) {
+  if (other.bits_ != bits_) throw std::invalid_argument("merging histograms of different precision");
   for (std::size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
   total_ += other.total_;
   sum_ += other.sum_;
@@ -33,7 +40,7 @@ void LatencyHistogram::merge(const LatencyHistogram& other) {
   max_ = std::max(max_, other.max_);
 }
 
-void LatencyHistogram::reset() { *this = LatencyHistogram(); }
+void LatencyHistogram::reset() { *this = LatencyHistogram(bits_); }
 
 std::uint64_t LatencyHistogram::value_at_percentile(double percentile) const {
   if (total_ == 0) return 0;
@@ -47,6 +54,42 @@ std::uint64_t LatencyHistogram::value_at_percentile(double percentile) const {
     if (seen >= rank) return std::min(highest_of(i), max_);
   }
   return max_;
+}
+
+double LatencyHistogram::stddev() const {
+  if (total_ == 0) return 0;
+  const double m = mean();
+  double sum_sq = 0;
+  for (std::size_t i = 0; i < counts_.size(); ++i) {
+    if (counts_[i] == 0) continue;
+    const double mid = static_cast<double>(lowest_of(i) + highest_of(i)) / 2 - m;
+    sum_sq += mid * mid * static_cast<double>(counts_[i]);
+  }
+  return std::sqrt(sum_sq / static_cast<double>(total_));
+}
+
+std::vector<LatencyHistogram::SpectrumPoint> LatencyHistogram::percentile_spectrum(int ticks_per_half_distance) const {
+  std::vector<SpectrumPoint> points;
+  if (total_ == 0) return points;
+  double next = 0;  // the percentile to report next
+  std::uint64_t seen = 0;
+  for (std::size_t i = 0; i < counts_.size(); ++i) {
+    if (counts_[i] == 0) continue;
+    seen += counts_[i];
+    const double reached = 100.0 * static_cast<double>(seen) / static_cast<double>(total_);
+    const std::uint64_t value = std::min(highest_of(i), max_);
+    while (next <= reached && seen < total_) {
+      points.push_back({value, next, seen});
+      // Halve the step each time the remaining distance to 100% halves.
+      const double halvings = std::floor(std::log2(100.0 / (100.0 - next))) + 1;
+      next += 100.0 / (static_cast<double>(ticks_per_half_distance) * std::pow(2.0, halvings));
+    }
+    if (seen == total_) {
+      points.push_back({value, 100.0, seen});
+      break;
+    }
+  }
+  return points;
 }
 
 }  // namespace mux

@@ -1,7 +1,7 @@
 #pragma once
 // Log-linear latency histogram in the manner of HdrHistogram: values in nanoseconds, each
-// power-of-two range split into 512 linear sub-buckets, so any recorded value is known to
-// within 1/512 (0.2%) of itself. Recording is an index computation and one increment: no
+// power-of-two range split into linear sub-buckets (512 by default, so any recorded value is
+// known to within 1/512 = 0.2% of itself; the per-second timeline uses 32, 3%). Recording is an index computation and one increment: no
 // allocation, no branches on data size. Histograms of the same shape merge by adding counts,
 // so every load-generator thread keeps its own and they are combined at the end.
 #include <cstdint>
@@ -12,7 +12,8 @@ namespace mux {
 class LatencyHistogram {
  public:
   // Tracks 1 ns .. 2^42 ns (about 73 minutes); larger values are clamped and counted.
-  LatencyHistogram();
+  // Relative error: 2^-(sub_bucket_bits - 1).
+  explicit LatencyHistogram(int sub_bucket_bits = kDefaultSubBucketBits);
 
   void record(std::uint64_t ns) {
     if (ns > kHighestTrackable) {
@@ -38,29 +39,38 @@ class LatencyHistogram {
   // reported as the highest value equivalent to v's bucket (as HdrHistogram does), capped at max().
   std::uint64_t value_at_percentile(double percentile) const;
 
-  // Upper bound of the relative error of value_at_percentile against the exact sample.
-  static constexpr double kMaxRelativeError = 1.0 / 512.0;
+  static constexpr int kDefaultSubBucketBits = 10;
   static constexpr std::uint64_t kHighestTrackable = std::uint64_t{1} << 42;
+  // Upper bound of the relative error of value_at_percentile against the exact sample.
+  double max_relative_error() const { return 1.0 / static_cast<double>(std::uint64_t{1} << (bits_ - 1)); }
+  static constexpr double kMaxRelativeError = 1.0 / 512.0;  // of the default precision
 
   // For exporting the distribution: bucket i holds values in [lowest_of(i), highest_of(i)].
   std::size_t bucket_count() const { return counts_.size(); }
   std::uint64_t count_at(std::size_t i) const { return counts_[i]; }
-  static std::uint64_t lowest_of(std::size_t index);
-  static std::uint64_t highest_of(std::size_t index);
+  std::uint64_t lowest_of(std::size_t index) const;
+  std::uint64_t highest_of(std::size_t index) const;
+
+  // HdrHistogram's percentile iteration (ticks_per_half_distance steps between 0% and 50%,
+  // as many again between 50% and 75%, and so on): the rows of an .hgrm file.
+  struct SpectrumPoint {
+    std::uint64_t value;  // highest value equivalent to the step's bucket, ns
+    double percentile;    // 0..100
+    std::uint64_t total_count;
+  };
+  std::vector<SpectrumPoint> percentile_spectrum(int ticks_per_half_distance = 5) const;
+  double stddev() const;
 
  private:
-  static constexpr int kSubBucketBits = 10;  // 1024 sub-buckets in bucket 0, 512 in the others
-  static constexpr std::uint64_t kSubBucketCount = std::uint64_t{1} << kSubBucketBits;
-  static constexpr std::uint64_t kSubBucketHalf = kSubBucketCount / 2;
-  static constexpr std::uint64_t kSubBucketMask = kSubBucketCount - 1;
-
-  static std::size_t index_of(std::uint64_t v) {
-    const int pow2ceiling = 64 - __builtin_clzll(v | kSubBucketMask);
-    const int bucket = pow2ceiling - kSubBucketBits;
+  std::size_t index_of(std::uint64_t v) const {
+    const int pow2ceiling = 64 - __builtin_clzll(v | mask_);
+    const int bucket = pow2ceiling - bits_;
     const std::uint64_t sub = v >> bucket;
-    return static_cast<std::size_t>((static_cast<std::uint64_t>(bucket) << (kSubBucketBits - 1)) + sub);
+    return static_cast<std::size_t>((static_cast<std::uint64_t>(bucket) << (bits_ - 1)) + sub);
   }
 
+  int bits_;             // sub-buckets per bucket: 2^bits_ in bucket 0, half that in the others
+  std::uint64_t mask_;   // 2^bits_ - 1
   std::vector<std::uint64_t> counts_;
   std::uint64_t total_ = 0;
   std::uint64_t sum_ = 0;

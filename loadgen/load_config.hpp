@@ -2,6 +2,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/cpu_set.hpp"
 #include "core/latency_histogram.hpp"
@@ -20,6 +21,25 @@ struct LoadConfig {
   double warmup_s = 2;
   double duration_s = 10;
   double timeout_s = 5;          // a request unanswered this long is an error
+  // Open loop (rate > 0): requests are sent on a schedule of `rate` per second in total, spread
+  // evenly over the connections, whether or not earlier replies have come back (up to
+  // `pipeline` in flight per connection; later ones wait and are late). 0: closed loop.
+  double rate = 0;
+  enum class Arrival { constant, poisson } arrival = Arrival::constant;
+  std::uint64_t seed = 1;        // for Poisson arrivals
+};
+
+// One second of the measured interval.
+struct Interval {
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;
+  LatencyHistogram latency{6};   // 3% precision keeps an hour-long timeline small
+
+  void merge(const Interval& o) {
+    requests += o.requests;
+    errors += o.errors;
+    latency.merge(o.latency);
+  }
 };
 
 struct ErrorCounts {
@@ -39,14 +59,22 @@ struct ErrorCounts {
 
 // What one load thread measured; the generator merges them.
 struct LoadResult {
-  LatencyHistogram latency;         // requests completed in the measured interval
+  // Latency of requests completed in the measured interval, from the time each request was
+  // meant to be sent (corrected for coordinated omission) and from the time it really was.
+  // In a closed loop the two are the same.
+  LatencyHistogram latency;
+  LatencyHistogram latency_uncorrected;
   std::uint64_t requests = 0;       // the same count
   std::uint64_t bytes_verified = 0; // reply bytes compared with what was sent, same interval
   ErrorCounts errors;               // over the whole run, warm-up included
   std::uint64_t reconnects = 0;
+  std::vector<Interval> timeline;
 
   void merge(const LoadResult& o) {
     latency.merge(o.latency);
+    latency_uncorrected.merge(o.latency_uncorrected);
+    if (timeline.size() < o.timeline.size()) timeline.resize(o.timeline.size());
+    for (std::size_t i = 0; i < o.timeline.size(); ++i) timeline[i].merge(o.timeline[i]);
     requests += o.requests;
     bytes_verified += o.bytes_verified;
     errors.add(o.errors);

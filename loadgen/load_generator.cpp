@@ -3,7 +3,7 @@
 #include <latch>
 
 #include "core/clock.hpp"
-#include "loadgen/closed_loop_client.hpp"
+#include "loadgen/load_thread.hpp"
 
 namespace mux {
 
@@ -20,10 +20,11 @@ void LoadGenerator::start() {
   connect_errors_.resize(t);
   std::latch connected(static_cast<std::ptrdiff_t>(t));
   const std::uint64_t connect_deadline = now_ns() + seconds_to_ns(std::max(10.0, config_.timeout_s));
-  for (std::size_t i = 0; i < t; ++i) {
+  for (std::size_t i = 0, first = 0; i < t; ++i) {
     // Connections split as evenly as possible: the first (clients % t) threads take one more.
     const std::size_t share = config_.clients / t + (i < config_.clients % t ? 1 : 0);
-    clients_.push_back(std::make_unique<ClosedLoopClient>(config_, share, stop_));
+    clients_.push_back(std::make_unique<LoadThread>(config_, first, share, stop_));
+    first += share;
     threads_.emplace_back([this, i, &connected, connect_deadline] {
       if (!config_.cpus.empty()) pin_thread(config_.cpus[i % config_.cpus.size()]);
       connect_errors_[i] = clients_[i]->connect_all(connect_deadline);
@@ -48,10 +49,23 @@ void LoadGenerator::start() {
   go_.notify_all();
 }
 
+std::uint64_t LoadGenerator::completed_so_far() const {
+  std::uint64_t n = 0;
+  for (const auto& c : clients_) n += c->completed_so_far();
+  return n;
+}
+
+std::uint64_t LoadGenerator::errors_so_far() const {
+  std::uint64_t n = 0;
+  for (const auto& c : clients_) n += c->errors_so_far();
+  return n;
+}
+
 LoadResult LoadGenerator::join() {
   threads_.clear();
   LoadResult total;
   for (const auto& c : clients_) total.merge(c->result());
+  if (config_.rate <= 0) total.latency_uncorrected = total.latency;  // closed loop: sent when due
   return total;
 }
 

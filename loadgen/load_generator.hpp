@@ -1,9 +1,10 @@
 #pragma once
-// The load generator: `threads` ClosedLoopClients, each pinned to a core with its share of the
+// The load generator: `threads` LoadThreads, each pinned to a core with its share of the
 // connections. All connections are open before the clock starts.
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -11,7 +12,7 @@
 
 namespace mux {
 
-class ClosedLoopClient;
+class LoadThread;
 
 class LoadGenerator {
  public:
@@ -28,6 +29,9 @@ class LoadGenerator {
   // Ctrl-C, or the server died: every thread stops at its next wake-up (within 50 ms).
   void request_stop() { stop_.store(true); }
   bool stopped_early() const { return stop_.load(); }
+  // Replies completed and errors so far, all threads (for a live progress line).
+  std::uint64_t completed_so_far() const;
+  std::uint64_t errors_so_far() const;
   // Waits for the threads and merges what they measured.
   LoadResult join();
 
@@ -35,7 +39,7 @@ class LoadGenerator {
   LoadConfig config_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> go_{false};
-  std::vector<std::unique_ptr<ClosedLoopClient>> clients_;
+  std::vector<std::unique_ptr<LoadThread>> clients_;
   std::vector<std::string> connect_errors_;
   std::vector<std::jthread> threads_;
   std::uint64_t start_ns_ = 0, measure_ns_ = 0, end_ns_ = 0;

@@ -60,12 +60,13 @@ TEST(LatencyHistogram, PercentilesWithinErrorBoundOfSortedSamples) {
 }
 
 TEST(LatencyHistogram, BucketBoundariesRoundTrip) {
-  for (std::size_t i = 0; i < 20'000 && LatencyHistogram::lowest_of(i) <= LatencyHistogram::kHighestTrackable; ++i) {
-    const auto lo = LatencyHistogram::lowest_of(i), hi = LatencyHistogram::highest_of(i);
+  const LatencyHistogram h0;
+  for (std::size_t i = 0; i < 20'000 && h0.lowest_of(i) <= LatencyHistogram::kHighestTrackable; ++i) {
+    const auto lo = h0.lowest_of(i), hi = h0.highest_of(i);
     ASSERT_LE(lo, hi);
     ASSERT_LE(static_cast<double>(hi - lo), static_cast<double>(lo) * LatencyHistogram::kMaxRelativeError + 1);
     if (i > 0) {
-      ASSERT_EQ(LatencyHistogram::highest_of(i - 1) + 1, lo) << "gap or overlap at index " << i;
+      ASSERT_EQ(h0.highest_of(i - 1) + 1, lo) << "gap or overlap at index " << i;
     }
   }
 }
@@ -93,6 +94,49 @@ TEST(LatencyHistogram, ClampsValuesBeyondRangeAndCountsThem) {
   h.record(LatencyHistogram::kHighestTrackable * 4);
   EXPECT_EQ(h.clamped(), 1u);
   EXPECT_EQ(h.max(), LatencyHistogram::kHighestTrackable);
+}
+
+TEST(LatencyHistogram, CoarsePrecisionStaysWithinItsOwnBound) {
+  std::mt19937_64 rng(3);
+  std::lognormal_distribution<double> dist(std::log(200'000.0), 1.0);
+  LatencyHistogram h(6);  // the timeline's precision: 1/32
+  std::vector<std::uint64_t> samples;
+  for (int i = 0; i < 20'000; ++i) {
+    const auto v = static_cast<std::uint64_t>(dist(rng)) + 1;
+    samples.push_back(v);
+    h.record(v);
+  }
+  std::sort(samples.begin(), samples.end());
+  for (double p : {50.0, 99.0, 99.9}) {
+    const auto exact = static_cast<double>(exact_percentile(samples, p));
+    EXPECT_GE(static_cast<double>(h.value_at_percentile(p)), exact);
+    EXPECT_LE(static_cast<double>(h.value_at_percentile(p)), exact * (1 + h.max_relative_error()) + 1);
+  }
+  LatencyHistogram fine;
+  EXPECT_THROW(fine.merge(h), std::invalid_argument);
+}
+
+TEST(LatencyHistogram, SpectrumFollowsHdrHistogramSteps) {
+  LatencyHistogram h;
+  for (std::uint64_t v = 1; v <= 100'000; ++v) h.record(v * 1000);
+  const auto points = h.percentile_spectrum(5);
+  ASSERT_GT(points.size(), 20u);
+  EXPECT_DOUBLE_EQ(points.front().percentile, 0.0);
+  EXPECT_DOUBLE_EQ(points.back().percentile, 100.0);
+  EXPECT_EQ(points.back().total_count, 100'000u);
+  EXPECT_EQ(points.back().value, h.max());
+  // HdrHistogram's first steps: 0, 10, 20, 30, 40, 50, then 55, 60, 65, 70, 75, then 77.5 ...
+  const double expected[] = {0, 10, 20, 30, 40, 50, 55, 60, 65, 70, 75, 77.5};
+  for (std::size_t i = 0; i < std::size(expected); ++i) EXPECT_NEAR(points[i].percentile, expected[i], 1e-9) << i;
+  for (std::size_t i = 1; i < points.size(); ++i) {
+    EXPECT_GE(points[i].value, points[i - 1].value);
+    EXPECT_GT(points[i].percentile, points[i - 1].percentile);
+    // Each row's value is the percentile's value within the error bound.
+    if (points[i].percentile < 100) {
+      EXPECT_LE(static_cast<double>(h.value_at_percentile(points[i].percentile)),
+                static_cast<double>(points[i].value) * (1 + LatencyHistogram::kMaxRelativeError) + 1);
+    }
+  }
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
-#include "loadgen/closed_loop_client.hpp"
+#include "loadgen/load_thread.hpp"
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <thread>
 
@@ -18,12 +19,24 @@ constexpr std::size_t kConnectBatch = 256;       // connects in flight at once p
 constexpr std::uint64_t kHousekeepingNs = 50'000'000;
 constexpr std::uint64_t kReconnectDelayNs = 100'000'000;  // a dead server must not make us spin
 constexpr int kMaxIov = 16;
+
+// splitmix64: 8 bytes of state per connection for its Poisson arrivals.
+std::uint64_t next_random(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
 }  // namespace
 
 // Requests of a connection are numbered; [recv_seq, next_issue) are in flight, of which
 // [send_seq, next_issue) are not fully written yet.
-struct ClosedLoopClient::Connection {
+struct LoadThread::Connection {
   enum class State : std::uint8_t { connecting, ready, backoff };
+  struct Issued {
+    std::uint64_t due_ns;   // when the schedule wanted it sent
+    std::uint64_t sent_ns;  // when it was handed to the socket
+  };
   UniqueFd fd;
   State state = State::backoff;
   std::uint32_t events = 0;        // what epoll watches now
@@ -34,27 +47,34 @@ struct ClosedLoopClient::Connection {
   std::uint64_t recv_seq = 0;
   std::size_t reply_bytes = 0;     // of the reply being received, verified so far
   std::uint64_t since_ns = 0;      // connect started, or back-off started
-  std::vector<std::uint64_t> issued_at;  // by seq % pipeline
+  std::uint64_t next_due_ns = 0;   // open loop: when the next request is due
+  std::uint64_t scheduled = 0;     // open loop: requests scheduled so far
+  std::uint64_t timer_due_ns = 0;  // the timer queued for this connection, 0 if none
+  std::uint64_t random_state = 0;
+  std::vector<Issued> issued;      // by seq % pipeline
 };
 
-ClosedLoopClient::ClosedLoopClient(const LoadConfig& config, std::size_t connections, const std::atomic<bool>& stop)
+LoadThread::LoadThread(const LoadConfig& config, std::size_t first, std::size_t count, const std::atomic<bool>& stop)
     : config_(config),
       stop_(stop),
+      first_(first),
       protocol_(make_client_protocol(config.protocol, config.message_size)),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
-      conns_(connections),
+      conns_(count),
       scratch_(64 * 1024),
       timeout_ns_(seconds_to_ns(config.timeout_s)) {
   if (!epoll_) throw std::runtime_error(fmt::format("epoll_create1(): {}", std::strerror(errno)));
+  if (!protocol_) throw std::runtime_error(fmt::format("unknown protocol '{}'", config.protocol));
   for (std::size_t i = 0; i < conns_.size(); ++i) {
-    conns_[i].codec = protocol_->make_codec(i);
-    conns_[i].issued_at.resize(config.pipeline);
+    conns_[i].codec = protocol_->make_codec(first + i);
+    conns_[i].issued.resize(config.pipeline);
+    conns_[i].random_state = config.seed * 0x2545F4914F6CDD1DULL + first + i;
   }
 }
 
-ClosedLoopClient::~ClosedLoopClient() = default;
+LoadThread::~LoadThread() = default;
 
-void ClosedLoopClient::watch(Connection& c, std::uint32_t events) {
+void LoadThread::watch(Connection& c, std::uint32_t events) {
   if (events == c.events) return;
   epoll_event ev{};
   ev.events = events;
@@ -63,7 +83,7 @@ void ClosedLoopClient::watch(Connection& c, std::uint32_t events) {
   c.events = events;
 }
 
-std::string ClosedLoopClient::connect_all(std::uint64_t deadline_ns) {
+std::string LoadThread::connect_all(std::uint64_t deadline_ns) {
   std::vector<epoll_event> ready(kConnectBatch);
   for (std::size_t first = 0; first < conns_.size(); first += kConnectBatch) {
     const std::size_t last = std::min(first + kConnectBatch, conns_.size());
@@ -71,7 +91,7 @@ std::string ClosedLoopClient::connect_all(std::uint64_t deadline_ns) {
       Connection& c = conns_[i];
       c.fd = start_connect(config_.target);
       if (!c.fd)
-        return fmt::format("cannot open connection {} to {}: {}", i + 1, config_.target.to_string(),
+        return fmt::format("cannot open connection {} to {}: {}", first_ + i + 1, config_.target.to_string(),
                            std::strerror(errno));
       c.state = Connection::State::connecting;
       watch(c, EPOLLOUT);
@@ -97,12 +117,19 @@ std::string ClosedLoopClient::connect_all(std::uint64_t deadline_ns) {
   return {};
 }
 
-void ClosedLoopClient::run(std::uint64_t start_ns, std::uint64_t measure_ns, std::uint64_t end_ns) {
+void LoadThread::run(std::uint64_t start_ns, std::uint64_t measure_ns, std::uint64_t end_ns) {
   measure_ns_ = measure_ns;
   end_ns_ = end_ns;
+  result_.timeline.resize(static_cast<std::size_t>(std::ceil(static_cast<double>(end_ns - measure_ns) / 1e9)));
+  schedule_origin_ns_ = start_ns;
+  if (open_loop()) {
+    for (Connection& c : conns_) {
+      c.next_due_ns = start_ns;
+      advance_schedule(c);  // the connection's first due time: its phase in the global schedule
+    }
+  }
   if (const std::uint64_t now = now_ns(); now < start_ns)
     std::this_thread::sleep_for(std::chrono::nanoseconds(start_ns - now));
-  running_ = true;
   for (Connection& c : conns_) on_connected(c, now_ns());
 
   std::vector<epoll_event> ready(1024);
@@ -110,8 +137,11 @@ void ClosedLoopClient::run(std::uint64_t start_ns, std::uint64_t measure_ns, std
   while (!stop_.load(std::memory_order_relaxed)) {
     std::uint64_t now = now_ns();
     if (now >= end_ns) break;
-    const int wait_ms = static_cast<int>(std::min<std::uint64_t>(50, (end_ns - now) / 1'000'000 + 1));
-    const int n = ::epoll_wait(epoll_.get(), ready.data(), static_cast<int>(ready.size()), wait_ms);
+    std::uint64_t wake = std::min({end_ns, next_housekeeping});
+    if (!timers_.empty()) wake = std::min(wake, timers_.top().due_ns);
+    const std::uint64_t wait_ns = wake > now ? wake - now : 0;
+    const timespec timeout{static_cast<time_t>(wait_ns / 1'000'000'000), static_cast<long>(wait_ns % 1'000'000'000)};
+    const int n = ::epoll_pwait2(epoll_.get(), ready.data(), static_cast<int>(ready.size()), &timeout, nullptr);
     for (int k = 0; k < n; ++k) {
       const auto& ev = ready[static_cast<std::size_t>(k)];
       Connection& c = conns_[ev.data.u64];
@@ -128,29 +158,78 @@ void ClosedLoopClient::run(std::uint64_t start_ns, std::uint64_t measure_ns, std
       if (ev.events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(c);
       if (c.state == Connection::State::ready && (ev.events & EPOLLOUT)) flush(c);
     }
-    if ((now = now_ns()) >= next_housekeeping) {
+    now = now_ns();
+    fire_timers(now);
+    if (now >= next_housekeeping) {
       housekeeping(now);
       next_housekeeping = now + kHousekeepingNs;
     }
+    progress_completed_.store(completed_, std::memory_order_relaxed);
+    progress_errors_.store(result_.errors.total(), std::memory_order_relaxed);
   }
-  running_ = false;
 }
 
-void ClosedLoopClient::on_connected(Connection& c, std::uint64_t now) {
+// Constant: connection g of N sends at start + (g + j N) / rate, so the connections' schedules
+// interleave into one even stream at any rate, including rates below N or below 1/s.
+// Poisson: independent exponential gaps at rate / N per connection; their sum is Poisson at rate.
+void LoadThread::advance_schedule(Connection& c) {
+  const auto n = static_cast<double>(config_.clients);
+  if (config_.arrival == LoadConfig::Arrival::constant) {
+    const auto g = static_cast<double>(first_ + static_cast<std::size_t>(&c - conns_.data()));
+    const double offset_s = (g + static_cast<double>(c.scheduled) * n) / config_.rate;
+    c.next_due_ns = schedule_origin_ns_ + static_cast<std::uint64_t>(offset_s * 1e9);
+  } else {
+    const double u = (static_cast<double>(next_random(c.random_state) >> 11) + 0.5) * 0x1.0p-53;  // in (0,1)
+    c.next_due_ns += static_cast<std::uint64_t>(-std::log(u) / (config_.rate / n) * 1e9);
+  }
+  ++c.scheduled;
+}
+
+// Issues every request the connection may send now: in a closed loop, up to `pipeline` in
+// flight; in an open loop, those already due (late ones at once), with a timer for the next.
+void LoadThread::issue_due(Connection& c, std::uint64_t now) {
+  if (c.state != Connection::State::ready) return;
+  while (c.next_issue - c.recv_seq < config_.pipeline && now < end_ns_) {
+    std::uint64_t due = now;
+    if (open_loop()) {
+      if (c.next_due_ns > now) {
+        if (c.timer_due_ns != c.next_due_ns) {
+          c.timer_due_ns = c.next_due_ns;
+          timers_.push({c.next_due_ns, static_cast<std::size_t>(&c - conns_.data())});
+        }
+        return;
+      }
+      due = c.next_due_ns;
+      advance_schedule(c);
+    }
+    c.issued[c.next_issue % config_.pipeline] = {due, now};
+    ++c.next_issue;
+  }
+}
+
+void LoadThread::fire_timers(std::uint64_t now) {
+  while (!timers_.empty() && timers_.top().due_ns <= now) {
+    const Timer t = timers_.top();
+    timers_.pop();
+    Connection& c = conns_[t.conn];
+    if (c.timer_due_ns != t.due_ns) continue;  // superseded
+    c.timer_due_ns = 0;
+    issue_due(c, now);
+    flush(c);
+  }
+}
+
+void LoadThread::on_connected(Connection& c, std::uint64_t now) {
   c.state = Connection::State::ready;
   c.send_seq = c.recv_seq = c.next_issue;
   c.send_pos = c.reply_bytes = 0;
   c.codec->reset();
-  while (c.next_issue - c.recv_seq < config_.pipeline) issue(c, now);
+  watch(c, EPOLLIN);
+  issue_due(c, now);
   flush(c);
 }
 
-void ClosedLoopClient::issue(Connection& c, std::uint64_t now) {
-  c.issued_at[c.next_issue % config_.pipeline] = now;
-  ++c.next_issue;
-}
-
-void ClosedLoopClient::flush(Connection& c) {
+void LoadThread::flush(Connection& c) {
   while (c.send_seq < c.next_issue) {
     iovec iov[kMaxIov];
     int n = 0;
@@ -180,7 +259,7 @@ void ClosedLoopClient::flush(Connection& c) {
   watch(c, EPOLLIN | (c.send_seq < c.next_issue ? EPOLLOUT : 0u));
 }
 
-void ClosedLoopClient::on_readable(Connection& c) {
+void LoadThread::on_readable(Connection& c) {
   ssize_t n;
   do {
     n = ::recv(c.fd.get(), scratch_.data(), scratch_.size(), MSG_DONTWAIT);
@@ -204,37 +283,53 @@ void ClosedLoopClient::on_readable(Connection& c) {
     bytes = bytes.subspan(consumed);
     c.reply_bytes += consumed;
     if (state == ClientCodec::State::incomplete) break;
-    const std::uint64_t now = now_ns();
-    if (now >= measure_ns_ && now < end_ns_) {
-      result_.latency.record(now - c.issued_at[c.recv_seq % config_.pipeline]);
-      result_.requests++;
-      result_.bytes_verified += c.reply_bytes;
-    }
-    c.reply_bytes = 0;
-    ++c.recv_seq;
-    if (now < end_ns_) issue(c, now);
+    on_reply(c, now_ns());
   }
   flush(c);
 }
 
-void ClosedLoopClient::fail(Connection& c, Fault fault, std::uint64_t now) {
+void LoadThread::on_reply(Connection& c, std::uint64_t now) {
+  const auto& issued = c.issued[c.recv_seq % config_.pipeline];
+  if (Interval* second = interval_at(now)) {
+    result_.latency.record(now - issued.due_ns);
+    if (open_loop()) result_.latency_uncorrected.record(now - issued.sent_ns);
+    result_.requests++;
+    result_.bytes_verified += c.reply_bytes;
+    second->requests++;
+    second->latency.record(now - issued.due_ns);
+  }
+  ++completed_;
+  c.reply_bytes = 0;
+  ++c.recv_seq;
+  issue_due(c, now);
+}
+
+// The second of the measured interval that `now` falls in, or nullptr outside it.
+Interval* LoadThread::interval_at(std::uint64_t now) {
+  if (now < measure_ns_ || now >= end_ns_) return nullptr;
+  const auto i = static_cast<std::size_t>((now - measure_ns_) / 1'000'000'000ULL);
+  return i < result_.timeline.size() ? &result_.timeline[i] : nullptr;
+}
+
+void LoadThread::fail(Connection& c, Fault fault, std::uint64_t now) {
   switch (fault) {
     case Fault::reset: result_.errors.reset++; break;
     case Fault::mismatch: result_.errors.mismatch++; break;
     case Fault::timeout: result_.errors.timeout++; break;
   }
+  if (Interval* second = interval_at(now)) second->errors++;
   back_off(c, now);
 }
 
 // Drops the connection; housekeeping() opens a new one after kReconnectDelayNs.
-void ClosedLoopClient::back_off(Connection& c, std::uint64_t now) {
+void LoadThread::back_off(Connection& c, std::uint64_t now) {
   c.fd.reset();  // closing removes it from epoll
   c.events = 0;
   c.state = Connection::State::backoff;
   c.since_ns = now;
 }
 
-void ClosedLoopClient::reopen(Connection& c, std::uint64_t now) {
+void LoadThread::reopen(Connection& c, std::uint64_t now) {
   result_.reconnects++;
   c.since_ns = now;
   c.fd = start_connect(config_.target);
@@ -246,11 +341,11 @@ void ClosedLoopClient::reopen(Connection& c, std::uint64_t now) {
   watch(c, EPOLLOUT);
 }
 
-void ClosedLoopClient::housekeeping(std::uint64_t now) {
+void LoadThread::housekeeping(std::uint64_t now) {
   for (Connection& c : conns_) {
     switch (c.state) {
       case Connection::State::ready:
-        if (c.recv_seq < c.next_issue && now - c.issued_at[c.recv_seq % config_.pipeline] > timeout_ns_)
+        if (c.recv_seq < c.next_issue && now - c.issued[c.recv_seq % config_.pipeline].sent_ns > timeout_ns_)
           fail(c, Fault::timeout, now);
         break;
       case Connection::State::connecting:
