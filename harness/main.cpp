@@ -3,6 +3,8 @@
 #include "harness/commands.hpp"
 
 int main(int argc, char** argv) {
-  if (argc > 1 && std::strcmp(argv[1], "serve") == 0) return mux::serve_command(argc, argv);
+  const char* sub = argc > 1 ? argv[1] : "";
+  if (std::strcmp(sub, "serve") == 0) return mux::serve_command(argc, argv);
+  if (std::strcmp(sub, "load") == 0) return mux::load_command(argc, argv);
   return mux::run_command(argc, argv);
 }

@@ -8,6 +8,7 @@
 #include "backends/backend.hpp"
 #include "core/echo_protocol.hpp"
 #include "core/net.hpp"
+#include "core/protocol.hpp"
 
 namespace mux {
 namespace {
@@ -51,40 +52,102 @@ std::vector<std::string> RunOptions::backends() const {
   return backend == "all" ? backend_names(false) : std::vector<std::string>{backend};
 }
 
-std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_code) {
-  RunOptions o;
-  CLI::App app{"muxbench: measure one Linux I/O model serving echo clients over loopback.\n"
-               "The server backend runs in its own pinned process; the load generator on the other cores.",
-               "bench"};
-  app.footer("Subcommand: `bench serve --help` runs one backend alone.");
-  std::string server_cpus, client_cpus;
-  app.add_option("--backend", o.backend, "I/O model of the server")
-      ->check(CLI::IsMember(backend_names(true)))->capture_default_str();
+namespace {
+
+// The load and output flags, shared by `bench` and `bench load`.
+struct LoadFlags {
+  std::string client_cpus;
+};
+
+void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
+  app.add_option("--protocol", o.protocol, "echo: length-prefixed echo; http: HTTP/1.1 GET, keep-alive")
+      ->check(CLI::IsMember(protocol_names()))->capture_default_str();
   app.add_option("--clients", o.clients, "concurrent connections")->check(CLI::Range(1, 10'000'000))->capture_default_str();
-  app.add_option("--message-size", o.message_size, "payload bytes per echo message (a 4-byte length header travels with it)")
+  app.add_option("--message-size", o.message_size, "echo payload bytes per message (a 4-byte length header travels with it)")
       ->check(CLI::Range(std::size_t{1}, kMaxMessageSize))->capture_default_str();
   app.add_option("--pipeline", o.pipeline, "requests in flight per connection")->check(CLI::Range(1, 1024))->capture_default_str();
+  app.add_option("--rate", o.rate, "open loop: requests per second in total, sent on schedule whether or not replies "
+                                   "have come back; latency is measured from when each request was due. 0: closed loop")
+      ->check(CLI::Range(0.0, 1e9))->capture_default_str();
+  app.add_option("--arrival", o.arrival, "open-loop schedule: evenly spaced, or Poisson arrivals")
+      ->check(CLI::IsMember({"constant", "poisson"}))->capture_default_str();
+  app.add_option("--seed", o.seed, "seed for Poisson arrivals")->capture_default_str();
   app.add_option("--duration", o.duration_s, "seconds measured")->check(CLI::Range(0.01, 86400.0))->capture_default_str();
   app.add_option("--warmup", o.warmup_s, "seconds of load before measuring (discarded)")->check(CLI::Range(0.0, 3600.0))->capture_default_str();
   app.add_option("--timeout", o.timeout_s, "seconds a request may stay unanswered before it counts as an error")
       ->check(CLI::Range(0.01, 3600.0))->capture_default_str();
-  app.add_option("--host", o.host, "loopback address the server binds and the clients connect to")->capture_default_str();
-  app.add_option("--port", o.port, "server port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--loadgen-threads", o.loadgen_threads, "load generator threads (default: one per client CPU)")
       ->check(CLI::Range(1, 1024));
-  app.add_option("--server-cpus", server_cpus, "cores for the server process, e.g. 0 or 0-1 (default: first half)");
-  app.add_option("--client-cpus", client_cpus, "cores for the load generator (default: second half)");
+  app.add_option("--client-cpus", f.client_cpus, "cores for the load generator (default: second half)");
   app.add_option("--json", o.json_path, "also write the result as JSON to this file (written atomically; with "
                                         "--backend=all, {backend} in the name is replaced, or .BACKEND is inserted)");
+  app.add_option("--hgrm", o.hgrm_path, "also write the latency distribution in HdrHistogram's .hgrm format (ms)");
+}
+
+void finish_load_flags(RunOptions& o, const LoadFlags& f, const CpuList& default_client_cpus) {
+  o.client_cpus = f.client_cpus.empty() ? default_client_cpus : parse_cpu_list(f.client_cpus);
+  if (o.loadgen_threads == 0) o.loadgen_threads = o.client_cpus.size();
+}
+
+}  // namespace
+
+std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_code) {
+  RunOptions o;
+  CLI::App app{"muxbench: measure one Linux I/O model serving clients over loopback.\n"
+               "The server backend runs in its own pinned process; the load generator on the other cores.",
+               "bench"};
+  app.footer("Subcommands: `bench serve --help` runs one backend alone; `bench load --help` drives a running server.");
+  LoadFlags flags;
+  std::string server_cpus;
+  app.add_option("--backend", o.backend, "I/O model of the server")
+      ->check(CLI::IsMember(backend_names(true)))->capture_default_str();
+  add_load_flags(app, o, flags);
+  app.add_option("--host", o.host, "loopback address the server binds and the clients connect to")->capture_default_str();
+  app.add_option("--port", o.port, "server port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
+  app.add_option("--server-cpus", server_cpus, "cores for the server process, e.g. 0 or 0-1 (default: first half)");
   return finish_parse(app, argc, argv, o, exit_code, [&] {
     const CpuSplit split = default_cpu_split();
     o.server_cpus = cpus_or(server_cpus, split.server);
-    o.client_cpus = cpus_or(client_cpus, split.client);
-    if (o.loadgen_threads == 0) o.loadgen_threads = o.client_cpus.size();
+    finish_load_flags(o, flags, split.client);
     if (!SocketAddress::parse(o.host, 0).is_loopback())
       throw UsageError(fmt::format("--host={} is not a loopback address; `bench` sends load only to 127.0.0.0/8 or ::1",
                                    o.host));
   });
+}
+
+std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_code) {
+  RunOptions o;
+  o.backend = "external";
+  CLI::App app{"Drive a server that is already running (`bench serve`, nginx, ...) with the load generator.",
+               "bench load"};
+  LoadFlags flags;
+  app.add_option("--target", o.target, "HOST:PORT of the server, e.g. 127.0.0.1:8080 or [::1]:8080 (loopback only)")
+      ->required();
+  app.add_option("--label", o.backend, "name of the server in the table and the JSON")->capture_default_str();
+  add_load_flags(app, o, flags);
+  return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
+    const SocketAddress target = parse_target(o.target);
+    if (!target.is_loopback())
+      throw UsageError(fmt::format("--target={} is not a loopback address; muxbench sends load only to 127.0.0.0/8 "
+                                   "or ::1",
+                                   o.target));
+    finish_load_flags(o, flags, allowed_cpus());
+  });
+}
+
+SocketAddress parse_target(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon + 1 == text.size())
+    throw UsageError(fmt::format("--target={} has no port; write HOST:PORT, e.g. 127.0.0.1:8080", text));
+  int port = 0;
+  try {
+    port = std::stoi(text.substr(colon + 1));
+  } catch (const std::exception&) {
+    port = -1;
+  }
+  if (port <= 0 || port > 65535)
+    throw UsageError(fmt::format("--target={}: the port must be 1..65535", text));
+  return SocketAddress::parse(text.substr(0, colon), static_cast<std::uint16_t>(port));
 }
 
 std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit_code) {
@@ -92,7 +155,7 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
   CLI::App app{"Run one server backend alone until SIGINT or SIGTERM.", "bench serve"};
   std::string cpus;
   app.add_option("--backend", o.backend, "I/O model")->check(CLI::IsMember(backend_names(false)))->capture_default_str();
-  app.add_option("--protocol", o.protocol, "protocol served")->check(CLI::IsMember({"echo"}))->capture_default_str();
+  app.add_option("--protocol", o.protocol, "protocol served")->check(CLI::IsMember(protocol_names()))->capture_default_str();
   app.add_option("--host", o.host, "address to bind")->capture_default_str();
   app.add_option("--port", o.port, "port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--backlog", o.backlog, "listen backlog (the kernel caps it at net.core.somaxconn)")

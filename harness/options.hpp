@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/cpu_set.hpp"
+#include "core/net.hpp"
 
 namespace mux {
 
@@ -13,11 +14,16 @@ inline constexpr int kExitUsage = 2;        // bad input: one line on stderr, no
 inline constexpr int kExitFailed = 1;       // the run itself failed (the server died, errors)
 inline constexpr int kExitInterrupted = 130;
 
+// What `bench`, `bench load` and `bench sweep` share: the load and how it is reported.
 struct RunOptions {
-  std::string backend = "epoll";
+  std::string backend = "epoll";   // `bench load`: a label for the target, "external"
+  std::string protocol = "echo";
   std::size_t clients = 100;
   std::size_t message_size = 128;
   std::size_t pipeline = 1;
+  double rate = 0;                 // requests/s in total; 0: closed loop
+  std::string arrival = "constant";
+  std::uint64_t seed = 1;
   double duration_s = 10;
   double warmup_s = 2;
   double timeout_s = 5;
@@ -27,8 +33,11 @@ struct RunOptions {
   CpuList server_cpus;
   CpuList client_cpus;
   std::string json_path;
+  std::string hgrm_path;
+  std::string target;              // `bench load`: HOST:PORT of a server already running
 
   std::vector<std::string> backends() const;  // "all" expanded
+  bool open_loop() const { return rate > 0; }
 };
 
 struct ServeOptions {
@@ -44,6 +53,9 @@ struct ServeOptions {
 // Parse argv; on --help print it and return std::nullopt with exit_code 0; on bad input print
 // one line and return std::nullopt with exit_code 2.
 std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_code);
+std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_code);
+// "127.0.0.1:8080", "[::1]:8080" -> address; throws UsageError naming the fix.
+SocketAddress parse_target(const std::string& text);
 std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit_code);
 
 }  // namespace mux

@@ -35,19 +35,26 @@ std::string maybe(const std::optional<double>& v, const char* spec) {
 }  // namespace
 
 std::string table_header(const RunOptions& o) {
+  const std::string what = o.protocol == "echo" ? fmt::format("echo, {} B messages", o.message_size) : "HTTP/1.1 GET";
+  const std::string model =
+      o.open_loop() ? fmt::format("open loop at {} req/s ({} arrivals), up to {} in flight per connection; latency from "
+                                  "the intended send time",
+                                  o.rate, o.arrival, o.pipeline)
+                    : fmt::format("closed loop ({} in flight per connection)", o.pipeline);
+  const std::string server =
+      o.target.empty() ? fmt::format("server on CPU {}", format_cpu_list(o.server_cpus)) : "server " + o.target;
   return fmt::format(
-      "muxbench {}: echo, {} B messages, closed loop ({} in flight per connection), {} s measured after {} s warm-up\n"
-      "server on CPU {}, load generator on CPU {} ({} thread{}); latency in µs; CPU is user+sys of each process\n\n"
+      "muxbench {}: {}, {}, {} s measured after {} s warm-up\n"
+      "{}, load generator on CPU {} ({} thread{}); latency in µs; CPU is user+sys of each process\n\n"
       "{:<9}{:>8}{:>11}{:>8}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>8}{:>12}{:>12}{:>9}{:>9}\n",
-      MUXBENCH_VERSION, o.message_size, o.pipeline, o.duration_s, o.warmup_s, format_cpu_list(o.server_cpus),
-      format_cpu_list(o.client_cpus), o.loadgen_threads, o.loadgen_threads == 1 ? "" : "s", "backend", "clients",
-      "req/s", "MB/s", "p50", "p90", "p99", "p99.9", "p99.99", "max", "errors", "srv µs/req", "gen µs/req",
-      "srv cpu", "gen cpu");
+      MUXBENCH_VERSION, what, model, o.duration_s, o.warmup_s, server, format_cpu_list(o.client_cpus),
+      o.loadgen_threads, o.loadgen_threads == 1 ? "" : "s", "backend", "clients", "req/s", "MB/s", "p50", "p90",
+      "p99", "p99.9", "p99.99", "max", "errors", "srv µs/req", "gen µs/req", "srv cpu", "gen cpu");
 }
 
 std::string table_row(const RunOptions& o, const RunRecord& r) {
   const auto& h = r.load.latency;
-  const double mbps = r.throughput_rps() * static_cast<double>(o.message_size) / 1e6;
+  const double mbps = r.measured_s > 0 ? static_cast<double>(r.load.bytes_verified) / r.measured_s / 1e6 : 0;
   const auto pct = [](const std::optional<double>& u) { return u ? fmt::format("{:.0f}%", *u * 100) : "n/a"; };
   return fmt::format("{:<9}{:>8}{:>11.0f}{:>8.1f}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>8}{:>12}{:>12}{:>9}{:>9}{}\n",
                      r.backend, o.clients, r.throughput_rps(), mbps, us(static_cast<double>(h.value_at_percentile(50))),
@@ -61,7 +68,7 @@ std::string table_row(const RunOptions& o, const RunRecord& r) {
                      r.complete ? "" : "  INCOMPLETE");
 }
 
-std::string table_notes(const RunOptions&, const RunRecord& r) {
+std::string table_notes(const RunOptions& o, const RunRecord& r) {
   std::string notes;
   if (!r.complete) notes += fmt::format("  {}: incomplete: {}\n", r.backend, r.incomplete_reason);
   const auto& e = r.load.errors;
@@ -72,30 +79,88 @@ std::string table_notes(const RunOptions&, const RunRecord& r) {
   if (c.is_object() && (c.value("dropped_at_accept", 0) > 0 || c.value("refused", 0) > 0))
     notes += fmt::format("  {}: server dropped {} connections at accept (out of fds) and refused {}\n", r.backend,
                          c.value("dropped_at_accept", 0), c.value("refused", 0));
+  if (o.open_loop()) {
+    const auto& u = r.load.latency_uncorrected;
+    notes += fmt::format("  {}: target {:.0f} req/s, achieved {:.0f} ({:.1f}%); uncorrected latency (from the actual "
+                         "send): p50 {} p99 {} p99.9 {} max {} µs\n",
+                         r.backend, o.rate, r.throughput_rps(), 100 * r.throughput_rps() / o.rate,
+                         us(static_cast<double>(u.value_at_percentile(50))),
+                         us(static_cast<double>(u.value_at_percentile(99))),
+                         us(static_cast<double>(u.value_at_percentile(99.9))), us(static_cast<double>(u.max())));
+  }
+  for (const auto& w : warnings(o, r)) notes += fmt::format("  {}: WARNING: {}\n", r.backend, w);
   return notes;
+}
+
+std::string bottleneck(const RunOptions& o, const RunRecord& r) {
+  const auto srv = utilization(r.server_cpu_us, r.measured_s, o.server_cpus.size());
+  const auto gen = utilization(r.loadgen_cpu_us, r.measured_s, o.client_cpus.size());
+  constexpr double kSaturated = 0.9;
+  if (!gen) return "unknown";
+  if (!srv) return *gen >= kSaturated ? "load_generator" : "unknown";
+  if (*srv >= kSaturated && *gen >= kSaturated) return "both";
+  if (*srv >= kSaturated) return "server";
+  if (*gen >= kSaturated) return "load_generator";
+  return "neither";
+}
+
+std::vector<std::string> warnings(const RunOptions& o, const RunRecord& r) {
+  std::vector<std::string> w;
+  if (o.open_loop() && r.measured_s > 0 && r.throughput_rps() < 0.95 * o.rate)
+    w.push_back(fmt::format("achieved {:.0f} req/s, below 95% of the target {:.0f}: the latencies describe an "
+                            "overloaded system",
+                            r.throughput_rps(), o.rate));
+  const std::string who = bottleneck(o, r);
+  if (who == "load_generator")
+    w.push_back("the load generator, not the server, was saturated: the server can do more than this; give the "
+                "load generator more cores (--client-cpus, --loadgen-threads) or use --pipeline");
+  if (who == "both")
+    w.push_back("server and load generator were both saturated: the throughput is a lower bound of the server's "
+                "capacity; compare backends by server CPU per request");
+  return w;
 }
 
 nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nlohmann::ordered_json& environment) {
   using nlohmann::ordered_json;
   const auto& h = r.load.latency;
   const auto optional = [](const std::optional<double>& v) { return v ? ordered_json(*v) : ordered_json(nullptr); };
-  ordered_json latency;
-  for (const auto& [key, p] : kPercentiles) latency[key] = static_cast<double>(h.value_at_percentile(p)) / 1000.0;
-  latency["max"] = static_cast<double>(h.max()) / 1000.0;
-  latency["min"] = static_cast<double>(h.min()) / 1000.0;
-  latency["mean"] = h.mean() / 1000.0;
+  const auto summary = [](const LatencyHistogram& hist) {
+    ordered_json l;
+    for (const auto& [key, p] : kPercentiles) l[key] = static_cast<double>(hist.value_at_percentile(p)) / 1000.0;
+    l["max"] = static_cast<double>(hist.max()) / 1000.0;
+    l["min"] = static_cast<double>(hist.min()) / 1000.0;
+    l["mean"] = hist.mean() / 1000.0;
+    return l;
+  };
+  ordered_json spectrum = ordered_json::array();
+  for (const auto& point : h.percentile_spectrum())
+    spectrum.push_back({{"percentile", point.percentile}, {"value_us", static_cast<double>(point.value) / 1000.0}});
+  ordered_json timeline = ordered_json::array();
+  for (std::size_t i = 0; i < r.load.timeline.size() && static_cast<double>(i) < r.measured_s; ++i) {
+    const Interval& s = r.load.timeline[i];
+    const double length = std::min(1.0, r.measured_s - static_cast<double>(i));
+    timeline.push_back({{"t_s", static_cast<double>(i) + length},
+                        {"throughput_rps", static_cast<double>(s.requests) / length},
+                        {"p50_us", static_cast<double>(s.latency.value_at_percentile(50)) / 1000.0},
+                        {"p99_us", static_cast<double>(s.latency.value_at_percentile(99)) / 1000.0},
+                        {"max_us", static_cast<double>(s.latency.max()) / 1000.0},
+                        {"errors", s.errors}});
+  }
 
   ordered_json doc;
   doc["schema_version"] = kSchemaVersion;
   doc["complete"] = r.complete;
   if (!r.complete) doc["incomplete_reason"] = r.incomplete_reason;
   doc["config"] = {{"backend", r.backend},
-                   {"protocol", "echo"},
-                   {"load_model", "closed"},
+                   {"protocol", o.protocol},
+                   {"load_model", o.open_loop() ? "open" : "closed"},
                    {"clients", o.clients},
                    {"message_size", o.message_size},
-                   {"frame_size", o.message_size + kEchoHeaderSize},
+                   {"frame_size", o.protocol == "echo" ? ordered_json(o.message_size + kEchoHeaderSize) : ordered_json()},
                    {"pipeline", o.pipeline},
+                   {"rate", o.open_loop() ? ordered_json(o.rate) : ordered_json()},
+                   {"arrival", o.open_loop() ? ordered_json(o.arrival) : ordered_json()},
+                   {"seed", o.seed},
                    {"duration_s", o.duration_s},
                    {"warmup_s", o.warmup_s},
                    {"timeout_s", o.timeout_s},
@@ -107,7 +172,9 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
   doc["results"] = {
       {"measured_seconds", r.measured_s},
       {"throughput_rps", r.throughput_rps()},
-      {"throughput_mb_s", r.throughput_rps() * static_cast<double>(o.message_size) / 1e6},
+      {"throughput_mb_s", r.measured_s > 0 ? static_cast<double>(r.load.bytes_verified) / r.measured_s / 1e6 : 0.0},
+      {"target_rps", o.open_loop() ? ordered_json(o.rate) : ordered_json()},
+      {"achieved_fraction_of_target", o.open_loop() ? ordered_json(r.throughput_rps() / o.rate) : ordered_json()},
       {"requests", r.load.requests},
       {"errors", r.load.errors.total()},
       {"errors_by_kind",
@@ -117,25 +184,50 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
         {"timeout", r.load.errors.timeout}}},
       {"reconnects", r.load.reconnects},
       {"bytes_verified", r.load.bytes_verified},
-      {"latency_us", latency},
+      {"latency_us", summary(h)},
+      {"latency_uncorrected_us", summary(r.load.latency_uncorrected)},
+      {"latency_spectrum", spectrum},
       {"latency_relative_error_bound", LatencyHistogram::kMaxRelativeError},
       {"server_cpu_us_per_request", optional(per_request(r.server_cpu_us, r.load.requests))},
       {"loadgen_cpu_us_per_request", optional(per_request(r.loadgen_cpu_us, r.load.requests))},
       {"server_cpu_utilization", optional(utilization(r.server_cpu_us, r.measured_s, o.server_cpus.size()))},
       {"loadgen_cpu_utilization", optional(utilization(r.loadgen_cpu_us, r.measured_s, o.client_cpus.size()))},
+      {"bottleneck", bottleneck(o, r)},
+      {"loadgen_saturated", bottleneck(o, r) == "load_generator"},
       {"server_counters", r.server_counters},
+      {"timeline", timeline},
   };
+  doc["warnings"] = warnings(o, r);
   return doc;
 }
 
-std::string json_path_for(const RunOptions& o, const std::string& backend) {
-  if (o.backends().size() == 1) return o.json_path;
-  std::string path = o.json_path;
+std::string path_for(const RunOptions& o, const std::string& path_template, const std::string& backend) {
+  if (o.backends().size() == 1) return path_template;
+  std::string path = path_template;
   if (const auto at = path.find("{backend}"); at != std::string::npos) return path.replace(at, 9, backend);
   const auto slash = path.rfind('/');
   const auto dot = path.rfind('.');
   if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return path + "." + backend;
   return path.insert(dot, "." + backend);
+}
+
+std::string to_hgrm(const LatencyHistogram& h) {
+  constexpr double kNsPerMs = 1e6;
+  std::string out = fmt::format("{:>12} {:>14} {:>10} {:>14}\n\n", "Value", "Percentile", "TotalCount",
+                                "1/(1-Percentile)");
+  for (const auto& p : h.percentile_spectrum()) {
+    const double fraction = p.percentile / 100.0;
+    if (fraction < 1.0)
+      out += fmt::format("{:12.3f} {:2.12f} {:10d} {:14.2f}\n", static_cast<double>(p.value) / kNsPerMs, fraction,
+                         p.total_count, 1.0 / (1.0 - fraction));
+    else
+      out += fmt::format("{:12.3f} {:2.12f} {:10d}\n", static_cast<double>(p.value) / kNsPerMs, fraction, p.total_count);
+  }
+  out += fmt::format("#[Mean    = {:12.3f}, StdDeviation   = {:12.3f}]\n", h.mean() / kNsPerMs, h.stddev() / kNsPerMs);
+  out += fmt::format("#[Max     = {:12.3f}, Total count    = {:12d}]\n", static_cast<double>(h.max()) / kNsPerMs,
+                     h.count());
+  out += fmt::format("#[Buckets = {:12d}, SubBuckets     = {:12d}]\n", h.buckets(), h.sub_buckets());
+  return out;
 }
 
 }  // namespace mux

@@ -4,6 +4,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -34,8 +35,18 @@ std::string table_notes(const RunOptions& options, const RunRecord& record);  //
 
 nlohmann::ordered_json to_json(const RunOptions& options, const RunRecord& record,
                                const nlohmann::ordered_json& environment);
-// Where --json goes for this backend: PATH, or with several backends PATH with {backend}
-// replaced (or .BACKEND inserted before the extension).
-std::string json_path_for(const RunOptions& options, const std::string& backend);
+// Where --json / --hgrm go for this backend: PATH, or with several backends PATH with
+// {backend} replaced (or .BACKEND inserted before the extension).
+std::string path_for(const RunOptions& options, const std::string& path, const std::string& backend);
+
+// The distribution in HdrHistogram's percentile-distribution text format (values in ms),
+// which HdrHistogram's plotter reads.
+std::string to_hgrm(const LatencyHistogram& histogram);
+
+// Which side limited the run, judged from CPU use: "server", "load_generator", "both",
+// "neither" (latency-bound: few clients), or "unknown" when CPU was not measured.
+std::string bottleneck(const RunOptions& options, const RunRecord& record);
+// Things a reader must know before trusting the numbers (rate missed, generator saturated...).
+std::vector<std::string> warnings(const RunOptions& options, const RunRecord& record);
 
 }  // namespace mux

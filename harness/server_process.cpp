@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.hpp"
+#include "harness/options.hpp"
 
 namespace mux {
 namespace {
@@ -28,18 +29,12 @@ constexpr int kReadyFd = 3;
 constexpr int kStartTimeoutMs = 10'000;
 constexpr int kStopTimeoutMs = 5'000;
 
-SocketAddress parse_host_port(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos) throw std::runtime_error(fmt::format("server reported a bad address '{}'", text));
-  return SocketAddress::parse(text.substr(0, colon), static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1))));
-}
-
 }  // namespace
 
 ServerProcess::ServerProcess(const Config& config) {
   // Everything the child needs is built before fork(): between fork and exec only
   // async-signal-safe calls are allowed.
-  std::vector<std::string> args = {"bench", "serve", "--backend=" + config.backend, "--host=" + config.host,
+  std::vector<std::string> args = {"bench", "serve", "--backend=" + config.backend, "--protocol=" + config.protocol, "--host=" + config.host,
                                    fmt::format("--port={}", config.port), fmt::format("--backlog={}", config.backlog),
                                    fmt::format("--ready-fd={}", kReadyFd)};
   if (!config.cpus.empty()) args.push_back("--cpus=" + format_cpu_list(config.cpus));
@@ -73,7 +68,7 @@ ServerProcess::ServerProcess(const Config& config) {
 
   const auto line = read_line(kStartTimeoutMs);
   if (line && line->starts_with("ready ")) {
-    address_ = parse_host_port(line->substr(6));
+    address_ = parse_target(line->substr(6));
     return;
   }
   kill_and_reap();

@@ -20,6 +20,7 @@ class ServerProcess {
  public:
   struct Config {
     std::string backend;
+    std::string protocol;
     std::string host;
     std::uint16_t port;
     int backlog;

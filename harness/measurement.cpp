@@ -1,0 +1,144 @@
+#include "harness/measurement.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/clock.hpp"
+#include "harness/atomic_file.hpp"
+#include "harness/server_process.hpp"
+#include "loadgen/load_generator.hpp"
+
+namespace mux {
+namespace {
+
+std::atomic<int> g_signal{0};
+void on_signal(int sig) { g_signal.store(sig); }
+
+double process_cpu_us() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  const auto us = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) * 1e6 + static_cast<double>(tv.tv_usec); };
+  return us(ru.ru_utime) + us(ru.ru_stime);
+}
+
+LoadConfig load_config(const RunOptions& o, const SocketAddress& target) {
+  return {.target = target,
+          .clients = o.clients,
+          .threads = o.loadgen_threads,
+          .cpus = o.client_cpus,
+          .protocol = o.protocol,
+          .message_size = o.message_size,
+          .pipeline = o.pipeline,
+          .warmup_s = o.warmup_s,
+          .duration_s = o.duration_s,
+          .timeout_s = o.timeout_s,
+          .rate = o.rate,
+          .arrival = o.arrival == "poisson" ? LoadConfig::Arrival::poisson : LoadConfig::Arrival::constant,
+          .seed = o.seed};
+}
+
+// One line, rewritten in place about once a second, only when stderr is a terminal.
+class ProgressLine {
+ public:
+  ProgressLine(const std::string& label, const LoadGenerator& load)
+      : label_(label), load_(load), enabled_(::isatty(STDERR_FILENO) == 1), last_ns_(load.start_ns()) {}
+  ~ProgressLine() {
+    if (enabled_) std::fputs("\r\033[K", stderr);
+  }
+  void update(std::uint64_t now) {
+    if (!enabled_ || now - last_ns_ < 1'000'000'000ULL) return;
+    const std::uint64_t done = load_.completed_so_far();
+    const double rate = static_cast<double>(done - last_done_) * 1e9 / static_cast<double>(now - last_ns_);
+    const double t = static_cast<double>(now - load_.start_ns()) / 1e9;
+    const double total = static_cast<double>(load_.end_ns() - load_.start_ns()) / 1e9;
+    std::fputs(fmt::format("\r\033[K{:<9} {:5.1f}/{:.1f} s  {:<9} {:>10.0f} req/s  errors {}", label_, t, total,
+                           now < load_.measure_start_ns() ? "warm-up" : "measuring", rate, load_.errors_so_far())
+                   .c_str(),
+               stderr);
+    last_ns_ = now;
+    last_done_ = done;
+  }
+
+ private:
+  std::string label_;
+  const LoadGenerator& load_;
+  bool enabled_;
+  std::uint64_t last_ns_;
+  std::uint64_t last_done_ = 0;
+};
+
+}  // namespace
+
+void install_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+int stop_signal() { return g_signal.load(); }
+
+RunRecord measure(const RunOptions& o, const std::string& label, const SocketAddress& target, ServerProcess* server) {
+  RunRecord r;
+  r.backend = label;
+  r.server_address = target.to_string();
+  LoadGenerator load(load_config(o, target));
+  load.start();  // all connections open: the clock starts now
+  ProgressLine progress(label, load);
+
+  // Sleeps until `deadline`, watching for Ctrl-C and for the server dying under us.
+  auto wait_until = [&](std::uint64_t deadline) {
+    for (std::uint64_t now; (now = now_ns()) < deadline;) {
+      if (const int sig = g_signal.load()) {
+        r.complete = false;
+        r.incomplete_reason = fmt::format("interrupted by signal {} ({})", sig, strsignal(sig));
+      } else if (server != nullptr && !server->alive()) {
+        r.complete = false;
+        r.incomplete_reason = fmt::format("the {} server process {} during the run", label, server->exit_description());
+      }
+      if (!r.complete) {
+        load.request_stop();
+        return false;
+      }
+      progress.update(now);
+      std::this_thread::sleep_for(std::chrono::nanoseconds(std::min<std::uint64_t>(20'000'000, deadline - now)));
+    }
+    return true;
+  };
+
+  const bool warmed_up = wait_until(load.measure_start_ns());
+  const double server_cpu0 = server ? server->cpu_time_us() : 0, loadgen_cpu0 = process_cpu_us();
+  const std::uint64_t t0 = std::max(now_ns(), load.measure_start_ns());
+  if (warmed_up) wait_until(load.end_ns());
+  const std::uint64_t t1 = std::min(now_ns(), load.end_ns());
+  const double server_cpu1 = server ? server->cpu_time_us() : 0, loadgen_cpu1 = process_cpu_us();
+
+  r.load = load.join();
+  r.measured_s = t1 > t0 ? static_cast<double>(t1 - t0) / 1e9 : 0.0;
+  if (r.measured_s > 0) {
+    if (server != nullptr && server->alive()) r.server_cpu_us = server_cpu1 - server_cpu0;
+    r.loadgen_cpu_us = loadgen_cpu1 - loadgen_cpu0;
+  }
+  return r;
+}
+
+void publish(const RunOptions& o, const RunRecord& record, const nlohmann::ordered_json& environment) {
+  std::fputs(table_row(o, record).c_str(), stdout);
+  std::fflush(stdout);
+  if (!o.json_path.empty())
+    write_file_atomically(path_for(o, o.json_path, record.backend), to_json(o, record, environment).dump(2) + "\n");
+  if (!o.hgrm_path.empty())
+    write_file_atomically(path_for(o, o.hgrm_path, record.backend), to_hgrm(record.load.latency));
+}
+
+}  // namespace mux
