@@ -438,7 +438,7 @@ class IoUringLoop {
   void take_input(Connection& c, std::span<const char> bytes) {
     if (c.draining || c.closed) return;  // no longer answering: drop what is still arriving
     if (!c.codec->on_bytes(bytes, c.out)) {
-      ctx_.counters->protocol_errors++;
+      if (c.codec->broke_protocol()) ctx_.counters->protocol_errors++;
       c.draining = true;
     }
   }

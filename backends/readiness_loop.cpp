@@ -97,7 +97,7 @@ class ReadinessLoop {
       const ssize_t n = ::recv(c.fd.get(), scratch_.data(), scratch_.size(), 0);
       if (n > 0) {
         if (!c.codec->on_bytes({scratch_.data(), static_cast<std::size_t>(n)}, c.out)) {
-          ctx_.counters->protocol_errors++;
+          if (c.codec->broke_protocol()) ctx_.counters->protocol_errors++;
           c.closing = true;
         }
         flush(c);

@@ -103,7 +103,7 @@ class ConnectionThreads {
         break;
       }
       if (!ok) {
-        ctx_.counters->protocol_errors++;
+        if (codec->broke_protocol()) ctx_.counters->protocol_errors++;
         break;
       }
     }

@@ -17,7 +17,10 @@ bool EchoServerCodec::on_bytes(std::span<const char> in, ByteBuffer& out) {
       const auto* h = reinterpret_cast<const unsigned char*>(header_.data());
       const std::size_t length = (std::size_t{h[0]} << 24) | (std::size_t{h[1]} << 16) |
                                  (std::size_t{h[2]} << 8) | std::size_t{h[3]};
-      if (length > kMaxMessageSize) return false;  // oversized: refuse before echoing any of it
+      if (length > kMaxMessageSize) {  // oversized: refuse before echoing any of it
+        refused_ = true;
+        return false;
+      }
       header_have_ = 0;
       out.append(header_);
       payload_left_ = length;

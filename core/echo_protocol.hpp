@@ -20,9 +20,11 @@ inline constexpr std::size_t kMaxMessageSize = 1 << 20;  // largest payload: 1 M
 class EchoServerCodec final : public ServerCodec {
  public:
   bool on_bytes(std::span<const char> in, ByteBuffer& out) override;
+  bool broke_protocol() const override { return refused_; }  // echo never closes otherwise
   std::uint64_t requests() const override { return requests_; }
 
  private:
+  bool refused_ = false;
   std::array<char, kEchoHeaderSize> header_{};
   std::size_t header_have_ = 0;
   std::size_t payload_left_ = 0;

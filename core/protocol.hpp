@@ -18,9 +18,11 @@ namespace mux {
 class ServerCodec {
  public:
   virtual ~ServerCodec() = default;
-  // Consumes all of `in`, appending replies to `out`. Returns false when the peer broke the
-  // protocol: the connection flushes what `out` holds and closes.
+  // Consumes all of `in`, appending replies to `out`. Returns false when the connection must
+  // close once `out` is flushed: the peer asked for it (HTTP's Connection: close) or broke the
+  // protocol, which broke_protocol() tells apart (the server counts only the latter as errors).
   virtual bool on_bytes(std::span<const char> in, ByteBuffer& out) = 0;
+  virtual bool broke_protocol() const = 0;
   // Complete requests answered so far (the server's own count, to cross-check the client's).
   virtual std::uint64_t requests() const = 0;
 };

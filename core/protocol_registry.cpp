@@ -2,6 +2,7 @@
 #include <array>
 
 #include "core/echo_protocol.hpp"
+#include "core/http_protocol.hpp"
 
 namespace mux {
 namespace {
@@ -15,6 +16,8 @@ struct ProtocolEntry {
 constexpr std::array kProtocols{
     ProtocolEntry{"echo", [] { return std::unique_ptr<ServerCodec>(new EchoServerCodec); },
                   [](std::size_t size) { return std::unique_ptr<ClientProtocol>(new EchoClientProtocol(size)); }},
+    ProtocolEntry{"http", [] { return std::unique_ptr<ServerCodec>(new HttpServerCodec); },
+                  [](std::size_t) { return std::unique_ptr<ClientProtocol>(new HttpClientProtocol); }},
 };
 
 const ProtocolEntry* find(std::string_view name) {

@@ -162,6 +162,7 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
       ->check(CLI::Range(1, 1 << 20))->capture_default_str();
   app.add_option("--cpus", cpus, "cores to pin the server to");
   app.add_option("--ready-fd", o.ready_fd, "(used by bench) pipe for the address and final counters")->group("");
+  app.add_option("--control-fd", o.control_fd, "(used by bench) pipe for requests to the server")->group("");
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
     if (!cpus.empty()) o.cpus = parse_cpu_list(cpus);
     SocketAddress::parse(o.host, o.port);  // throws a UsageError naming the problem

@@ -47,7 +47,8 @@ struct ServeOptions {
   std::uint16_t port = 0;
   int backlog = 4096;
   CpuList cpus;
-  int ready_fd = -1;  // set by `bench`: report the address and the final counters on this pipe
+  int ready_fd = -1;    // set by `bench`: report the address, CPU time and final counters on this pipe
+  int control_fd = -1;  // set by `bench`: requests ("cpu") arrive on this pipe
 };
 
 // Parse argv; on --help print it and return std::nullopt with exit_code 0; on bad input print

@@ -110,7 +110,8 @@ void check_json_path(const std::string& path) {
 }  // namespace
 
 void preflight(const RunOptions& o) {
-  for (const std::string& name : o.backends()) {
+  const bool starts_server = o.target.empty();  // `bench load` drives someone else's server
+  for (const std::string& name : starts_server ? o.backends() : std::vector<std::string>{}) {
     if (auto reason = make_backend(name)->unavailable_reason(); !reason.empty()) throw UsageError(reason);
     if (name == "threads") check_threads(o.clients);
   }

@@ -1,10 +1,14 @@
 // `bench serve`: one backend alone in this process. `bench` runs its server this way, as a
 // child process, so the server's fds and CPU time are its own.
+#include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cerrno>
 #include <cstdio>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -31,6 +35,25 @@ void say(int fd, const std::string& line) {
     std::fflush(stdout);
   } else {
     [[maybe_unused]] const ssize_t n = ::write(fd, line.data(), line.size());
+  }
+}
+
+// Answers "cpu" requests from `bench` on `control_fd` with this process's user+sys CPU time
+// (getrusage: all threads, µs), so the server's CPU per request is exact, not in 10 ms ticks.
+// Ends when the server stops (stop_fd stays readable once written) or the pipe closes.
+void answer_cpu_requests(int control_fd, int reply_fd, int stop_fd) {
+  char buf[64];
+  for (;;) {
+    pollfd fds[2] = {{control_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
+    if (fds[1].revents != 0) return;
+    if (fds[0].revents == 0) continue;
+    const ssize_t n = ::read(control_fd, buf, sizeof buf);
+    if (n <= 0) return;
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    const long long us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1'000'000LL + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+    say(reply_fd, fmt::format("cpu {}\n", us));  // one write below PIPE_BUF: never interleaved
   }
 }
 
@@ -70,6 +93,9 @@ int serve_command(int argc, char** argv) {
                           bound.to_string(), o.protocol));
 
     ServerCounters counters;
+    std::jthread cpu_reporter;
+    if (o.control_fd >= 0 && o.ready_fd >= 0)
+      cpu_reporter = std::jthread(answer_cpu_requests, o.control_fd, o.ready_fd, stop.get());
     backend->serve({listener.get(), stop.get(), server_codec_factory(o.protocol), &counters});
     const auto stats = counters_json(counters);
     if (o.ready_fd >= 0)

@@ -25,7 +25,8 @@
 namespace mux {
 namespace {
 
-constexpr int kReadyFd = 3;
+constexpr int kReadyFd = 3;    // child -> bench: "ready ADDR", "cpu US", "stats {...}", "error MSG"
+constexpr int kControlFd = 4;  // bench -> child: "cpu"
 constexpr int kStartTimeoutMs = 10'000;
 constexpr int kStopTimeoutMs = 5'000;
 
@@ -36,7 +37,7 @@ ServerProcess::ServerProcess(const Config& config) {
   // async-signal-safe calls are allowed.
   std::vector<std::string> args = {"bench", "serve", "--backend=" + config.backend, "--protocol=" + config.protocol, "--host=" + config.host,
                                    fmt::format("--port={}", config.port), fmt::format("--backlog={}", config.backlog),
-                                   fmt::format("--ready-fd={}", kReadyFd)};
+                                   fmt::format("--ready-fd={}", kReadyFd), fmt::format("--control-fd={}", kControlFd)};
   if (!config.cpus.empty()) args.push_back("--cpus=" + format_cpu_list(config.cpus));
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -48,8 +49,9 @@ ServerProcess::ServerProcess(const Config& config) {
   CPU_ZERO(&server_cpus);
   for (int c : config.cpus.empty() ? allowed_cpus() : config.cpus) CPU_SET(c, &server_cpus);
 
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(fmt::format("pipe2(): {}", std::strerror(errno)));
+  int fds[2], control[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0 || ::pipe2(control, O_CLOEXEC) != 0)
+    throw std::runtime_error(fmt::format("pipe2(): {}", std::strerror(errno)));
   const pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error(fmt::format("fork(): {}", std::strerror(errno)));
@@ -58,13 +60,18 @@ ServerProcess::ServerProcess(const Config& config) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive bench, even if bench is killed -9
     if (::getppid() != parent) ::_exit(127);
     ::sched_setaffinity(0, sizeof server_cpus, &server_cpus);
-    if (fds[1] == kReadyFd) ::fcntl(kReadyFd, F_SETFD, 0);
-    else ::dup2(fds[1], kReadyFd);  // dup2 clears close-on-exec on the copy
+    // dup2 clears close-on-exec on the copies; the originals close at exec. Move the control
+    // pipe out of the way first in case it sits on fd 3.
+    const int control_read = ::fcntl(control[0], F_DUPFD_CLOEXEC, 10);
+    ::dup2(fds[1], kReadyFd);
+    ::dup2(control_read, kControlFd);
     ::execv("/proc/self/exe", argv.data());
     ::_exit(127);
   }
   ::close(fds[1]);
+  ::close(control[0]);
   pipe_.reset(fds[0]);
+  control_.reset(control[1]);
 
   const auto line = read_line(kStartTimeoutMs);
   if (line && line->starts_with("ready ")) {
@@ -111,7 +118,16 @@ std::string ServerProcess::exit_description() const {
   return fmt::format("exited with status {}", WEXITSTATUS(status_));
 }
 
-double ServerProcess::cpu_time_us() const {
+double ServerProcess::cpu_time_us() {
+  // Ask the server itself: getrusage in the child is exact to the µs for all its threads.
+  if (alive() && ::write(control_.get(), "cpu\n", 4) == 4) {
+    if (const auto line = read_line(1000); line && line->starts_with("cpu ")) return std::stod(line->substr(4));
+  }
+  return cpu_time_from_proc_us();
+}
+
+// Fallback: utime + stime from /proc/PID/stat, in clock ticks (10 ms).
+double ServerProcess::cpu_time_from_proc_us() const {
   std::ifstream in(fmt::format("/proc/{}/stat", pid_));
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto paren = text.rfind(')');

@@ -39,18 +39,20 @@ class ServerProcess {
   bool alive();
   std::string exit_description() const;
   // User + system CPU time the server has used so far, in microseconds (all its threads).
-  double cpu_time_us() const;
+  double cpu_time_us();
   // Asks it to stop (SIGTERM), collects its final counters, reaps it.
   nlohmann::json stop();
 
  private:
   std::optional<std::string> read_line(int timeout_ms);
   void kill_and_reap();
+  double cpu_time_from_proc_us() const;
 
   pid_t pid_ = -1;
   int status_ = 0;
   bool reaped_ = false;
-  UniqueFd pipe_;
+  UniqueFd pipe_;     // from the child
+  UniqueFd control_;  // to the child
   std::string pending_;
   SocketAddress address_;
 };

@@ -100,6 +100,7 @@ TEST(EchoServerCodec, RefusesOversizedMessageWithoutEchoingIt) {
   const char header[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
                           static_cast<char>(n)};
   EXPECT_FALSE(codec.on_bytes({header, 4}, out));
+  EXPECT_TRUE(codec.broke_protocol());
   EXPECT_TRUE(out.empty());
 }
 
