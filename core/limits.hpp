@@ -4,9 +4,11 @@
 
 namespace mux {
 
-// Raises the soft RLIMIT_NOFILE to the hard limit; returns the soft limit now in force.
+// Raises RLIMIT_NOFILE as far as allowed: the soft limit to the hard one, and, where the
+// process may (root), the hard limit too, up to fs.nr_open. Returns the soft limit in force.
 std::uint64_t raise_fd_limit();
 std::uint64_t fd_limit();
 std::uint64_t open_fd_count();  // entries in /proc/self/fd
+std::uint64_t resident_bytes();  // this process's resident set
 
 }  // namespace mux

@@ -90,10 +90,20 @@ void set_nodelay(int fd) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-UniqueFd start_connect(const SocketAddress& address) {
+UniqueFd start_connect(const SocketAddress& address, const SocketAddress* source) {
   UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return fd;
   set_nodelay(fd.get());
+  if (source != nullptr) {
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (::bind(fd.get(), source->get(), source->length) != 0) {
+      const int err = errno;
+      fd.reset();
+      errno = err;
+      return fd;
+    }
+  }
   if (::connect(fd.get(), address.get(), address.length) != 0 && errno != EINPROGRESS) {
     const int err = errno;
     fd.reset();

@@ -36,7 +36,10 @@ SocketAddress local_address(int fd);
 void set_nonblocking(int fd);
 void set_nodelay(int fd);
 // Starts a non-blocking connect; the fd becomes writable when it completes (check SO_ERROR).
-UniqueFd start_connect(const SocketAddress& address);
+// With `source`, the socket is bound to that address first with IP_BIND_ADDRESS_NO_PORT, so
+// the port is picked per destination at connect time: each source address brings its own
+// ~28,000 ephemeral ports, which is how one machine opens 100,000 connections to one server.
+UniqueFd start_connect(const SocketAddress& address, const SocketAddress* source = nullptr);
 int socket_error(int fd);  // SO_ERROR, cleared by reading it
 
 }  // namespace mux

@@ -13,7 +13,9 @@
 #include <fmt/format.h>
 
 #include "core/clock.hpp"
+#include "core/limits.hpp"
 #include "harness/atomic_file.hpp"
+#include "harness/preflight.hpp"
 #include "harness/server_process.hpp"
 #include "loadgen/load_generator.hpp"
 
@@ -30,6 +32,21 @@ double process_cpu_us() {
   return us(ru.ru_utime) + us(ru.ru_stime);
 }
 
+// Pages of memory the kernel's TCP stack holds, system-wide ("TCP: ... mem N").
+std::optional<double> kernel_tcp_bytes() {
+  std::FILE* f = std::fopen("/proc/net/sockstat", "r");
+  if (f == nullptr) return std::nullopt;
+  char line[256];
+  std::optional<double> bytes;
+  while (std::fgets(line, sizeof line, f)) {
+    const char* mem = std::strstr(line, " mem ");
+    if (std::strncmp(line, "TCP:", 4) == 0 && mem != nullptr)
+      bytes = std::strtod(mem + 5, nullptr) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+  }
+  std::fclose(f);
+  return bytes;
+}
+
 LoadConfig load_config(const RunOptions& o, const SocketAddress& target) {
   return {.target = target,
           .clients = o.clients,
@@ -43,7 +60,10 @@ LoadConfig load_config(const RunOptions& o, const SocketAddress& target) {
           .timeout_s = o.timeout_s,
           .rate = o.rate,
           .arrival = o.arrival == "poisson" ? LoadConfig::Arrival::poisson : LoadConfig::Arrival::constant,
-          .seed = o.seed};
+          .seed = o.seed,
+          .idle = o.idle,
+          .churn = o.churn,
+          .sources = plan_sources(o, target)};
 }
 
 // One line, rewritten in place about once a second, only when stderr is a terminal.
@@ -92,8 +112,18 @@ RunRecord measure(const RunOptions& o, const std::string& label, const SocketAdd
   RunRecord r;
   r.backend = label;
   r.server_address = target.to_string();
+  const double server_rss0 = server ? static_cast<double>(server->resident_bytes()) : 0;
+  const double loadgen_rss0 = static_cast<double>(resident_bytes());
+  const auto tcp0 = kernel_tcp_bytes();
   LoadGenerator load(load_config(o, target));
-  load.start();  // all connections open: the clock starts now
+  // The clock starts once the server itself has accepted every connection (the kernel
+  // completes connects before accept(); a thread-per-client server still has threads to make).
+  load.start([&] {
+    if (server == nullptr) return;
+    const std::uint64_t deadline = now_ns() + seconds_to_ns(60);
+    while (server->alive() && server->accepted() < o.clients + o.idle && now_ns() < deadline && !g_signal.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  });
   ProgressLine progress(label, load);
 
   // Sleeps until `deadline`, watching for Ctrl-C and for the server dying under us.
@@ -117,11 +147,14 @@ RunRecord measure(const RunOptions& o, const std::string& label, const SocketAdd
   };
 
   const bool warmed_up = wait_until(load.measure_start_ns());
-  const double server_cpu0 = server ? server->cpu_time_us() : 0, loadgen_cpu0 = process_cpu_us();
+  if (server != nullptr && server->alive()) r.server_memory_bytes = static_cast<double>(server->resident_bytes()) - server_rss0;
+  r.loadgen_memory_bytes = static_cast<double>(resident_bytes()) - loadgen_rss0;
+  if (const auto tcp1 = kernel_tcp_bytes(); tcp0 && tcp1) r.kernel_tcp_memory_bytes = *tcp1 - *tcp0;
   const std::uint64_t t0 = std::max(now_ns(), load.measure_start_ns());
+  const double loadgen_cpu0 = process_cpu_us(), server_cpu0 = server ? server->cpu_time_us() : 0;
   if (warmed_up) wait_until(load.end_ns());
   const std::uint64_t t1 = std::min(now_ns(), load.end_ns());
-  const double server_cpu1 = server ? server->cpu_time_us() : 0, loadgen_cpu1 = process_cpu_us();
+  const double loadgen_cpu1 = process_cpu_us(), server_cpu1 = server ? server->cpu_time_us() : 0;
 
   r.load = load.join();
   r.measured_s = t1 > t0 ? static_cast<double>(t1 - t0) / 1e9 : 0.0;

@@ -72,6 +72,15 @@ void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
   app.add_option("--arrival", o.arrival, "open-loop schedule: evenly spaced, or Poisson arrivals")
       ->check(CLI::IsMember({"constant", "poisson"}))->capture_default_str();
   app.add_option("--seed", o.seed, "seed for Poisson arrivals")->capture_default_str();
+  app.add_option("--idle", o.idle, "extra connections held open and silent beside the clients (Brecht et al.'s "
+                                   "experiment: select and poll pay for every watched fd)")
+      ->check(CLI::Range(0, 10'000'000))->capture_default_str();
+  app.add_option("--churn", o.churn, "close each connection after this many requests and open a new one "
+                                     "(measures connect + accept); 0: keep connections")
+      ->check(CLI::Range(0, 1'000'000'000))->capture_default_str();
+  app.add_option("--sources", o.sources, "local addresses to connect from, comma-separated; auto: 127.0.0.1, "
+                                         "then 127.0.0.2... when one address runs out of ports")
+      ->capture_default_str();
   app.add_option("--duration", o.duration_s, "seconds measured")->check(CLI::Range(0.01, 86400.0))->capture_default_str();
   app.add_option("--warmup", o.warmup_s, "seconds of load before measuring (discarded)")->check(CLI::Range(0.0, 3600.0))->capture_default_str();
   app.add_option("--timeout", o.timeout_s, "seconds a request may stay unanswered before it counts as an error")

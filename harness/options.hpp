@@ -35,6 +35,9 @@ struct RunOptions {
   std::string json_path;
   std::string hgrm_path;
   std::string target;              // `bench load`: HOST:PORT of a server already running
+  std::size_t idle = 0;
+  std::uint64_t churn = 0;
+  std::string sources = "auto";    // "auto", or a comma-separated list of local addresses
 
   std::vector<std::string> backends() const;  // "all" expanded
   bool open_loop() const { return rate > 0; }

@@ -45,24 +45,16 @@ std::uint64_t memory_available_bytes() {
   return UINT64_MAX;
 }
 
-void check_fds(std::uint64_t clients) {
+void check_fds(std::uint64_t connections) {
+  const std::uint64_t clients = connections;
   const std::uint64_t limit = raise_fd_limit();  // the server child raises its own the same way
   const std::uint64_t need = clients + kSpareFds;
   if (need > limit)
     throw UsageError(fmt::format(
-        "--clients={} needs about {} open files in each process but the limit is {}; raise it (`ulimit -n {}`, "
-        "as root up to fs.nr_open={}) or use at most --clients={}",
+        "{} connections (--clients + --idle) need about {} open files in each process but the limit is {} and this "
+        "process may not raise it; raise the hard limit (as root with CAP_SYS_RESOURCE: `ulimit -Hn {}`, up to "
+        "fs.nr_open={}) or use at most --clients={}",
         clients, need, limit, need, read_number("/proc/sys/fs/nr_open", 0), limit > kSpareFds ? limit - kSpareFds : 0));
-}
-
-void check_ports(std::uint64_t clients, const std::string& host) {
-  std::uint64_t lo = 0, hi = 0;
-  const std::uint64_t ports = ephemeral_ports(lo, hi);
-  if (clients + 100 > ports)
-    throw UsageError(fmt::format(
-        "--clients={} needs {} local ports towards {} but net.ipv4.ip_local_port_range ({}-{}) has {}; "
-        "widen the range (sysctl net.ipv4.ip_local_port_range) or use at most --clients={}",
-        clients, clients, host, lo, hi, ports, ports > 100 ? ports - 100 : 0));
 }
 
 void check_threads(std::uint64_t clients) {
@@ -88,7 +80,7 @@ void check_memory(const RunOptions& o) {
   // Worst case per connection: a whole message queued on each side, plus a thread stack.
   const std::uint64_t frame = o.message_size + kEchoHeaderSize;
   const std::uint64_t per_conn = 2 * std::min<std::uint64_t>(frame * o.pipeline, 8 << 20) + 96 * 1024;
-  const std::uint64_t need = per_conn * o.clients;
+  const std::uint64_t need = per_conn * o.clients + 16 * 1024 * o.idle;
   const std::uint64_t have = memory_available_bytes();
   if (need > have)
     throw UsageError(fmt::format("--clients={} with --message-size={} may need {} MiB of memory but {} MiB are "
@@ -109,14 +101,47 @@ void check_json_path(const std::string& path) {
 
 }  // namespace
 
+std::vector<SocketAddress> plan_sources(const RunOptions& o, const SocketAddress& target) {
+  std::uint64_t lo = 0, hi = 0;
+  const std::uint64_t ports = ephemeral_ports(lo, hi);
+  const std::uint64_t per_source = ports > 100 ? ports - 100 : 0;  // slack for other sockets
+  const std::uint64_t needed = o.clients + o.idle;
+  std::vector<SocketAddress> sources;
+  if (o.sources != "auto") {
+    for (std::size_t pos = 0; pos <= o.sources.size();) {
+      const std::size_t end = std::min(o.sources.find(',', pos), o.sources.size());
+      sources.push_back(SocketAddress::parse(o.sources.substr(pos, end - pos), 0));
+      if (!sources.back().is_loopback() || sources.back().family() != target.family())
+        throw UsageError(fmt::format("--sources: {} is not a loopback address of the target's family ({})",
+                                     o.sources.substr(pos, end - pos), target.to_string()));
+      pos = end + 1;
+    }
+  } else if (needed > per_source) {
+    const std::uint64_t n = (needed + per_source - 1) / per_source;
+    if (target.family() != AF_INET || n > 254)
+      throw UsageError(fmt::format("{} connections need {} source addresses of {} ports each (net.ipv4.ip_local_port_range "
+                                   "{}-{}); that is more than loopback offers here: widen the port range or use "
+                                   "fewer --clients/--idle",
+                                   needed, n, per_source, lo, hi));
+    for (std::uint64_t i = 1; i <= n; ++i) sources.push_back(SocketAddress::parse(fmt::format("127.0.0.{}", i), 0));
+  }
+  const std::uint64_t capacity = per_source * std::max<std::size_t>(1, sources.size());
+  if (needed > capacity)
+    throw UsageError(fmt::format("{} connections need {} local ports but {} source address{} offer {} "
+                                 "(net.ipv4.ip_local_port_range {}-{}); add --sources or widen the range",
+                                 needed, needed, std::max<std::size_t>(1, sources.size()),
+                                 sources.size() > 1 ? "es" : "", capacity, lo, hi));
+  return sources;
+}
+
 void preflight(const RunOptions& o) {
   const bool starts_server = o.target.empty();  // `bench load` drives someone else's server
   for (const std::string& name : starts_server ? o.backends() : std::vector<std::string>{}) {
     if (auto reason = make_backend(name)->unavailable_reason(); !reason.empty()) throw UsageError(reason);
-    if (name == "threads") check_threads(o.clients);
+    if (name == "threads") check_threads(o.clients + o.idle);
   }
-  check_fds(o.clients);
-  check_ports(o.clients, o.host);
+  plan_sources(o, o.target.empty() ? SocketAddress::parse(o.host, 0) : parse_target(o.target));
+  check_fds(o.clients + o.idle);
   check_memory(o);
   check_json_path(o.json_path);
 }

@@ -1,4 +1,7 @@
 #pragma once
+#include <vector>
+
+#include "core/net.hpp"
 #include "harness/options.hpp"
 
 namespace mux {
@@ -6,4 +9,8 @@ namespace mux {
 // here, and fds, ports, threads and memory suffice on both sides. Throws UsageError with one
 // line naming the limit and the fix. Raises this process's fd limit as far as allowed.
 void preflight(const RunOptions& options);
+
+// The local addresses the load generator connects from: empty when one address has ports
+// enough, else 127.0.0.1, 127.0.0.2, ... (or --sources). Throws UsageError when none suffice.
+std::vector<SocketAddress> plan_sources(const RunOptions& options, const SocketAddress& target);
 }  // namespace mux

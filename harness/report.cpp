@@ -88,6 +88,20 @@ std::string table_notes(const RunOptions& o, const RunRecord& r) {
                          us(static_cast<double>(u.value_at_percentile(99))),
                          us(static_cast<double>(u.value_at_percentile(99.9))), us(static_cast<double>(u.max())));
   }
+  if (o.churn > 0 && r.measured_s > 0)
+    notes += fmt::format("  {}: churn: {:.0f} connects/s, connect latency p50 {} p99 {} µs\n", r.backend,
+                         static_cast<double>(r.load.churn_connects) / r.measured_s,
+                         us(static_cast<double>(r.load.connect_latency.value_at_percentile(50))),
+                         us(static_cast<double>(r.load.connect_latency.value_at_percentile(99))));
+  if (o.idle > 0 || o.clients >= 10000) {
+    const auto per = [&](const std::optional<double>& b) {
+      return b ? fmt::format("{:.1f} KiB", *b / static_cast<double>(o.clients + o.idle) / 1024) : std::string("n/a");
+    };
+    notes += fmt::format("  {}: memory per connection ({} open): server {}, load generator {}, kernel TCP (both "
+                         "sides) {}\n",
+                         r.backend, o.clients + o.idle, per(r.server_memory_bytes), per(r.loadgen_memory_bytes),
+                         per(r.kernel_tcp_memory_bytes));
+  }
   for (const auto& w : warnings(o, r)) notes += fmt::format("  {}: WARNING: {}\n", r.backend, w);
   return notes;
 }
@@ -118,6 +132,18 @@ std::vector<std::string> warnings(const RunOptions& o, const RunRecord& r) {
     w.push_back("server and load generator were both saturated: the throughput is a lower bound of the server's "
                 "capacity; compare backends by server CPU per request");
   return w;
+}
+
+// Bytes the open connections cost, in total and per connection (clients + idle).
+static nlohmann::ordered_json memory_json(const RunOptions& o, const RunRecord& r) {
+  const auto connections = static_cast<double>(o.clients + o.idle);
+  const auto entry = [&](const std::optional<double>& bytes) {
+    if (!bytes) return nlohmann::ordered_json();
+    return nlohmann::ordered_json{{"bytes", *bytes}, {"bytes_per_connection", *bytes / connections}};
+  };
+  return {{"server_process", entry(r.server_memory_bytes)},
+          {"loadgen_process", entry(r.loadgen_memory_bytes)},
+          {"kernel_tcp_both_sides", entry(r.kernel_tcp_memory_bytes)}};
 }
 
 nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nlohmann::ordered_json& environment) {
@@ -161,6 +187,9 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
                    {"rate", o.open_loop() ? ordered_json(o.rate) : ordered_json()},
                    {"arrival", o.open_loop() ? ordered_json(o.arrival) : ordered_json()},
                    {"seed", o.seed},
+                   {"idle_connections", o.idle},
+                   {"churn", o.churn},
+                   {"sources", o.sources},
                    {"duration_s", o.duration_s},
                    {"warmup_s", o.warmup_s},
                    {"timeout_s", o.timeout_s},
@@ -183,6 +212,11 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
         {"mismatch", r.load.errors.mismatch},
         {"timeout", r.load.errors.timeout}}},
       {"reconnects", r.load.reconnects},
+      {"connects_per_second", o.churn > 0 && r.measured_s > 0
+                                  ? ordered_json(static_cast<double>(r.load.churn_connects) / r.measured_s)
+                                  : ordered_json()},
+      {"connect_latency_us", o.churn > 0 ? summary(r.load.connect_latency) : ordered_json()},
+      {"memory", memory_json(o, r)},
       {"bytes_verified", r.load.bytes_verified},
       {"latency_us", summary(h)},
       {"latency_uncorrected_us", summary(r.load.latency_uncorrected)},

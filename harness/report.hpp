@@ -25,6 +25,11 @@ struct RunRecord {
   std::optional<double> server_cpu_us;   // user+sys over the measured interval
   std::optional<double> loadgen_cpu_us;
   nlohmann::json server_counters;        // the server's own count; null if it died first
+  // Memory the open connections cost: growth from before connecting to the start of the
+  // measured interval (every connection open). Kernel socket memory is the system's TCP total.
+  std::optional<double> server_memory_bytes;
+  std::optional<double> loadgen_memory_bytes;
+  std::optional<double> kernel_tcp_memory_bytes;
 
   double throughput_rps() const { return measured_s > 0 ? static_cast<double>(load.requests) / measured_s : 0; }
 };

@@ -38,10 +38,11 @@ void say(int fd, const std::string& line) {
   }
 }
 
-// Answers "cpu" requests from `bench` on `control_fd` with this process's user+sys CPU time
-// (getrusage: all threads, µs), so the server's CPU per request is exact, not in 10 ms ticks.
-// Ends when the server stops (stop_fd stays readable once written) or the pipe closes.
-void answer_cpu_requests(int control_fd, int reply_fd, int stop_fd) {
+// Answers requests from `bench` on `control_fd`: "cpu" with this process's user+sys CPU time
+// (getrusage: all threads, µs, where /proc would give 10 ms ticks) and "accepted" with the
+// connections accepted so far (bench starts the clock only when all are). Ends when the
+// server stops (stop_fd stays readable once written) or the pipe closes.
+void answer_requests(int control_fd, int reply_fd, int stop_fd, const ServerCounters* counters) {
   char buf[64];
   for (;;) {
     pollfd fds[2] = {{control_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
@@ -50,6 +51,10 @@ void answer_cpu_requests(int control_fd, int reply_fd, int stop_fd) {
     if (fds[0].revents == 0) continue;
     const ssize_t n = ::read(control_fd, buf, sizeof buf);
     if (n <= 0) return;
+    if (std::string_view(buf, static_cast<std::size_t>(n)).starts_with("accepted")) {
+      say(reply_fd, fmt::format("accepted {}\n", counters->accepted.load()));
+      continue;
+    }
     rusage ru{};
     ::getrusage(RUSAGE_SELF, &ru);
     const long long us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1'000'000LL + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
@@ -93,9 +98,9 @@ int serve_command(int argc, char** argv) {
                           bound.to_string(), o.protocol));
 
     ServerCounters counters;
-    std::jthread cpu_reporter;
+    std::jthread control;
     if (o.control_fd >= 0 && o.ready_fd >= 0)
-      cpu_reporter = std::jthread(answer_cpu_requests, o.control_fd, o.ready_fd, stop.get());
+      control = std::jthread(answer_requests, o.control_fd, o.ready_fd, stop.get(), &counters);
     backend->serve({listener.get(), stop.get(), server_codec_factory(o.protocol), &counters});
     const auto stats = counters_json(counters);
     if (o.ready_fd >= 0)

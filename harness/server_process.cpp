@@ -118,12 +118,25 @@ std::string ServerProcess::exit_description() const {
   return fmt::format("exited with status {}", WEXITSTATUS(status_));
 }
 
+// Sends "REQUEST\n" on the control pipe and returns the value of the "REQUEST VALUE" reply.
+std::optional<std::string> ServerProcess::ask(const char* request) {
+  const std::string line = fmt::format("{}\n", request);
+  if (!alive() || ::write(control_.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+    return std::nullopt;
+  const std::string prefix = fmt::format("{} ", request);
+  if (auto reply = read_line(1000); reply && reply->starts_with(prefix)) return reply->substr(prefix.size());
+  return std::nullopt;
+}
+
 double ServerProcess::cpu_time_us() {
   // Ask the server itself: getrusage in the child is exact to the µs for all its threads.
-  if (alive() && ::write(control_.get(), "cpu\n", 4) == 4) {
-    if (const auto line = read_line(1000); line && line->starts_with("cpu ")) return std::stod(line->substr(4));
-  }
+  if (const auto us = ask("cpu")) return std::stod(*us);
   return cpu_time_from_proc_us();
+}
+
+std::uint64_t ServerProcess::accepted() {
+  const auto n = ask("accepted");
+  return n ? std::stoull(*n) : 0;
 }
 
 // Fallback: utime + stime from /proc/PID/stat, in clock ticks (10 ms).
@@ -140,6 +153,13 @@ double ServerProcess::cpu_time_from_proc_us() const {
     if (i == 15) stime = std::stod(field);
   }
   return (utime + stime) * 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+std::uint64_t ServerProcess::resident_bytes() const {
+  std::ifstream in(fmt::format("/proc/{}/statm", pid_));
+  std::uint64_t pages = 0, resident = 0;
+  in >> pages >> resident;
+  return in ? resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)) : 0;
 }
 
 nlohmann::json ServerProcess::stop() {

@@ -40,6 +40,10 @@ class ServerProcess {
   std::string exit_description() const;
   // User + system CPU time the server has used so far, in microseconds (all its threads).
   double cpu_time_us();
+  // Connections the server has accepted so far (0 if it does not answer).
+  std::uint64_t accepted();
+  // The server's resident set, bytes (0 once it is gone).
+  std::uint64_t resident_bytes() const;
   // Asks it to stop (SIGTERM), collects its final counters, reaps it.
   nlohmann::json stop();
 
@@ -47,6 +51,7 @@ class ServerProcess {
   std::optional<std::string> read_line(int timeout_ms);
   void kill_and_reap();
   double cpu_time_from_proc_us() const;
+  std::optional<std::string> ask(const char* request);
 
   pid_t pid_ = -1;
   int status_ = 0;

@@ -27,6 +27,9 @@ struct LoadConfig {
   double rate = 0;
   enum class Arrival { constant, poisson } arrival = Arrival::constant;
   std::uint64_t seed = 1;        // for Poisson arrivals
+  std::size_t idle = 0;          // extra connections held open and silent beside the clients
+  std::uint64_t churn = 0;       // close and reopen each connection after this many requests; 0: never
+  std::vector<SocketAddress> sources;  // local addresses, round robin over connections; empty: any
 };
 
 // One second of the measured interval.
@@ -67,7 +70,9 @@ struct LoadResult {
   std::uint64_t requests = 0;       // the same count
   std::uint64_t bytes_verified = 0; // reply bytes compared with what was sent, same interval
   ErrorCounts errors;               // over the whole run, warm-up included
-  std::uint64_t reconnects = 0;
+  std::uint64_t reconnects = 0;      // after errors
+  std::uint64_t churn_connects = 0;  // --churn: connections replaced on purpose, measured interval
+  LatencyHistogram connect_latency;  // --churn: connect() to established, measured interval
   std::vector<Interval> timeline;
 
   void merge(const LoadResult& o) {
@@ -79,6 +84,8 @@ struct LoadResult {
     bytes_verified += o.bytes_verified;
     errors.add(o.errors);
     reconnects += o.reconnects;
+    churn_connects += o.churn_connects;
+    connect_latency.merge(o.connect_latency);
   }
 };
 

@@ -15,7 +15,7 @@ LoadGenerator::~LoadGenerator() {
   go_.notify_all();
 }
 
-void LoadGenerator::start() {
+void LoadGenerator::start(const std::function<void()>& before_clock) {
   const std::size_t t = std::max<std::size_t>(1, std::min(config_.threads, config_.clients));
   connect_errors_.resize(t);
   std::latch connected(static_cast<std::ptrdiff_t>(t));
@@ -23,7 +23,8 @@ void LoadGenerator::start() {
   for (std::size_t i = 0, first = 0; i < t; ++i) {
     // Connections split as evenly as possible: the first (clients % t) threads take one more.
     const std::size_t share = config_.clients / t + (i < config_.clients % t ? 1 : 0);
-    clients_.push_back(std::make_unique<LoadThread>(config_, first, share, stop_));
+    const std::size_t idle = config_.idle / t + (i < config_.idle % t ? 1 : 0);
+    clients_.push_back(std::make_unique<LoadThread>(config_, first, share, idle, stop_));
     first += share;
     threads_.emplace_back([this, i, &connected, connect_deadline] {
       if (!config_.cpus.empty()) pin_thread(config_.cpus[i % config_.cpus.size()]);
@@ -42,6 +43,7 @@ void LoadGenerator::start() {
     threads_.clear();  // joins
     throw UsageError(error);
   }
+  if (before_clock) before_clock();
   start_ns_ = now_ns();
   measure_ns_ = start_ns_ + seconds_to_ns(config_.warmup_s);
   end_ns_ = measure_ns_ + seconds_to_ns(config_.duration_s);

@@ -3,6 +3,7 @@
 // connections. All connections are open before the clock starts.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -19,9 +20,10 @@ class LoadGenerator {
   explicit LoadGenerator(LoadConfig config);
   ~LoadGenerator();  // stops and joins the threads
 
-  // Opens every connection, then starts the clock. Throws UsageError (one line) when the target
-  // cannot be reached; no thread is left running then.
-  void start();
+  // Opens every connection, runs `before_clock` (e.g. waiting until the server has accepted
+  // them all), then starts the clock. Throws UsageError (one line) when the target cannot be
+  // reached; no thread is left running then.
+  void start(const std::function<void()>& before_clock = {});
   std::uint64_t start_ns() const { return start_ns_; }
   std::uint64_t measure_start_ns() const { return measure_ns_; }
   std::uint64_t end_ns() const { return end_ns_; }

@@ -40,6 +40,8 @@ struct LoadThread::Connection {
   };
   UniqueFd fd;
   State state = State::backoff;
+  bool idle = false;               // --idle: held open, never sends
+  bool churning = false;           // --churn: closed on purpose, the reconnect is measured
   std::uint32_t events = 0;        // what epoll watches now
   std::unique_ptr<ClientCodec> codec;
   std::uint64_t next_issue = 0;
@@ -48,6 +50,7 @@ struct LoadThread::Connection {
   std::uint64_t recv_seq = 0;
   std::size_t reply_bytes = 0;     // of the reply being received, verified so far
   std::uint64_t since_ns = 0;      // connect started, or back-off started
+  std::uint64_t issued_here = 0;   // requests issued on this TCP connection (for --churn)
   std::uint64_t next_due_ns = 0;   // open loop: when the next request is due
   std::uint64_t scheduled = 0;     // open loop: requests scheduled so far
   std::uint64_t timer_due_ns = 0;  // the timer queued for this connection, 0 if none
@@ -55,13 +58,14 @@ struct LoadThread::Connection {
   std::vector<Issued> issued;      // by seq % pipeline
 };
 
-LoadThread::LoadThread(const LoadConfig& config, std::size_t first, std::size_t count, const std::atomic<bool>& stop)
+LoadThread::LoadThread(const LoadConfig& config, std::size_t first, std::size_t count, std::size_t idle,
+                       const std::atomic<bool>& stop)
     : config_(config),
       stop_(stop),
       first_(first),
       protocol_(make_client_protocol(config.protocol, config.message_size)),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
-      conns_(count),
+      conns_(count + idle),
       scratch_(64 * 1024),
       timeout_ns_(seconds_to_ns(config.timeout_s)) {
   if (!epoll_) throw std::runtime_error(fmt::format("epoll_create1(): {}", std::strerror(errno)));
@@ -70,7 +74,13 @@ LoadThread::LoadThread(const LoadConfig& config, std::size_t first, std::size_t 
     conns_[i].codec = protocol_->make_codec(first + i);
     conns_[i].issued.resize(config.pipeline);
     conns_[i].random_state = config.seed * 0x2545F4914F6CDD1DULL + first + i;
+    conns_[i].idle = i >= count;
   }
+}
+
+const SocketAddress* LoadThread::source_for(std::size_t index) const {
+  const auto& sources = config_.sources;
+  return sources.empty() ? nullptr : &sources[(first_ + index) % sources.size()];
 }
 
 LoadThread::~LoadThread() = default;
@@ -90,7 +100,7 @@ std::string LoadThread::connect_all(std::uint64_t deadline_ns) {
     const std::size_t last = std::min(first + kConnectBatch, conns_.size());
     for (std::size_t i = first; i < last; ++i) {
       Connection& c = conns_[i];
-      c.fd = start_connect(config_.target);
+      c.fd = start_connect(config_.target, source_for(i));
       if (!c.fd)
         return fmt::format("cannot open connection {} to {}: {}", first_ + i + 1, config_.target.to_string(),
                            std::strerror(errno));
@@ -191,8 +201,9 @@ void LoadThread::advance_schedule(Connection& c) {
 // Issues every request the connection may send now: in a closed loop, up to `pipeline` in
 // flight; in an open loop, those already due (late ones at once), with a timer for the next.
 void LoadThread::issue_due(Connection& c, std::uint64_t now) {
-  if (c.state != Connection::State::ready) return;
-  while (c.next_issue - c.recv_seq < config_.pipeline && now < end_ns_) {
+  if (c.state != Connection::State::ready || c.idle) return;
+  while (c.next_issue - c.recv_seq < config_.pipeline && now < end_ns_ &&
+         (config_.churn == 0 || c.issued_here < config_.churn)) {
     std::uint64_t due = now;
     if (open_loop()) {
       if (c.next_due_ns > now) {
@@ -207,6 +218,7 @@ void LoadThread::issue_due(Connection& c, std::uint64_t now) {
     }
     c.issued[c.next_issue % config_.pipeline] = {due, now};
     ++c.next_issue;
+    ++c.issued_here;
   }
 }
 
@@ -223,7 +235,15 @@ void LoadThread::fire_timers(std::uint64_t now) {
 }
 
 void LoadThread::on_connected(Connection& c, std::uint64_t now) {
+  if (c.churning) {
+    c.churning = false;
+    if (interval_at(now) != nullptr) {
+      result_.churn_connects++;
+      result_.connect_latency.record(now - c.since_ns);
+    }
+  }
   c.state = Connection::State::ready;
+  c.issued_here = 0;
   c.send_seq = c.recv_seq = c.next_issue;
   c.send_pos = c.reply_bytes = 0;
   c.codec->reset();
@@ -233,6 +253,7 @@ void LoadThread::on_connected(Connection& c, std::uint64_t now) {
 }
 
 void LoadThread::flush(Connection& c) {
+  if (c.state != Connection::State::ready) return;
   while (c.send_seq < c.next_issue) {
     iovec iov[kMaxIov];
     int n = 0;
@@ -287,6 +308,7 @@ void LoadThread::on_readable(Connection& c) {
     c.reply_bytes += consumed;
     if (state == ClientCodec::State::incomplete) break;
     on_reply(c, now_ns());
+    if (c.state != Connection::State::ready) return;  // replaced (--churn)
   }
   flush(c);
 }
@@ -304,6 +326,13 @@ void LoadThread::on_reply(Connection& c, std::uint64_t now) {
   ++completed_;
   c.reply_bytes = 0;
   ++c.recv_seq;
+  if (config_.churn > 0 && c.issued_here == config_.churn && c.recv_seq == c.next_issue) {
+    // --churn: this connection has done its share; a new one takes its place at once.
+    back_off(c, now);
+    c.churning = true;
+    reopen(c, now);
+    return;
+  }
   issue_due(c, now);
 }
 
@@ -333,9 +362,9 @@ void LoadThread::back_off(Connection& c, std::uint64_t now) {
 }
 
 void LoadThread::reopen(Connection& c, std::uint64_t now) {
-  result_.reconnects++;
+  if (!c.churning) result_.reconnects++;
   c.since_ns = now;
-  c.fd = start_connect(config_.target);
+  c.fd = start_connect(config_.target, source_for(static_cast<std::size_t>(&c - conns_.data())));
   if (!c.fd) {
     result_.errors.connect++;
     return;  // stays in back-off and tries again later

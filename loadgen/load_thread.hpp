@@ -21,8 +21,9 @@ namespace mux {
 
 class LoadThread {
  public:
-  // Serves connections [first, first + count) of the config.clients in total.
-  LoadThread(const LoadConfig& config, std::size_t first, std::size_t count, const std::atomic<bool>& stop);
+  // Serves clients [first, first + count) of config.clients, plus `idle` silent connections.
+  LoadThread(const LoadConfig& config, std::size_t first, std::size_t count, std::size_t idle,
+             const std::atomic<bool>& stop);
   ~LoadThread();
 
   // Opens every connection; returns an empty string, or what went wrong (one line).
@@ -52,6 +53,7 @@ class LoadThread {
   void fail(Connection& c, Fault fault, std::uint64_t now);
   void back_off(Connection& c, std::uint64_t now);
   void reopen(Connection& c, std::uint64_t now);
+  const SocketAddress* source_for(std::size_t index) const;
   void on_connected(Connection& c, std::uint64_t now);
   void fire_timers(std::uint64_t now);
   void housekeeping(std::uint64_t now);
