@@ -1,0 +1,209 @@
+#include "harness/sweep_outputs.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <random>
+#include <tuple>
+
+#include <fmt/format.h>
+
+namespace mux {
+namespace {
+
+using nlohmann::ordered_json;
+
+// The metrics a sweep summarizes: name, and where each run's JSON has it.
+struct Metric {
+  const char* name;
+  const char* section;  // in results
+  const char* key;      // empty: results[section] itself
+};
+constexpr Metric kMetrics[] = {
+    {"throughput_rps", "throughput_rps", ""},
+    {"p50_us", "latency_us", "p50"},
+    {"p90_us", "latency_us", "p90"},
+    {"p99_us", "latency_us", "p99"},
+    {"p999_us", "latency_us", "p999"},
+    {"max_us", "latency_us", "max"},
+    {"server_cpu_us_per_request", "server_cpu_us_per_request", ""},
+    {"loadgen_cpu_us_per_request", "loadgen_cpu_us_per_request", ""},
+    {"errors", "errors", ""},
+};
+
+std::optional<double> metric_of(const nlohmann::json& result, const Metric& m) {
+  const auto& r = result["results"];
+  const auto& v = *m.key ? r[m.section][m.key] : r[m.section];
+  return v.is_number() ? std::optional<double>(v.get<double>()) : std::nullopt;
+}
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string config_name(const std::string& protocol, const SweepRun& r) {
+  return fmt::format("{}/{}/clients:{}/msg:{}", protocol, r.backend, r.clients, r.message_size);
+}
+
+using ConfigKey = std::tuple<std::string, std::size_t, std::size_t>;
+std::map<ConfigKey, std::vector<const SweepRun*>> complete_by_config(const std::vector<SweepRun>& runs) {
+  std::map<ConfigKey, std::vector<const SweepRun*>> groups;
+  for (const auto& r : runs)
+    if (r.status == "complete") groups[{r.backend, r.clients, r.message_size}].push_back(&r);
+  return groups;
+}
+
+}  // namespace
+
+ordered_json describe(const std::vector<double>& values) {
+  if (values.empty()) return nullptr;
+  const double n = static_cast<double>(values.size());
+  const double mean = std::accumulate(values.begin(), values.end(), 0.0) / n;
+  double ss = 0;
+  for (double v : values) ss += (v - mean) * (v - mean);
+  const double sd = values.size() > 1 ? std::sqrt(ss / (n - 1)) : 0.0;
+  std::mt19937_64 rng(12345);
+  std::uniform_int_distribution<std::size_t> pick(0, values.size() - 1);
+  std::vector<double> medians(2000), sample(values.size());
+  for (double& m : medians) {
+    for (double& s : sample) s = values[pick(rng)];
+    m = median_of(sample);
+  }
+  std::sort(medians.begin(), medians.end());
+  return {{"median", median_of(values)},
+          {"ci95_low", medians[50]},     // 2.5th percentile of 2000 bootstrap medians
+          {"ci95_high", medians[1949]},  // 97.5th
+          {"mean", mean},
+          {"cv", mean != 0 ? sd / mean : 0.0},
+          {"n", values.size()},
+          {"values", values}};
+}
+
+ordered_json summarize(const std::vector<SweepRun>& runs, const std::string& protocol) {
+  ordered_json configs = ordered_json::array();
+  for (const auto& [key, group] : complete_by_config(runs)) {
+    const auto& [backend, clients, size] = key;
+    ordered_json entry{{"name", config_name(protocol, *group.front())},
+                       {"backend", backend},
+                       {"clients", clients},
+                       {"message_size", size}};
+    for (const Metric& m : kMetrics) {
+      std::vector<double> values;
+      for (const SweepRun* r : group)
+        if (auto v = metric_of(r->result, m)) values.push_back(*v);
+      entry[m.name] = describe(values);
+    }
+    entry["loadgen_saturated_runs"] = std::count_if(group.begin(), group.end(), [](const SweepRun* r) {
+      return r->result["results"].value("loadgen_saturated", false);
+    });
+    configs.push_back(entry);
+  }
+  return {{"schema_version", 1}, {"configurations", configs}};
+}
+
+ordered_json google_benchmark_json(const std::vector<SweepRun>& runs, const std::string& protocol,
+                                   const ordered_json& environment) {
+  ordered_json benchmarks = ordered_json::array();
+  int family = 0;
+  for (const auto& [key, group] : complete_by_config(runs)) {
+    const std::string name = config_name(protocol, *group.front());
+    std::vector<double> real, cpu;
+    // real_time: wall ns per request; cpu_time: the server's CPU ns per request (what an I/O
+    // model costs), falling back to real_time where the server's CPU was not measured.
+    for (const SweepRun* r : group) {
+      const auto& res = r->result["results"];
+      const double rps = res["throughput_rps"].get<double>();
+      const double ns = rps > 0 ? 1e9 / rps : 0;
+      const auto srv = res["server_cpu_us_per_request"];
+      real.push_back(ns);
+      cpu.push_back(srv.is_number() ? srv.get<double>() * 1000 : ns);
+      benchmarks.push_back({{"name", name},
+                            {"family_index", family},
+                            {"per_family_instance_index", 0},
+                            {"run_name", name},
+                            {"run_type", "iteration"},
+                            {"repetitions", group.size()},
+                            {"repetition_index", r->repetition},
+                            {"threads", 1},
+                            {"iterations", res["requests"]},
+                            {"real_time", ns},
+                            {"cpu_time", cpu.back()},
+                            {"time_unit", "ns"},
+                            {"rps", rps},
+                            {"p50_us", res["latency_us"]["p50"]},
+                            {"p99_us", res["latency_us"]["p99"]},
+                            {"p999_us", res["latency_us"]["p999"]},
+                            {"errors", res["errors"]}});
+    }
+    const auto aggregate = [&](const char* which, double rt, double ct, const char* unit) {
+      benchmarks.push_back({{"name", fmt::format("{}_{}", name, which)},
+                            {"family_index", family},
+                            {"per_family_instance_index", 0},
+                            {"run_name", name},
+                            {"run_type", "aggregate"},
+                            {"repetitions", group.size()},
+                            {"threads", 1},
+                            {"aggregate_name", which},
+                            {"aggregate_unit", unit},
+                            {"iterations", group.size()},
+                            {"real_time", rt},
+                            {"cpu_time", ct},
+                            {"time_unit", "ns"}});
+    };
+    const auto r = describe(real), c = describe(cpu);
+    aggregate("mean", r["mean"], c["mean"], "time");
+    aggregate("median", r["median"], c["median"], "time");
+    aggregate("stddev", r["cv"].get<double>() * r["mean"].get<double>(), c["cv"].get<double>() * c["mean"].get<double>(),
+              "time");
+    aggregate("cv", r["cv"], c["cv"], "percentage");
+    ++family;
+  }
+  ordered_json context{{"date", environment.value("date", "")},
+                       {"host_name", environment.value("hostname", "")},
+                       {"executable", "bench sweep"},
+                       {"num_cpus", environment.value("online_cores", 0)},
+                       {"mhz_per_cpu", 0},
+                       {"cpu_scaling_enabled", false},
+                       {"caches", ordered_json::array()},
+                       {"library_build_type", "release"},
+                       {"muxbench_commit", environment.value("git_commit", "")},
+                       {"kernel", environment.value("kernel", "")}};
+  return {{"context", context}, {"benchmarks", benchmarks}};
+}
+
+ordered_json bencher_bmf(const ordered_json& summary) {
+  ordered_json bmf = ordered_json::object();
+  const auto measure = [](const ordered_json& d, double scale) {
+    return ordered_json{{"value", d["median"].get<double>() * scale},
+                        {"lower_value", d["ci95_low"].get<double>() * scale},
+                        {"upper_value", d["ci95_high"].get<double>() * scale}};
+  };
+  for (const auto& c : summary["configurations"]) {
+    ordered_json entry;
+    if (!c["throughput_rps"].is_null()) entry["throughput"] = measure(c["throughput_rps"], 1);
+    if (!c["p99_us"].is_null()) entry["p99_latency_ns"] = measure(c["p99_us"], 1000);
+    bmf[c["name"].get<std::string>()] = entry;
+  }
+  return bmf;
+}
+
+std::string long_csv(const std::vector<SweepRun>& runs, const std::string& protocol) {
+  std::string csv = "run_id,protocol,backend,clients,message_size,repetition,status,metric,value\n";
+  for (const auto& r : runs) {
+    if (r.status != "complete") {
+      csv += fmt::format("{},{},{},{},{},{},{},,\n", r.id, protocol, r.backend, r.clients, r.message_size,
+                         r.repetition, r.status);
+      continue;
+    }
+    for (const Metric& m : kMetrics)
+      if (auto v = metric_of(r.result, m))
+        csv += fmt::format("{},{},{},{},{},{},{},{},{}\n", r.id, protocol, r.backend, r.clients, r.message_size,
+                           r.repetition, r.status, m.name, *v);
+  }
+  return csv;
+}
+
+}  // namespace mux
