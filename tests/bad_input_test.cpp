@@ -48,7 +48,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(BadFlag{"unknown_backend", {"--backend=kqueue"}, "--backend"},
                       BadFlag{"zero_clients", {"--clients=0"}, "--clients"},
                       BadFlag{"negative_clients", {"--clients=-5"}, "--clients"},
-                      BadFlag{"clients_over_fd_limit", {"--clients=5000000"}, "ulimit -n"},
+                      BadFlag{"clients_over_fd_limit", {"--clients=5000000"}, "open files"},
                       BadFlag{"zero_message_size", {"--message-size=0"}, "--message-size"},
                       BadFlag{"message_too_large", {"--message-size=2097152"}, "--message-size"},
                       BadFlag{"zero_duration", {"--duration=0"}, "--duration"},
