@@ -1,0 +1,333 @@
+#pragma once
+// A `bench serve` child process for fault tests: started with its stdout on a pipe (the
+// "listening on" line gives the port), observed from outside through /proc (open fds, CPU
+// time), stopped with SIGTERM, and always reaped. Plus blocking test clients.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/unique_fd.hpp"
+#include "tests/run_bench.hpp"
+
+namespace mux::test {
+
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+class ServeProcess {
+ public:
+  struct Stopped {
+    int exit_code = -1;
+    std::string out, err;
+    nlohmann::json counters;  // from the "stopped; {...}" line; null when missing
+  };
+
+  // `nofile`: soft and hard RLIMIT_NOFILE of the server (0: inherited). Both are set, since
+  // `bench serve` raises its soft limit to the hard one.
+  ServeProcess(const std::string& backend, const std::string& protocol, rlim_t nofile = 0) {
+    err_path_ = dir_.file("stderr");
+    int out_pipe[2];
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+    std::vector<std::string> argv = {BENCH_PATH, "serve", "--backend=" + backend, "--protocol=" + protocol,
+                                     "--port=0"};
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    std::vector<std::string> env_storage = {process_tag()};
+    for (char** e = environ; *e; ++e) env_storage.emplace_back(*e);
+    std::vector<char*> env;
+    for (auto& e : env_storage) env.push_back(e.data());
+    env.push_back(nullptr);
+
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork");
+    if (pid_ == 0) {  // only async-signal-safe calls from here on
+      const int err = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      ::dup2(out_pipe[1], 1);
+      ::dup2(err, 2);
+      ::close_range(3, ~0U, 0);  // no client socket of the test may live on in the server
+      if (nofile != 0) {
+        const rlimit rl{nofile, nofile};
+        if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(126);
+      }
+      ::execve(args[0], args.data(), env.data());
+      ::_exit(127);
+    }
+    ::close(out_pipe[1]);
+    out_.reset(out_pipe[0]);
+    const std::string line = read_line(std::chrono::seconds(5));
+    const std::string_view marker = "listening on 127.0.0.1:";
+    const auto at = line.find(marker);
+    if (at == std::string::npos) {
+      start_error_ = line + slurp(err_path_);
+      return;
+    }
+    port_ = static_cast<std::uint16_t>(std::stoi(line.substr(at + marker.size())));
+  }
+
+  ~ServeProcess() {
+    if (!reaped_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  ServeProcess(const ServeProcess&) = delete;
+  ServeProcess& operator=(const ServeProcess&) = delete;
+
+  bool started() const { return port_ != 0; }
+  const std::string& start_error() const { return start_error_; }
+  pid_t pid() const { return pid_; }
+  std::uint16_t port() const { return port_; }
+
+  bool alive() {
+    if (reaped_) return false;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == 0) return true;
+    reaped_ = true;
+    return false;
+  }
+
+  // Entries in /proc/PID/fd.
+  int fd_count() const {
+    int n = 0;
+    if (DIR* d = ::opendir(fmt::format("/proc/{}/fd", pid_).c_str())) {
+      while (dirent* e = ::readdir(d))
+        if (e->d_name[0] != '.') ++n;
+      ::closedir(d);
+    }
+    return n;
+  }
+
+  // user + system CPU time of all its threads, living and dead (/proc/PID/stat), in seconds.
+  double cpu_seconds() const {
+    const std::string stat = slurp(fmt::format("/proc/{}/stat", pid_));
+    const auto paren = stat.rfind(')');
+    if (paren == std::string::npos) return 0;
+    std::istringstream in(stat.substr(paren + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; in >> field; ++i) {  // field 3 is the state; 14 utime, 15 stime
+      if (i == 14) utime = std::stoull(field);
+      if (i == 15) {
+        stime = std::stoull(field);
+        break;
+      }
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+
+  // SIGTERM, then the rest of its stdout and its exit status (SIGKILL after `limit`).
+  Stopped stop(std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+    Stopped s;
+    ::kill(pid_, SIGTERM);
+    const auto deadline = Clock::now() + limit;
+    s.out = rest_of_output(deadline);
+    int status = 0;
+    while (!reaped_) {
+      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        reaped_ = true;
+        s.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      } else if (Clock::now() > deadline) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+        reaped_ = true;
+        s.exit_code = 128 + SIGKILL;
+      } else {
+        sleep_ms(5);
+      }
+    }
+    s.err = slurp(err_path_);
+    const std::string_view marker = "stopped; ";
+    if (const auto at = s.out.find(marker); at != std::string::npos) {
+      const auto end = s.out.find('\n', at);
+      s.counters = nlohmann::json::parse(s.out.substr(at + marker.size(), end - at - marker.size()), nullptr, false);
+      if (s.counters.is_discarded()) s.counters = nullptr;
+    }
+    return s;
+  }
+
+ private:
+  std::string read_line(std::chrono::milliseconds limit) {
+    const auto deadline = Clock::now() + limit;
+    std::string line;
+    char c;
+    while (Clock::now() < deadline) {
+      pollfd p{out_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      if (::read(out_.get(), &c, 1) != 1) break;
+      if (c == '\n') break;
+      line += c;
+    }
+    return line;
+  }
+
+  std::string rest_of_output(Clock::time_point deadline) {
+    std::string out;
+    char buf[4096];
+    while (Clock::now() < deadline) {
+      pollfd p{out_.get(), POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      const ssize_t n = ::read(out_.get(), buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  std::string err_path_;
+  pid_t pid_ = -1;
+  UniqueFd out_;
+  std::uint16_t port_ = 0;
+  std::string start_error_;
+  bool reaped_ = false;
+};
+
+// ---- clients: plain blocking sockets with timeouts ----
+
+inline void set_timeouts(int fd, std::chrono::milliseconds t) {
+  timeval tv{static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>((t.count() % 1000) * 1000)};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+// A blocking TCP_NODELAY connection to 127.0.0.1:port with 2 s send and receive timeouts;
+// an empty UniqueFd when the connect fails.
+inline UniqueFd connect_to(std::uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) return {};
+  const int one = 1;
+  ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  set_timeouts(fd.get(), std::chrono::milliseconds(2000));
+  return fd;
+}
+
+// Closes with a reset (SO_LINGER {1, 0}) instead of a FIN.
+inline void close_with_reset(UniqueFd& fd) {
+  const linger l{1, 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  fd.reset();
+}
+
+inline bool send_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// Reads exactly `n` bytes (within the socket's receive timeout per read). Short on EOF or error;
+// `error` then holds "EOF" or the errno text.
+inline std::string recv_exactly(int fd, std::size_t n, std::string* error = nullptr) {
+  std::string got(n, '\0');
+  std::size_t have = 0;
+  while (have < n) {
+    const ssize_t r = ::recv(fd, got.data() + have, n - have, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      if (error) *error = r == 0 ? "EOF" : std::strerror(errno);
+      break;
+    }
+    have += static_cast<std::size_t>(r);
+  }
+  got.resize(have);
+  return got;
+}
+
+// Everything until the peer closes (EOF or a reset); `how` tells which ("EOF", "reset",
+// "timeout", ...).
+inline std::string recv_until_closed(int fd, std::string* how = nullptr) {
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    if (r > 0) {
+      got.append(buf, static_cast<std::size_t>(r));
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    if (how) *how = r == 0 ? "EOF" : errno == ECONNRESET ? "reset" : (errno == EAGAIN ? "timeout" : std::strerror(errno));
+    return got;
+  }
+}
+
+inline std::string echo_frame(std::size_t payload_size, unsigned seed) {
+  std::string f(4 + payload_size, '\0');
+  const auto n = static_cast<std::uint32_t>(payload_size);
+  f[0] = static_cast<char>(n >> 24);
+  f[1] = static_cast<char>(n >> 16);
+  f[2] = static_cast<char>(n >> 8);
+  f[3] = static_cast<char>(n);
+  std::uint32_t x = seed * 2654435761u + 1;
+  for (std::size_t i = 4; i < f.size(); ++i) {
+    x = x * 1664525u + 1013904223u;
+    f[i] = static_cast<char>(x >> 24);
+  }
+  return f;
+}
+
+// One verified echo round trip on `fd`.
+inline ::testing::AssertionResult echo_round_trip(int fd, std::size_t payload_size = 1000, unsigned seed = 1) {
+  if (fd < 0) return ::testing::AssertionFailure() << "not connected";
+  const std::string frame = echo_frame(payload_size, seed);
+  if (!send_all(fd, frame)) return ::testing::AssertionFailure() << "send: " << std::strerror(errno);
+  std::string error;
+  const std::string got = recv_exactly(fd, frame.size(), &error);
+  if (got.size() != frame.size())
+    return ::testing::AssertionFailure() << "echo cut short after " << got.size() << " of " << frame.size()
+                                         << " bytes: " << error;
+  if (got != frame) return ::testing::AssertionFailure() << "echo differs from what was sent";
+  return ::testing::AssertionSuccess();
+}
+
+// One GET and its complete 200 response on `fd`.
+inline ::testing::AssertionResult http_round_trip(int fd) {
+  if (fd < 0) return ::testing::AssertionFailure() << "not connected";
+  if (!send_all(fd, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
+    return ::testing::AssertionFailure() << "send: " << std::strerror(errno);
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    const auto head_end = got.find("\r\n\r\n");
+    if (head_end != std::string::npos && got.size() >= head_end + 4 + 13) break;  // Content-Length: 13
+    const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0)
+      return ::testing::AssertionFailure() << "response cut short (" << (r == 0 ? "EOF" : std::strerror(errno))
+                                           << "): " << got;
+    got.append(buf, static_cast<std::size_t>(r));
+  }
+  if (!got.starts_with("HTTP/1.1 200 ") || !got.ends_with("Hello, World!"))
+    return ::testing::AssertionFailure() << "unexpected response: " << got;
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace mux::test
