@@ -1,0 +1,436 @@
+#!/usr/bin/python3
+"""Plots a muxbench sweep: writes DIR/plots/*.png and *.svg and prints the files written.
+
+    scripts/plot.py DIR [--spectrum-clients N] [--timeline-run ID]
+
+Plots: throughput, p99 latency and server CPU per request against the number of
+clients; the latency percentile spectrum at one client count; the per-second timeline
+of one run; and, when DIR/micro.json exists, the cost of one wait call against the
+number of registered fds.  Every backend keeps one colour and marker in all of them.
+Optional inputs (timeline, latency_spectrum, micro.json) are skipped with a note.
+Exit status: 0 on success, 2 on bad input (missing directory, no runs, unknown run).
+"""
+
+import argparse
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import muxbench_results as mr  # noqa: E402
+
+BACKEND_MARKERS = {"threads": "s", "select": "v", "poll": "^", "epoll": "o", "io_uring": "D"}
+FIGSIZE = (8.0, 5.0)
+DPI = 130
+STYLE = {
+    "axes.grid": True, "grid.alpha": 0.3, "grid.linestyle": "-",
+    "axes.spines.top": False, "axes.spines.right": False,
+    "axes.titlesize": 11.5, "axes.labelsize": 10.5, "legend.fontsize": 9,
+    "legend.frameon": False, "svg.fonttype": "none", "svg.hashsalt": "muxbench",
+}
+CI_NOTE = "error bars: 95% CI of the median (order statistics; range when n < 6)"
+# HdrHistogram-style x axis: position 1/(1-p), labelled by percentile.
+SPECTRUM_TICKS = [(2.0, "50%")] + [
+    (10.0 ** k, f"{100 - 10.0 ** (2 - k):.8f}".rstrip("0").rstrip(".") + "%") for k in range(1, 9)]
+
+
+@dataclass
+class Plot:
+    """One written figure: report.py embeds `png` and uses `title` as its caption."""
+
+    stem: str
+    title: str
+    png: Path
+    svg: Path
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        sweep = load(args.dir)
+        plots, notes = make_plots(sweep, Path(args.dir) / "plots",
+                                  args.spectrum_clients, args.timeline_run)
+    except mr.InputError as e:
+        print(f"plot.py: {e}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(f"note: {note}")
+    for p in plots:
+        print(p.png)
+        print(p.svg)
+    return 0
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dir", help="sweep directory (from `bench sweep --out=DIR`)")
+    parser.add_argument("--spectrum-clients", type=int, metavar="N",
+                        help="client count for the latency spectrum "
+                             "(default: the largest one every backend has)")
+    parser.add_argument("--timeline-run", metavar="ID",
+                        help="run id for the timeline (default: first complete run "
+                             "at the largest client count)")
+    return parser.parse_args(argv)
+
+
+def load(directory):
+    """load_sweep, and insist on at least one complete run: nothing to plot otherwise."""
+    sweep = mr.load_sweep(directory)
+    if not sweep.complete_runs:
+        raise mr.InputError(f"{directory}: no complete runs "
+                            f"({len(sweep.runs)} planned, none finished)")
+    return sweep
+
+
+def make_plots(sweep, outdir, spectrum_clients=None, timeline_run=None):
+    """Draws every plot the data allows; returns ([Plot], [note about what was skipped]).
+
+    Raises InputError when an explicitly requested client count or run does not exist.
+    """
+    outdir.mkdir(parents=True, exist_ok=True)
+    plots, notes = [], []
+    with plt.rc_context(STYLE):
+        for size in sweep.message_sizes():
+            plots.append(plot_vs_clients(sweep, outdir, size, THROUGHPUT))
+            plots.append(plot_vs_clients(sweep, outdir, size, P99))
+            plots.append(plot_vs_clients(sweep, outdir, size, SERVER_CPU))
+            plots.append(plot_spectrum(sweep, outdir, size, spectrum_clients, notes))
+        plots.append(plot_timeline(sweep, outdir, timeline_run, notes))
+        plots.append(plot_micro(sweep, outdir, notes))
+    return [p for p in plots if p], notes
+
+
+# ---------------------------------------------------------------------------- against clients
+
+
+@dataclass
+class Metric:
+    """What a "vs clients" plot shows: which result, how its axis is labelled and scaled."""
+
+    name: str
+    stem: str
+    heading: str
+    ylabel: str
+    ylog: bool
+    tick: object
+
+
+THROUGHPUT = Metric("throughput", "throughput", "Throughput vs concurrent clients",
+                    "throughput (requests/s)", False, lambda v, _: mr.fmt_count(v, 3, trim=True))
+P99 = Metric("p99", "p99", "p99 latency vs concurrent clients", "p99 latency", True,
+             lambda v, _: mr.fmt_us(v, trim=True))
+SERVER_CPU = Metric("server_us_per_req", "server-cpu", "Server CPU time per request",
+                    "server CPU per request (µs)", True, lambda v, _: f"{v:g}")
+
+
+def plot_vs_clients(sweep, outdir, size, metric):
+    """One line per backend: median over repetitions with 95% CI error bars, log x."""
+    groups = {k: runs for k, runs in sweep.groups().items() if k[2] == size}
+    backends = mr.sort_backends({k[0] for k in groups})
+    fig, ax = new_figure()
+    for i, backend in enumerate(backends):
+        points = sorted((k[1], mr.median_ci(mr.values(runs, metric.name)))
+                        for k, runs in groups.items() if k[0] == backend)
+        points = [(c, ci) for c, ci in points if ci]
+        if not points:
+            continue
+        shift = 10 ** ((i - (len(backends) - 1) / 2) * 0.012)  # dodge so error bars stay apart
+        ax.errorbar([c * shift for c, _ in points], [ci.median for _, ci in points],
+                    yerr=[[ci.median - ci.low for _, ci in points],
+                          [ci.high - ci.median for _, ci in points]],
+                    label=backend, capsize=3, **backend_style(backend))
+    clients_axis(ax, sorted({k[1] for k in groups}))
+    ax.set_ylabel(metric.ylabel)
+    if metric.ylog:
+        ax.set_yscale("log")
+        readable_log_ticks(ax.yaxis, metric.tick)
+    else:
+        ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_formatter(FuncFormatter(metric.tick))
+    ax.legend(title="backend")
+    title = f"{metric.heading} — {fmt_size_duration(sweep, size)}"
+    finish(fig, ax, sweep, title, CI_NOTE)
+    return save(fig, outdir, f"{metric.stem}-m{size}", title)
+
+
+def clients_axis(ax, clients):
+    """Log x axis ticked at exactly the client counts measured, printed as plain numbers."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(clients))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    if clients:
+        ax.set_xlim(clients[0] / 1.6, clients[-1] * 1.6)
+    ax.set_xlabel("concurrent clients (connections, 1 request in flight each)")
+
+
+def readable_log_ticks(axis, formatter):
+    """Log-axis ticks at round values with unit-aware labels instead of 10^n notation.
+
+    Picks the finest set of mantissas that gives at most 8 ticks in the visible range, so
+    a narrow range (3-6 µs) still gets several labels and a wide one stays uncluttered.
+    """
+    ax = axis.axes
+    lo, hi = ax.get_ylim() if axis is ax.yaxis else ax.get_xlim()
+    for mantissas in ((1, 1.5, 2, 3, 4, 5, 6, 7, 8), (1, 2, 3, 5), (1, 2, 5), (1, 3), (1,)):
+        ticks = [m * 10.0 ** e for e in range(-4, 11) for m in mantissas
+                 if lo <= m * 10.0 ** e <= hi]
+        if len(ticks) <= 8:
+            break
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(formatter))
+    axis.set_minor_formatter(NullFormatter())
+
+
+# ---------------------------------------------------------------------------- spectrum
+
+
+def plot_spectrum(sweep, outdir, size, clients, notes):
+    """Latency by percentile for each backend at one client count, HdrHistogram-style."""
+    groups = {k: runs for k, runs in sweep.groups().items() if k[2] == size}
+    clients = choose_spectrum_clients(groups, clients, size, notes)
+    curves, coarse = [], []
+    for backend in mr.sort_backends({k[0] for k in groups if k[1] == clients}):
+        runs = groups[(backend, clients, size)]
+        bold = representative(runs)
+        for run in runs:
+            pct, vals, exact = mr.latency_spectrum(run)
+            if not exact and backend not in coarse:
+                coarse.append(backend)
+            curves.append((backend, pct, vals, exact, run is bold))
+    fig, ax = new_figure()
+    max_x = draw_spectra(ax, curves)
+    spectrum_axis(ax, max_x)
+    ax.legend(title="backend", loc="upper left")
+    notes_line = []
+    if any(len(runs) > 1 for k, runs in groups.items() if k[1] == clients):
+        notes_line.append("bold: the repetition with the median p99, thin: the others")
+    if coarse:
+        notes_line.append("dashed: summary percentiles only (no latency_spectrum)")
+        notes.append(f"latency spectrum at {mr.fmt_bytes(size)}: {', '.join(coarse)} lack "
+                     f"results.latency_spectrum; "
+                     "plotted p50..p99.99 and max from latency_us")
+    note = "; ".join(notes_line)
+    title = (f"Latency percentile spectrum at {clients:,} clients — "
+             f"{fmt_size_duration(sweep, size)}")
+    finish(fig, ax, sweep, title, note)
+    return save(fig, outdir, f"spectrum-c{clients}-m{size}", title)
+
+
+def choose_spectrum_clients(groups, requested, size, notes):
+    """The requested client count, else the largest one every backend measured."""
+    available = sorted({k[1] for k in groups})
+    if requested is not None:
+        if requested not in available:
+            raise mr.InputError(f"--spectrum-clients={requested}: no complete run with that many "
+                                f"clients at {size} B (have: {', '.join(map(str, available))})")
+        return requested
+    backends = {k[0] for k in groups}
+    common = [c for c in available if all((b, c, size) in groups for b in backends)]
+    if not common:
+        notes.append(f"no client count has every backend at {size} B; spectrum at the largest")
+        return available[-1]
+    return common[-1]
+
+
+def representative(runs):
+    """The repetition whose p99 is the median one: the curve drawn bold."""
+    ranked = sorted(runs, key=lambda r: mr.metric(r, "p99") or 0.0)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def draw_spectra(ax, curves):
+    """Draws every curve at x = 1/(1-p); returns the x where all maxima (p = 100) are put.
+
+    The maximum has no finite position on this axis, so all curves share one column a
+    decade right of the highest finite percentile, labelled "max".
+    """
+    finite = [1.0 / (1.0 - p / 100.0) for _, pct, _, _, _ in curves for p in pct if p < 100.0]
+    max_x = 10.0 * max(finite, default=1e3)
+    for backend, pct, vals, exact, bold in curves:
+        xs = [max_x if p >= 100.0 else 1.0 / (1.0 - p / 100.0) for p in pct]
+        style = dict(color=mr.backend_color(backend), linestyle="-" if exact else "--",
+                     linewidth=2.0 if bold else 0.8, alpha=1.0 if bold else 0.45)
+        if not exact:
+            style.update(marker=BACKEND_MARKERS.get(backend, "o"), markersize=5 if bold else 3)
+        ax.plot(xs, vals, label=backend if bold else None, **style)
+    return max_x
+
+
+def spectrum_axis(ax, max_x):
+    """x: 1/(1-p) on a log scale labelled 50%…99.999% and "max"; y: latency, log scale."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ticks = {x: label for x, label in SPECTRUM_TICKS if x <= max_x / 3}  # keep "max" apart
+    ticks[max_x] = "max"
+    ax.xaxis.set_major_locator(FixedLocator(sorted(ticks)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: ticks.get(v, "")))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlim(1.0, max_x * 1.5)
+    ax.set_xlabel("percentile (HdrHistogram scale: each step right is 10× rarer)")
+    ax.set_ylabel("latency")
+    readable_log_ticks(ax.yaxis, lambda v, _: mr.fmt_us(v, trim=True))
+
+
+# ---------------------------------------------------------------------------- timeline
+
+
+def plot_timeline(sweep, outdir, run_id, notes):
+    """Per-second throughput (left axis) and p99 (right axis) of one run: shows drift and stalls."""
+    run = choose_timeline_run(sweep, run_id)
+    points = mr.timeline(run)
+    if not points:
+        notes.append(f"timeline: run {run.id} has no results.timeline; plot skipped")
+        return None
+    fig, ax = new_figure()
+    t = [p["t_s"] for p in points]
+    color = mr.backend_color(run.backend)
+    ax.plot(t, [p["throughput_rps"] for p in points], color=color, linewidth=1.8,
+            marker=BACKEND_MARKERS.get(run.backend, "o"), markersize=3.5, label="throughput")
+    ax.set_ylim(bottom=0, top=max(p["throughput_rps"] for p in points) * 1.15)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: mr.fmt_count(v, 3, trim=True)))
+    ax.set_ylabel("throughput (requests/s)", color=color)
+    ax.set_xlabel("time since measurement start (s; each point ends a 1-second interval)")
+    ax.set_xlim(0, max(t) * 1.02)
+    right = draw_timeline_latency(ax, points)
+    mark_error_intervals(ax, points)
+    handles = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(handles[0] + more[0], handles[1] + more[1], loc="lower left")
+    title = f"Timeline of run {run.id} — {mr.fmt_bytes(run.message_size)} messages"
+    subtitle = f"{run.backend}, {run.clients:,} clients, repetition {run.repetition}"
+    finish(fig, ax, sweep, title, subtitle)
+    return save(fig, outdir, f"timeline-{run.id}", title)
+
+
+def choose_timeline_run(sweep, run_id):
+    """The requested run (must be complete), else the first complete run at the most clients."""
+    if run_id:
+        run = sweep.find_run(run_id)
+        if run is None:
+            raise mr.InputError(f"--timeline-run={run_id}: no such run in {sweep.path}/sweep.json")
+        if not run.ok:
+            raise mr.InputError(f"--timeline-run={run_id}: run is not complete "
+                                f"({run.why_not_ok()})")
+        return run
+    most = max(r.clients for r in sweep.complete_runs)
+    return min((r for r in sweep.complete_runs if r.clients == most), key=lambda r: r.order)
+
+
+def draw_timeline_latency(ax, points):
+    """p99 per interval on a twin (right) axis; returns that axis."""
+    right = ax.twinx()
+    right.grid(False)
+    right.spines["right"].set_visible(True)
+    right.plot([p["t_s"] for p in points], [p["p99_us"] for p in points], color="#333333",
+               linestyle="--", linewidth=1.4, label="p99 latency")
+    right.set_ylim(bottom=0, top=max(p["p99_us"] for p in points) * 1.3)
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: mr.fmt_us(v, trim=True)))
+    right.set_ylabel("p99 latency per interval")
+    return right
+
+
+def mark_error_intervals(ax, points):
+    """Shades the seconds in which requests failed, so errors line up with dips."""
+    prev, labelled = 0.0, False
+    for p in points:
+        if p.get("errors"):
+            ax.axvspan(prev, p["t_s"], color="#d62728", alpha=0.15,
+                       label=None if labelled else "interval with errors")
+            labelled = True
+        prev = p["t_s"]
+
+
+# ---------------------------------------------------------------------------- micro
+
+
+def plot_micro(sweep, outdir, notes):
+    """Cost of one wait call (select/poll/epoll_wait/io_uring) vs registered fds, log-log."""
+    micro = mr.load_micro(sweep.path)
+    if micro is None:
+        notes.append("micro-benchmarks: no micro.json in the sweep directory; plot skipped")
+        return None
+    if not micro:
+        notes.append("micro-benchmarks: micro.json has no BM_Wait* entries; plot skipped")
+        return None
+    fig, ax = new_figure()
+    fds = sorted({n for pts in micro.values() for n, _ in pts})
+    for mech in mr.sort_backends(set(micro)):
+        pts = micro[mech]
+        ax.plot([n for n, _ in pts], [ns / 1e3 for _, ns in pts], label=mech,
+                **backend_style(mech))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(fds))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("registered file descriptors (one of them ready)")
+    ax.set_ylabel("time per wait call")
+    readable_log_ticks(ax.yaxis, lambda v, _: mr.fmt_us(v, trim=True))
+    ax.legend(title="mechanism")
+    title = "Wait-call cost vs number of watched fds (micro-benchmark)"
+    finish(fig, ax, sweep, title,
+           "Google Benchmark real time per call; median aggregate if repeated")
+    return save(fig, outdir, "micro-wait-cost", title)
+
+
+# ---------------------------------------------------------------------------- common
+
+
+def backend_style(backend):
+    """Colour and marker of a backend: the same in every plot."""
+    return dict(color=mr.backend_color(backend), marker=BACKEND_MARKERS.get(backend, "o"),
+                markersize=6, linewidth=1.8)
+
+
+def new_figure():
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    return fig, ax
+
+
+def fmt_size_duration(sweep, size):
+    """'128 B messages, 10 s runs after 2 s warm-up, 3 repetitions' for plot titles."""
+    runs = [r for r in sweep.complete_runs if r.message_size == size]
+    cfg = runs[0].config if runs else {}
+    duration = sweep.meta.get("duration_s", cfg.get("duration_s"))
+    warmup = sweep.meta.get("warmup_s", cfg.get("warmup_s"))
+    reps = sweep.meta.get("repetitions")
+    text = f"{mr.fmt_bytes(size)} messages, {mr.fmt_seconds(duration)} runs"
+    if warmup:
+        text += f" after {mr.fmt_seconds(warmup)} warm-up"
+    if reps:
+        text += f", {reps} repetition{'s' if reps != 1 else ''}"
+    return text
+
+
+def finish(fig, ax, sweep, title, subtitle):
+    """Title (wrapped if long), a small subtitle, and the environment footer."""
+    subtitle = textwrap.fill(subtitle or "", 115)
+    ax.set_title(title if len(title) < 80 else title.replace(" — ", "\n"), loc="left",
+                 pad=6 + 10 * (subtitle.count("\n") + 1) if subtitle else 6)
+    if subtitle:
+        ax.text(0, 1.01, subtitle, transform=ax.transAxes, va="bottom", fontsize=8,
+                color="#555555")
+    fig.text(0.01, 0.012, mr.environment_line(sweep.environment), fontsize=7, color="#666666")
+    fig.tight_layout(rect=(0, 0.035, 1, 1))
+
+
+def save(fig, outdir, stem, title):
+    """Writes stem.png and stem.svg (SVG without a date, so re-runs give identical files)."""
+    png, svg = outdir / f"{stem}.png", outdir / f"{stem}.svg"
+    fig.savefig(png, metadata={"Software": None})
+    fig.savefig(svg, metadata={"Date": None})
+    plt.close(fig)
+    return Plot(stem, title, png, svg)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

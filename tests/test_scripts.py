@@ -1,0 +1,241 @@
+#!/usr/bin/python3
+"""Tests of the Python reporting scripts (plot.py, report.py, compare.py) on the fixtures.
+
+    /usr/bin/python3 -m unittest -v tests.test_scripts     (from the repository root)
+    /usr/bin/python3 tests/test_scripts.py -v               (from anywhere)
+
+The scripts are run as a user runs them (subprocess, exit status, files written), on
+temporary copies of tests/fixtures so the committed fixtures are never modified.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+FIXTURES = ROOT / "tests" / "fixtures"
+PYTHON = sys.executable or "/usr/bin/python3"
+
+sys.path.insert(0, str(SCRIPTS))
+import compare  # noqa: E402
+import muxbench_results as mr  # noqa: E402
+
+
+def run(script, *args):
+    """Runs scripts/<script> with args; returns the CompletedProcess (text output)."""
+    return subprocess.run([PYTHON, str(SCRIPTS / script), *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+class TempCopy(unittest.TestCase):
+    """Gives each test a private copy of a fixture sweep in self.tmp."""
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="muxbench-test-")
+        self.tmp = Path(self._tmp.name)
+        self.addCleanup(self._tmp.cleanup)
+
+    def copy(self, name):
+        dest = self.tmp / name
+        shutil.copytree(FIXTURES / name, dest)
+        return dest
+
+
+def assert_png(test, path):
+    test.assertTrue(path.is_file(), f"{path} missing")
+    test.assertEqual(path.read_bytes()[:8], b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG")
+
+
+def assert_svg(test, path):
+    test.assertTrue(path.is_file(), f"{path} missing")
+    test.assertIn("<svg", path.read_text(encoding="utf-8")[:2000], f"{path} is not an SVG")
+
+
+class PlotTest(TempCopy):
+    def test_writes_every_plot_as_png_and_svg(self):
+        sweep = self.copy("sweep-aa-base")
+        result = run("plot.py", sweep)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        stems = ["throughput-m128", "p99-m128", "server-cpu-m128", "spectrum-c100-m128",
+                 "timeline-epoll-c100-m128-r0", "micro-wait-cost"]
+        for stem in stems:
+            assert_png(self, sweep / "plots" / f"{stem}.png")
+            assert_svg(self, sweep / "plots" / f"{stem}.svg")
+            self.assertIn(str(sweep / "plots" / f"{stem}.png"), result.stdout)
+
+    def test_options_choose_spectrum_clients_and_timeline_run(self):
+        sweep = self.copy("sweep-aa-base")
+        result = run("plot.py", sweep, "--spectrum-clients=10", "--timeline-run=poll-c10-m128-r1")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        assert_png(self, sweep / "plots" / "spectrum-c10-m128.png")
+        assert_png(self, sweep / "plots" / "timeline-poll-c10-m128-r1.png")
+
+    def test_optional_fields_absent_are_skipped_with_a_note(self):
+        sweep = self.copy("sweep-aa-current")
+        strip_optional_results(sweep)
+        result = run("plot.py", sweep)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("no results.timeline", result.stdout)
+        self.assertIn("latency_spectrum", result.stdout)
+        self.assertIn("no micro.json", result.stdout)
+        assert_png(self, sweep / "plots" / "spectrum-c100-m128.png")
+        self.assertFalse(list((sweep / "plots").glob("timeline-*")))
+
+    def test_bad_input_exits_2_with_one_line(self):
+        empty = self.tmp / "empty"
+        empty.mkdir()
+        for args in ([self.tmp / "missing"], [empty],
+                     [self.copy("sweep-aa-base"), "--timeline-run=no-such-run"]):
+            result = run("plot.py", *args)
+            self.assertEqual(result.returncode, 2, result.stdout)
+            self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+
+
+class ReportTest(TempCopy):
+    def test_writes_markdown_and_self_contained_html(self):
+        sweep = self.copy("sweep-aa-base")
+        result = run("report.py", sweep)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        md = (sweep / "report.md").read_text(encoding="utf-8")
+        page = (sweep / "report.html").read_text(encoding="utf-8")
+        for heading in ("## Summary", "## Plots", "## Method", "## Environment", "## Caveats"):
+            self.assertIn(heading, md)
+        self.assertIn("the load generator, not the server, was the bottleneck", md)
+        self.assertIn("seed 1", md)
+        self.assertIn("plots/throughput-m128.png", md)
+        self.assertTrue(page.startswith("<!DOCTYPE html>"))
+        self.assertIn("data:image/png;base64,", page)
+        for external in ('src="http', "src='http", 'href="http', "url(http", "@import"):
+            self.assertNotIn(external, page)
+
+    def test_failed_runs_and_errors_are_caveats(self):
+        sweep = self.copy("sweep-aa-current")
+        meta = json.loads((sweep / "sweep.json").read_text())
+        meta["runs"][0].update(status="failed", error="server crashed")
+        (sweep / "sweep.json").write_text(json.dumps(meta))
+        errored = sweep / meta["runs"][1]["file"]
+        data = json.loads(errored.read_text())
+        data["results"]["errors"] = 7
+        data["results"]["errors_by_kind"]["timeout"] = 7
+        errored.write_text(json.dumps(data))
+        result = run("report.py", sweep)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        md = (sweep / "report.md").read_text(encoding="utf-8")
+        self.assertIn(f"`{meta['runs'][0]['id']}` did not complete: failed: server crashed", md)
+        self.assertIn(f"`{meta['runs'][1]['id']}`: 7 failed requests (timeout 7)", md)
+        self.assertIn("2 of 3", md)  # n column of the configuration that lost a run
+
+    def test_missing_dir_exits_2(self):
+        result = run("report.py", self.tmp / "missing")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("no such directory", result.stderr)
+
+
+class CompareTest(TempCopy):
+    def test_aa_comparison_finds_no_regression(self):
+        result = run("compare.py", FIXTURES / "sweep-aa-base", FIXTURES / "sweep-aa-current")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertNotIn("REGRESSION", result.stdout)
+        self.assertIn("ALL current repetitions are worse than ALL baseline", result.stdout)
+
+    def test_regression_exits_1_and_names_the_configuration(self):
+        result = run("compare.py", FIXTURES / "sweep-aa-base", FIXTURES / "sweep-regressed")
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        regressions = [l for l in result.stdout.splitlines() if l.startswith("REGRESSION:")]
+        self.assertEqual(len(regressions), 1, result.stdout)
+        self.assertIn("epoll-c100-m128", regressions[0])
+
+    def test_bad_input_exits_2(self):
+        single = self.copy("sweep-aa-current")
+        meta = json.loads((single / "sweep.json").read_text())
+        meta["runs"] = [r for r in meta["runs"] if r["repetition"] == 0]
+        (single / "sweep.json").write_text(json.dumps(meta))
+        cases = {"no such directory": (self.tmp / "missing", FIXTURES / "sweep-aa-base"),
+                 "significance cannot be tested": (FIXTURES / "sweep-aa-base", single)}
+        for message, dirs in cases.items():
+            result = run("compare.py", *dirs)
+            self.assertEqual(result.returncode, 2, result.stdout)
+            self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+            self.assertIn(message, result.stderr)
+
+    def test_no_common_configuration_exits_2(self):
+        other = self.copy("sweep-aa-current")
+        meta = json.loads((other / "sweep.json").read_text())
+        for r in meta["runs"]:
+            r["message_size"] = 4096
+        (other / "sweep.json").write_text(json.dumps(meta))
+        result = run("compare.py", FIXTURES / "sweep-aa-base", other)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("no configuration", result.stderr)
+
+
+class StatisticsTest(unittest.TestCase):
+    """The statistics the scripts' verdicts rest on, checked against known values."""
+
+    def test_median_ci_reports_real_coverage(self):
+        ci = mr.median_ci([3.0, 1.0, 2.0])
+        self.assertEqual((ci.median, ci.low, ci.high), (2.0, 1.0, 3.0))
+        self.assertAlmostEqual(ci.coverage, 0.75)
+        wide = mr.median_ci(range(1, 21))           # n=20: [x_(6), x_(15)] covers 95.9%
+        self.assertEqual((wide.low, wide.high), (6, 15))
+        self.assertGreaterEqual(wide.coverage, 0.95)
+
+    def test_min_mannwhitney_p(self):
+        self.assertAlmostEqual(mr.min_mannwhitney_p(3, 3), 0.1)
+        self.assertAlmostEqual(mr.min_mannwhitney_p(5, 5), 2 / 252)
+        self.assertEqual(compare.repetitions_needed(0.05), 4)
+
+    def test_with_enough_repetitions_the_test_decides(self):
+        base = [100.0, 101.0, 99.0, 100.5, 99.5]
+        slower = [x * 0.8 for x in base]
+        drop = compare.compare_metric(base, slower, -10.0, 0.05, use_test=True)
+        self.assertTrue(drop.regression)
+        self.assertLess(drop.p, 0.05)
+        within = compare.compare_metric(base, [x * 0.95 for x in base], -10.0, 0.05, True)
+        self.assertFalse(within.regression)   # significant, but inside the threshold
+
+    def test_all_worse_rule_needs_no_overlap_with_margin(self):
+        rule = lambda base, current, limit: compare.compare_metric(
+            base, current, limit, 0.05, use_test=False).regression
+        base = [100.0, 104.0, 96.0]
+        self.assertTrue(rule(base, [80.0, 85.0, 86.0], -10.0))
+        # median dropped 15%, but one current run is not 10% below every baseline run
+        self.assertFalse(rule(base, [80.0, 85.0, 87.0], -10.0))
+        self.assertTrue(rule([100.0, 110.0], [140.0, 150.0], 25.0))   # p99: higher is worse
+
+    def test_loadgen_saturation_falls_back_to_utilisation(self):
+        run = mr.Run("x", "epoll", 1, 128, data={"results": {
+            "loadgen_cpu_utilization": 0.95, "server_cpu_utilization": 0.5}})
+        self.assertTrue(mr.loadgen_saturated(run))
+        run.data["results"]["loadgen_saturated"] = False
+        self.assertFalse(mr.loadgen_saturated(run))
+
+
+class FixturesTest(unittest.TestCase):
+    def test_fixtures_are_what_the_generator_writes(self):
+        """Catches hand-edited fixtures and a non-deterministic generator."""
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run([PYTHON, str(FIXTURES / "make_fixtures.py"), f"--out={tmp}"],
+                           check=True, capture_output=True)
+            for made in sorted(Path(tmp).rglob("*.json")):
+                committed = FIXTURES / made.relative_to(tmp)
+                self.assertEqual(made.read_bytes(), committed.read_bytes(),
+                                 f"{committed} differs from make_fixtures.py output")
+
+
+def strip_optional_results(sweep):
+    """Removes the fields the C++ side may not write yet, from every run of a sweep copy."""
+    for file in (sweep / "runs").glob("*.json"):
+        data = json.loads(file.read_text())
+        for key in ("timeline", "latency_spectrum", "loadgen_saturated"):
+            data["results"].pop(key, None)
+        file.write_text(json.dumps(data))
+
+
+if __name__ == "__main__":
+    unittest.main()
