@@ -26,6 +26,9 @@ void LoadGenerator::start(const std::function<void()>& before_clock) {
     const std::size_t idle = config_.idle / t + (i < config_.idle % t ? 1 : 0);
     clients_.push_back(std::make_unique<LoadThread>(config_, first, share, idle, stop_));
     first += share;
+  }
+  // Only now start the threads: clients_ must not grow (and move) while they read it.
+  for (std::size_t i = 0; i < t; ++i) {
     threads_.emplace_back([this, i, &connected, connect_deadline] {
       if (!config_.cpus.empty()) pin_thread(config_.cpus[i % config_.cpus.size()]);
       connect_errors_[i] = clients_[i]->connect_all(connect_deadline);
