@@ -51,14 +51,17 @@ void answer_requests(int control_fd, int reply_fd, int stop_fd, const ServerCoun
     if (fds[0].revents == 0) continue;
     const ssize_t n = ::read(control_fd, buf, sizeof buf);
     if (n <= 0) return;
-    if (std::string_view(buf, static_cast<std::size_t>(n)).starts_with("accepted")) {
-      say(reply_fd, fmt::format("accepted {}\n", counters->accepted.load()));
+    // Requests are "NAME SEQ\n"; the reply repeats both so bench can match it to its request.
+    std::string_view request(buf, static_cast<std::size_t>(n));
+    while (!request.empty() && (request.back() == '\n' || request.back() == '\r')) request.remove_suffix(1);
+    if (request.starts_with("accepted")) {
+      say(reply_fd, fmt::format("{} {}\n", request, counters->accepted.load()));
       continue;
     }
     rusage ru{};
     ::getrusage(RUSAGE_SELF, &ru);
     const long long us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1'000'000LL + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
-    say(reply_fd, fmt::format("cpu {}\n", us));  // one write below PIPE_BUF: never interleaved
+    say(reply_fd, fmt::format("{} {}\n", request, us));  // one write below PIPE_BUF: never interleaved
   }
 }
 

@@ -29,6 +29,7 @@ constexpr int kReadyFd = 3;    // child -> bench: "ready ADDR", "cpu US", "stats
 constexpr int kControlFd = 4;  // bench -> child: "cpu"
 constexpr int kStartTimeoutMs = 10'000;
 constexpr int kStopTimeoutMs = 5'000;
+constexpr int kControlTimeoutMs = 5'000;
 
 }  // namespace
 
@@ -118,13 +119,18 @@ std::string ServerProcess::exit_description() const {
   return fmt::format("exited with status {}", WEXITSTATUS(status_));
 }
 
-// Sends "REQUEST\n" on the control pipe and returns the value of the "REQUEST VALUE" reply.
+// Sends "REQUEST SEQ\n" on the control pipe and returns VALUE from the "REQUEST SEQ VALUE"
+// reply. The number pairs each reply with its request: a reply that comes after we gave up
+// waiting (a server busy with 10,000 threads can be slow) is recognised and dropped later.
 std::optional<std::string> ServerProcess::ask(const char* request) {
-  const std::string line = fmt::format("{}\n", request);
+  const std::uint64_t seq = ++requests_sent_;
+  const std::string line = fmt::format("{} {}\n", request, seq);
   if (!alive() || ::write(control_.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()))
     return std::nullopt;
-  const std::string prefix = fmt::format("{} ", request);
-  if (auto reply = read_line(1000); reply && reply->starts_with(prefix)) return reply->substr(prefix.size());
+  const std::string prefix = fmt::format("{} {} ", request, seq);
+  while (auto reply = read_line(kControlTimeoutMs)) {
+    if (reply->starts_with(prefix)) return reply->substr(prefix.size());
+  }
   return std::nullopt;
 }
 

@@ -58,6 +58,7 @@ class ServerProcess {
   bool reaped_ = false;
   UniqueFd pipe_;     // from the child
   UniqueFd control_;  // to the child
+  std::uint64_t requests_sent_ = 0;
   std::string pending_;
   SocketAddress address_;
 };
