@@ -39,7 +39,6 @@ class EchoRequests {
   explicit EchoRequests(std::size_t message_size, std::uint64_t seed = 0x6d7578);
 
   std::size_t frame_size() const { return kEchoHeaderSize + message_size_; }
-  std::size_t message_size() const { return message_size_; }
   // iovecs for bytes [pos, frame_size()) of request `seq`; returns how many (at most 2).
   int iov(std::uint64_t seq, std::size_t pos, iovec out[2]) const;
   // Whether `got` equals bytes [pos, pos + got.size()) of request `seq`.

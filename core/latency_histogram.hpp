@@ -45,11 +45,10 @@ class LatencyHistogram {
   double max_relative_error() const { return 1.0 / static_cast<double>(std::uint64_t{1} << (bits_ - 1)); }
   static constexpr double kMaxRelativeError = 1.0 / 512.0;  // of the default precision
 
-  // For exporting the distribution: counter i holds values in [lowest_of(i), highest_of(i)].
-  std::size_t counter_count() const { return counts_.size(); }
   // HdrHistogram's terms: power-of-two buckets, each split into sub_buckets() linear steps.
   std::size_t buckets() const { return counts_.size() >> (bits_ - 1); }
   std::size_t sub_buckets() const { return std::size_t{1} << bits_; }
+  // For exporting the distribution: counter i holds values in [lowest_of(i), highest_of(i)].
   std::uint64_t count_at(std::size_t i) const { return counts_[i]; }
   std::uint64_t lowest_of(std::size_t index) const;
   std::uint64_t highest_of(std::size_t index) const;

@@ -1,6 +1,5 @@
 #include "core/limits.hpp"
 
-#include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -43,14 +42,11 @@ std::uint64_t fd_limit() {
   return rl.rlim_cur;
 }
 
-std::uint64_t open_fd_count() {
-  std::uint64_t n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (::readdir(d) != nullptr) ++n;
-    ::closedir(d);
-    n = n >= 3 ? n - 3 : 0;  // ".", ".." and the directory's own fd
-  }
-  return n;
+double process_cpu_us() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  const auto us = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) * 1e6 + static_cast<double>(tv.tv_usec); };
+  return us(ru.ru_utime) + us(ru.ru_stime);
 }
 
 }  // namespace mux

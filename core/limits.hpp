@@ -8,7 +8,7 @@ namespace mux {
 // process may (root), the hard limit too, up to fs.nr_open. Returns the soft limit in force.
 std::uint64_t raise_fd_limit();
 std::uint64_t fd_limit();
-std::uint64_t open_fd_count();  // entries in /proc/self/fd
 std::uint64_t resident_bytes();  // this process's resident set
+double process_cpu_us();         // user + system CPU of this process, all threads, µs (getrusage)
 
 }  // namespace mux

@@ -1,6 +1,5 @@
 #include "harness/measurement.hpp"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,13 +23,6 @@ namespace {
 
 std::atomic<int> g_signal{0};
 void on_signal(int sig) { g_signal.store(sig); }
-
-double process_cpu_us() {
-  rusage ru{};
-  ::getrusage(RUSAGE_SELF, &ru);
-  const auto us = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) * 1e6 + static_cast<double>(tv.tv_usec); };
-  return us(ru.ru_utime) + us(ru.ru_stime);
-}
 
 // Pages of memory the kernel's TCP stack holds, system-wide ("TCP: ... mem N").
 std::optional<double> kernel_tcp_bytes() {
