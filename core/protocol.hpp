@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -27,7 +28,7 @@ class ServerCodec {
   virtual std::uint64_t requests() const = 0;
 };
 
-using ServerCodecFactory = std::unique_ptr<ServerCodec> (*)();
+using ServerCodecFactory = std::function<std::unique_ptr<ServerCodec>()>;
 
 // What the load generator needs from a protocol, per connection: the bytes of each request
 // and an incremental check of each reply. Requests are numbered per connection; replies come

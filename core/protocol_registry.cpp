@@ -9,7 +9,7 @@ namespace {
 
 struct ProtocolEntry {
   std::string_view name;
-  ServerCodecFactory make_server;
+  std::unique_ptr<ServerCodec> (*make_server)();
   std::unique_ptr<ClientProtocol> (*make_client)(std::size_t message_size);
 };
 
@@ -30,7 +30,7 @@ const ProtocolEntry* find(std::string_view name) {
 
 ServerCodecFactory server_codec_factory(std::string_view name) {
   const auto* p = find(name);
-  return p ? p->make_server : nullptr;
+  return p ? ServerCodecFactory(p->make_server) : nullptr;
 }
 
 std::unique_ptr<ClientProtocol> make_client_protocol(std::string_view name, std::size_t message_size) {

@@ -54,6 +54,11 @@ std::vector<std::string> RunOptions::backends() const {
 
 namespace {
 
+constexpr const char* kWorkHelp =
+    "microseconds of CPU the server burns per request answered: simulated application work (a busy-wait on its "
+    "core). Compares I/O models when requests cost more than their I/O, and tells a saturated load generator "
+    "from a saturated server";
+
 // The load and output flags, shared by `bench` and `bench load`.
 struct LoadFlags {
   std::string client_cpus;
@@ -114,6 +119,7 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
   app.add_option("--host", o.host, "loopback address the server binds and the clients connect to")->capture_default_str();
   app.add_option("--port", o.port, "server port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--server-cpus", server_cpus, "cores for the server process, e.g. 0 or 0-1 (default: first half)");
+  app.add_option("--work-us", o.work_us, kWorkHelp)->check(CLI::Range(0.0, 1e6))->capture_default_str();
   return finish_parse(app, argc, argv, o, exit_code, [&] {
     const CpuSplit split = default_cpu_split();
     o.server_cpus = cpus_or(server_cpus, split.server);
@@ -170,6 +176,7 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
   app.add_option("--backlog", o.backlog, "listen backlog (the kernel caps it at net.core.somaxconn)")
       ->check(CLI::Range(1, 1 << 20))->capture_default_str();
   app.add_option("--cpus", cpus, "cores to pin the server to");
+  app.add_option("--work-us", o.work_us, kWorkHelp)->check(CLI::Range(0.0, 1e6))->capture_default_str();
   app.add_option("--ready-fd", o.ready_fd, "(used by bench) pipe for the address and final counters")->group("");
   app.add_option("--control-fd", o.control_fd, "(used by bench) pipe for requests to the server")->group("");
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {

@@ -38,6 +38,7 @@ struct RunOptions {
   std::size_t idle = 0;
   std::uint64_t churn = 0;
   std::string sources = "auto";    // "auto", or a comma-separated list of local addresses
+  double work_us = 0;              // `bench`: simulated application work per request in the server
 
   std::vector<std::string> backends() const;  // "all" expanded
   bool open_loop() const { return rate > 0; }
@@ -49,6 +50,7 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
   int backlog = 4096;
+  double work_us = 0;  // simulated application work per request
   CpuList cpus;
   int ready_fd = -1;    // set by `bench`: report the address, CPU time and final counters on this pipe
   int control_fd = -1;  // set by `bench`: requests ("cpu") arrive on this pipe

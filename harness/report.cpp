@@ -195,6 +195,7 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
                    {"timeout_s", o.timeout_s},
                    {"server_address", r.server_address},
                    {"server_cpus", o.server_cpus},
+                   {"server_work_us", o.target.empty() ? ordered_json(o.work_us) : ordered_json()},  // unknown for `bench load`
                    {"client_cpus", o.client_cpus},
                    {"loadgen_threads", o.loadgen_threads}};
   doc["environment"] = environment;

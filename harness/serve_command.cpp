@@ -15,6 +15,7 @@
 #include "backends/backend.hpp"
 #include "core/limits.hpp"
 #include "core/net.hpp"
+#include "core/request_work.hpp"
 #include "harness/commands.hpp"
 #include "harness/options.hpp"
 
@@ -93,14 +94,16 @@ int serve_command(int argc, char** argv) {
     if (o.ready_fd >= 0)
       say(o.ready_fd, fmt::format("ready {}\n", bound.to_string()));
     else
-      say(-1, fmt::format("muxbench {} server listening on {} (protocol {}); Ctrl-C stops it\n", o.backend,
-                          bound.to_string(), o.protocol));
+      say(-1, fmt::format("muxbench {} server listening on {} (protocol {}{}); Ctrl-C stops it\n", o.backend,
+                          bound.to_string(), o.protocol,
+                          o.work_us > 0 ? fmt::format(", {} µs of work per request", o.work_us) : ""));
 
     ServerCounters counters;
     std::jthread control;
     if (o.control_fd >= 0 && o.ready_fd >= 0)
       control = std::jthread(answer_requests, o.control_fd, o.ready_fd, stop.get(), &counters);
-    backend->serve({listener.get(), stop.get(), server_codec_factory(o.protocol), &counters});
+    const auto work_ns = static_cast<std::uint64_t>(o.work_us * 1000.0 + 0.5);
+    backend->serve({listener.get(), stop.get(), with_request_work(server_codec_factory(o.protocol), work_ns), &counters});
     const auto stats = counters_json(counters);
     if (o.ready_fd >= 0)
       say(o.ready_fd, fmt::format("stats {}\n", stats.dump()));

@@ -40,6 +40,7 @@ ServerProcess::ServerProcess(const Config& config) {
                                    fmt::format("--port={}", config.port), fmt::format("--backlog={}", config.backlog),
                                    fmt::format("--ready-fd={}", kReadyFd), fmt::format("--control-fd={}", kControlFd)};
   if (!config.cpus.empty()) args.push_back("--cpus=" + format_cpu_list(config.cpus));
+  if (config.work_us > 0) args.push_back(fmt::format("--work-us={}", config.work_us));
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

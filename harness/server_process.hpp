@@ -24,6 +24,7 @@ class ServerProcess {
     std::string host;
     std::uint16_t port;
     int backlog;
+    double work_us;
     CpuList cpus;
   };
   // Starts the server and waits until it listens; throws UsageError with the server's own

@@ -46,6 +46,37 @@ http {{
 """
 
 
+class RunningServer:
+    """A server started here: its port, and the CPU time its process tree has used, so a
+    cross-check can say what each request cost the server and not only what the client saw."""
+
+    def __init__(self, port, pid):
+        self.port = port
+        self.pid = pid
+
+    def cpu_seconds(self):
+        """User + system CPU seconds of the server process and its children (nginx's worker)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in [self.pid] + _children(self.pid):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / tick
+
+
+def _children(pid):
+    kids = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            pass
+    return kids + [g for k in kids for g in _children(k)]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,7 +107,7 @@ def stop(proc):
 
 @contextlib.contextmanager
 def nginx(cpus="0"):
-    """nginx with 1 worker, its own config in a temp dir, pinned to `cpus`; yields the port."""
+    """nginx with 1 worker, its own config in a temp dir, pinned to `cpus`; yields a RunningServer."""
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     with tempfile.TemporaryDirectory(prefix="muxbench-nginx-") as tmp:
         port = free_port()
@@ -86,22 +117,22 @@ def nginx(cpus="0"):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             wait_listening(port, proc)
-            yield port
+            yield RunningServer(port, proc.pid)
         finally:
             stop(proc)  # SIGTERM to the master: it stops its worker
 
 
 @contextlib.contextmanager
-def bench_serve(backend, protocol="http", cpus="0"):
-    """`bench serve` pinned to `cpus`; yields the port."""
+def bench_serve(backend, protocol="http", cpus="0", work_us=0):
+    """`bench serve` pinned to `cpus`, burning `work_us` per request; yields a RunningServer."""
     proc = subprocess.Popen([str(BENCH), "serve", f"--backend={backend}", f"--protocol={protocol}",
-                             f"--cpus={cpus}"], stdout=subprocess.PIPE, text=True)
+                             f"--cpus={cpus}", f"--work-us={work_us}"], stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
         if not m:
             raise RuntimeError(f"bench serve --backend={backend} did not start: {line.strip()!r}")
-        yield int(m.group(1))
+        yield RunningServer(int(m.group(1)), proc.pid)
     finally:
         stop(proc)
 
@@ -115,15 +146,17 @@ def _duration_us(text):
 
 
 def run_wrk(port, connections, duration, cpus="1", threads=1):
-    """wrk -t1 against 127.0.0.1:port; returns req/s, p99 (µs), socket errors, non-2xx."""
+    """wrk -t1 against 127.0.0.1:port; returns req/s, requests, p99 (µs), socket errors, non-2xx."""
     out = subprocess.run(["taskset", "-c", cpus, "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s",
                           "--latency", f"http://127.0.0.1:{port}/"],
                          capture_output=True, text=True, timeout=duration + 60, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     p99 = _duration_us(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p99_us": p99, "socket_errors": sum(map(int, errors.groups())) if errors else 0,
+    return {"rps": rps, "requests": requests, "p99_us": p99,
+            "socket_errors": sum(map(int, errors.groups())) if errors else 0,
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "output": out}
 
 

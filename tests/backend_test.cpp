@@ -85,5 +85,22 @@ TEST(BackendAll, RunsEveryBackendAndWritesOneFileEach) {
   }
 }
 
+// --work-us: the server burns the asked-for CPU per request (a lower bound: a busy-wait on the
+// wall clock can lose time to preemption, so allow a fifth less), and still answers every byte.
+TEST(ServerWork, EveryRequestCostsTheServerTheWorkAskedFor) {
+  for (const char* backend : {"threads", "epoll", "io_uring"}) {
+    SCOPED_TRACE(backend);
+    TempDir dir;
+    const Outcome o = bench({fmt::format("--backend={}", backend), "--protocol=http", "--clients=10", "--work-us=200",
+                             "--duration=0.5", "--warmup=0.1", "--json=" + dir.file("r.json")});
+    ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+    const auto doc = read_json(dir.file("r.json"));
+    EXPECT_EQ(doc["config"]["server_work_us"], 200.0);
+    EXPECT_EQ(doc["results"]["errors"], 0);
+    EXPECT_GT(doc["results"]["requests"].get<std::uint64_t>(), 10u);
+    EXPECT_GE(doc["results"]["server_cpu_us_per_request"].get<double>(), 160.0);
+  }
+}
+
 }  // namespace
 }  // namespace mux::test

@@ -1,6 +1,7 @@
 """muxbench against trusted peers: wrk must find nothing wrong with any backend's HTTP
 server, and muxbench's load generator must find nothing wrong with nginx."""
 
+import subprocess
 import sys
 import unittest
 from pathlib import Path
@@ -14,8 +15,8 @@ BACKENDS = ["threads", "select", "poll", "epoll", "io_uring"]
 class WrkAgainstBenchServe(unittest.TestCase):
     def test_every_backend_serves_wrk_without_errors(self):
         for backend in BACKENDS:
-            with self.subTest(backend=backend), peers.bench_serve(backend) as port:
-                wrk = peers.run_wrk(port, connections=50, duration=1)
+            with self.subTest(backend=backend), peers.bench_serve(backend) as server:
+                wrk = peers.run_wrk(server.port, connections=50, duration=1)
                 self.assertEqual(wrk["socket_errors"], 0, wrk["output"])
                 self.assertEqual(wrk["non2xx"], 0, wrk["output"])
                 self.assertGreater(wrk["rps"], 0, wrk["output"])
@@ -23,10 +24,31 @@ class WrkAgainstBenchServe(unittest.TestCase):
 
 class BenchLoadAgainstNginx(unittest.TestCase):
     def test_bench_load_http_against_nginx_has_no_errors(self):
-        with peers.nginx() as port:
-            result = peers.run_bench_load(port, connections=50, duration=1, warmup=0.2)
+        with peers.nginx() as server:
+            result = peers.run_bench_load(server.port, connections=50, duration=1, warmup=0.2)
         self.assertEqual(result["errors"], 0)
         self.assertGreater(result["rps"], 0)
+
+
+class Crosscheck(unittest.TestCase):
+    SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "crosscheck"
+
+    def test_prints_one_row_per_server_without_errors(self):
+        out = subprocess.run([sys.executable, str(self.SCRIPT), "--duration=1", "--connections=20",
+                              "--backends=epoll", "--work-us=1"], capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        rows = [line.split() for line in out.stdout.splitlines()
+                if line.startswith(("nginx ", "bench serve epoll ", "epoll +1 µs/req "))]
+        self.assertEqual(len(rows), 3, out.stdout)
+        for row in rows:
+            self.assertEqual(row[-1], "0", f"errors in {row}")
+            self.assertGreater(float(row[-2]), 0, f"no server CPU per request in {row}")
+
+    def test_bad_input_exits_2_with_one_line(self):
+        for bad in ("--repetitions=0", "--connections=0", "--duration=0.5", "--work-us=-1"):
+            out = subprocess.run([sys.executable, str(self.SCRIPT), bad], capture_output=True, text=True, timeout=60)
+            self.assertEqual(out.returncode, 2, bad)
+            self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)
 
 
 if __name__ == "__main__":
