@@ -77,6 +77,60 @@ def _children(pid):
     return kids + [g for k in kids for g in _children(k)]
 
 
+CGROUP_V2 = Path("/sys/fs/cgroup")
+CGROUP_V1_CPU = Path("/sys/fs/cgroup/cpu")
+QUOTA_PERIOD_US = 10_000  # short periods: a capped server stalls for milliseconds, not tenths of a second
+
+
+def _cpu_cgroup_root():
+    """(root directory, version) of a writable cgroup hierarchy with the cpu controller, or None."""
+    v2 = CGROUP_V2 / "cgroup.controllers"
+    if v2.exists() and "cpu" in v2.read_text().split():
+        root = CGROUP_V2
+        version = 2
+    elif (CGROUP_V1_CPU / "cpu.cfs_quota_us").exists():
+        root = CGROUP_V1_CPU
+        version = 1
+    else:
+        return None
+    return (root, version) if os.access(root / "cgroup.procs", os.W_OK) else None
+
+
+def cpu_limit_unavailable():
+    """Why servers cannot be capped here (one line), or None when they can."""
+    if _cpu_cgroup_root() is None:
+        return ("capping a server's CPU needs a writable cgroup with the cpu controller "
+                "(/sys/fs/cgroup/cpu or cgroup v2 with +cpu); run as root on a machine that has one")
+    return None
+
+
+@contextlib.contextmanager
+def cpu_limit(server, percent):
+    """Caps the server's processes at `percent` of one core with a CFS quota, so that the server,
+    not the load generator, sets the pace: req/s then compares servers, whatever the client."""
+    found = _cpu_cgroup_root()
+    if found is None:
+        raise RuntimeError(cpu_limit_unavailable())
+    root, version = found
+    group = root / f"muxbench-crosscheck-{os.getpid()}"
+    group.mkdir()
+    try:
+        quota = int(QUOTA_PERIOD_US * percent / 100)
+        if version == 2:
+            (group / "cpu.max").write_text(f"{quota} {QUOTA_PERIOD_US}")
+        else:
+            (group / "cpu.cfs_period_us").write_text(str(QUOTA_PERIOD_US))
+            (group / "cpu.cfs_quota_us").write_text(str(quota))
+        for pid in [server.pid] + _children(server.pid):
+            (group / "cgroup.procs").write_text(str(pid))
+        yield
+    finally:
+        for pid in (group / "cgroup.procs").read_text().split():
+            with contextlib.suppress(OSError):
+                (root / "cgroup.procs").write_text(pid)
+        group.rmdir()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
