@@ -41,8 +41,10 @@ std::string table_header(const RunOptions& o) {
                                   "the intended send time",
                                   o.rate, o.arrival, o.pipeline)
                     : fmt::format("closed loop ({} in flight per connection)", o.pipeline);
-  const std::string server =
-      o.target.empty() ? fmt::format("server on CPU {}", format_cpu_list(o.server_cpus)) : "server " + o.target;
+  const std::string work = o.work_us > 0 ? fmt::format(" burning {} µs per request", o.work_us) : "";
+  const std::string server = o.target.empty()
+                                 ? fmt::format("server on CPU {}{}", format_cpu_list(o.server_cpus), work)
+                                 : "server " + o.target;
   return fmt::format(
       "muxbench {}: {}, {}, {} s measured after {} s warm-up\n"
       "{}, load generator on CPU {} ({} thread{}); latency in µs; CPU is user+sys of each process\n\n"
