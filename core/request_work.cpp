@@ -8,6 +8,15 @@
 namespace mux {
 namespace {
 
+// Busy-waits on the monotonic clock (no syscall, no sleep: the core stays busy, as with real
+// work) until `ns` nanoseconds have passed.
+void burn_cpu_ns(std::uint64_t ns) {
+  if (ns == 0) return;
+  const std::uint64_t until = now_ns() + ns;
+  while (now_ns() < until) {
+  }
+}
+
 class WorkingServerCodec final : public ServerCodec {
  public:
   WorkingServerCodec(std::unique_ptr<ServerCodec> inner, std::uint64_t work_ns)
@@ -28,13 +37,6 @@ class WorkingServerCodec final : public ServerCodec {
 };
 
 }  // namespace
-
-void burn_cpu_ns(std::uint64_t ns) {
-  if (ns == 0) return;
-  const std::uint64_t until = now_ns() + ns;
-  while (now_ns() < until) {
-  }
-}
 
 ServerCodecFactory with_request_work(ServerCodecFactory inner, std::uint64_t work_ns) {
   if (work_ns == 0) return inner;

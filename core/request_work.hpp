@@ -10,10 +10,6 @@
 
 namespace mux {
 
-// Busy-waits on the monotonic clock (no syscall, no sleep: the core stays busy, as with real
-// work) until `ns` nanoseconds have passed.
-void burn_cpu_ns(std::uint64_t ns);
-
 // `inner` itself when work_ns is 0; otherwise codecs that burn work_ns per complete request.
 ServerCodecFactory with_request_work(ServerCodecFactory inner, std::uint64_t work_ns);
 
