@@ -9,6 +9,7 @@
 #include "core/echo_protocol.hpp"
 #include "core/net.hpp"
 #include "core/protocol.hpp"
+#include "harness/cli_checks.hpp"
 
 namespace mux {
 namespace {
@@ -59,6 +60,15 @@ constexpr const char* kWorkHelp =
     "core). Compares I/O models when requests cost more than their I/O, and tells a saturated load generator "
     "from a saturated server";
 
+constexpr const char* kReadSizeHelp =
+    "bytes the server asks for per receive (recv size; io_uring's buffer size), the same in every backend so a "
+    "large message costs each the same number of reads";
+
+void add_read_size_flag(CLI::App& app, std::size_t& read_size) {
+  app.add_option("--read-size", read_size, kReadSizeHelp)
+      ->check(CLI::Range(kMinReadSize, kMaxReadSize))->capture_default_str();
+}
+
 // The load and output flags, shared by `bench` and `bench load`.
 struct LoadFlags {
   std::string client_cpus;
@@ -73,7 +83,7 @@ void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
   app.add_option("--pipeline", o.pipeline, "requests in flight per connection")->check(CLI::Range(1, 1024))->capture_default_str();
   app.add_option("--rate", o.rate, "open loop: requests per second in total, sent on schedule whether or not replies "
                                    "have come back; latency is measured from when each request was due. 0: closed loop")
-      ->check(CLI::Range(0.0, 1e9))->capture_default_str();
+      ->check(FiniteRange(0.0, 1e9))->capture_default_str();
   app.add_option("--arrival", o.arrival, "open-loop schedule: evenly spaced, or Poisson arrivals")
       ->check(CLI::IsMember({"constant", "poisson"}))->capture_default_str();
   app.add_option("--seed", o.seed, "seed for Poisson arrivals")->capture_default_str();
@@ -86,10 +96,10 @@ void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
   app.add_option("--sources", o.sources, "local addresses to connect from, comma-separated; auto: 127.0.0.1, "
                                          "then 127.0.0.2... when one address runs out of ports")
       ->capture_default_str();
-  app.add_option("--duration", o.duration_s, "seconds measured")->check(CLI::Range(0.01, 86400.0))->capture_default_str();
-  app.add_option("--warmup", o.warmup_s, "seconds of load before measuring (discarded)")->check(CLI::Range(0.0, 3600.0))->capture_default_str();
+  app.add_option("--duration", o.duration_s, "seconds measured")->check(FiniteRange(0.01, 86400.0))->capture_default_str();
+  app.add_option("--warmup", o.warmup_s, "seconds of load before measuring (discarded)")->check(FiniteRange(0.0, 3600.0))->capture_default_str();
   app.add_option("--timeout", o.timeout_s, "seconds a request may stay unanswered before it counts as an error")
-      ->check(CLI::Range(0.01, 3600.0))->capture_default_str();
+      ->check(FiniteRange(0.01, 3600.0))->capture_default_str();
   app.add_option("--loadgen-threads", o.loadgen_threads, "load generator threads (default: one per client CPU)")
       ->check(CLI::Range(1, 1024));
   app.add_option("--client-cpus", f.client_cpus, "cores for the load generator (default: second half)");
@@ -119,7 +129,8 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
   app.add_option("--host", o.host, "loopback address the server binds and the clients connect to")->capture_default_str();
   app.add_option("--port", o.port, "server port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--server-cpus", server_cpus, "cores for the server process, e.g. 0 or 0-1 (default: first half)");
-  app.add_option("--work-us", o.work_us, kWorkHelp)->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  app.add_option("--work-us", o.work_us, kWorkHelp)->check(FiniteRange(0.0, 1e6))->capture_default_str();
+  add_read_size_flag(app, o.read_size);
   return finish_parse(app, argc, argv, o, exit_code, [&] {
     const CpuSplit split = default_cpu_split();
     o.server_cpus = cpus_or(server_cpus, split.server);
@@ -175,8 +186,9 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
   app.add_option("--port", o.port, "port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--backlog", o.backlog, "listen backlog (the kernel caps it at net.core.somaxconn)")
       ->check(CLI::Range(1, 1 << 20))->capture_default_str();
-  app.add_option("--cpus", cpus, "cores to pin the server to");
-  app.add_option("--work-us", o.work_us, kWorkHelp)->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  app.add_option("--server-cpus,--cpus", cpus, "cores to pin the server to, e.g. 0 or 0-1 (--cpus: the same)");
+  app.add_option("--work-us", o.work_us, kWorkHelp)->check(FiniteRange(0.0, 1e6))->capture_default_str();
+  add_read_size_flag(app, o.read_size);
   app.add_option("--ready-fd", o.ready_fd, "(used by bench) pipe for the address and final counters")->group("");
   app.add_option("--control-fd", o.control_fd, "(used by bench) pipe for requests to the server")->group("");
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/backend.hpp"
 #include "core/cpu_set.hpp"
 #include "core/net.hpp"
 
@@ -39,6 +40,7 @@ struct RunOptions {
   std::uint64_t churn = 0;
   std::string sources = "auto";    // "auto", or a comma-separated list of local addresses
   double work_us = 0;              // `bench`: simulated application work per request in the server
+  std::size_t read_size = kDefaultReadSize;  // `bench`: bytes per receive in the server
 
   std::vector<std::string> backends() const;  // "all" expanded
   bool open_loop() const { return rate > 0; }
@@ -51,6 +53,7 @@ struct ServeOptions {
   std::uint16_t port = 0;
   int backlog = 4096;
   double work_us = 0;  // simulated application work per request
+  std::size_t read_size = kDefaultReadSize;
   CpuList cpus;
   int ready_fd = -1;    // set by `bench`: report the address, CPU time and final counters on this pipe
   int control_fd = -1;  // set by `bench`: requests ("cpu") arrive on this pipe

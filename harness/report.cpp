@@ -198,6 +198,7 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
                    {"server_address", r.server_address},
                    {"server_cpus", o.server_cpus},
                    {"server_work_us", o.target.empty() ? ordered_json(o.work_us) : ordered_json()},  // unknown for `bench load`
+                   {"read_size", o.target.empty() ? ordered_json(o.read_size) : ordered_json()},  // the server's, as above
                    {"client_cpus", o.client_cpus},
                    {"loadgen_threads", o.loadgen_threads}};
   doc["environment"] = environment;

@@ -26,6 +26,7 @@ class ServerProcess {
     int backlog;
     double work_us;
     CpuList cpus;
+    std::size_t read_size;  // bytes per receive
   };
   // Starts the server and waits until it listens; throws UsageError with the server's own
   // one-line reason (port in use, io_uring disabled, ...) when it cannot.
