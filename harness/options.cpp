@@ -7,6 +7,7 @@
 
 #include "backends/backend.hpp"
 #include "core/echo_protocol.hpp"
+#include "core/http_protocol.hpp"
 #include "core/net.hpp"
 #include "core/protocol.hpp"
 #include "harness/cli_checks.hpp"
@@ -75,10 +76,9 @@ struct LoadFlags {
 };
 
 void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
-  app.add_option("--protocol", o.protocol, "echo: length-prefixed echo; http: HTTP/1.1 GET, keep-alive")
-      ->check(CLI::IsMember(protocol_names()))->capture_default_str();
+  app.add_option("--protocol", o.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
   app.add_option("--clients", o.clients, "concurrent connections")->check(CLI::Range(1, 10'000'000))->capture_default_str();
-  app.add_option("--message-size", o.message_size, "echo payload bytes per message (a 4-byte length header travels with it)")
+  app.add_option("--message-size", o.message_size, "echo and raw: payload bytes per message (echo adds a 4-byte length header)")
       ->check(CLI::Range(std::size_t{1}, kMaxMessageSize))->capture_default_str();
   app.add_option("--pipeline", o.pipeline, "requests in flight per connection")->check(CLI::Range(1, 1024))->capture_default_str();
   app.add_option("--rate", o.rate, "open loop: requests per second in total, sent on schedule whether or not replies "
@@ -108,6 +108,14 @@ void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
   app.add_option("--hgrm", o.hgrm_path, "also write the latency distribution in HdrHistogram's .hgrm format (ms)");
 }
 
+// Simulated work is per request: a protocol whose server cannot count requests cannot do it.
+void check_work_protocol(double work_us, const std::string& protocol) {
+  if (work_us > 0 && !protocol_counts_requests(protocol))
+    throw UsageError(fmt::format("--work-us needs a protocol whose server sees where requests end; --protocol={} "
+                                 "has no framing: use echo or http",
+                                 protocol));
+}
+
 void finish_load_flags(RunOptions& o, const LoadFlags& f, const CpuList& default_client_cpus) {
   o.client_cpus = f.client_cpus.empty() ? default_client_cpus : parse_cpu_list(f.client_cpus);
   if (o.loadgen_threads == 0) o.loadgen_threads = o.client_cpus.size();
@@ -135,6 +143,8 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
     const CpuSplit split = default_cpu_split();
     o.server_cpus = cpus_or(server_cpus, split.server);
     finish_load_flags(o, flags, split.client);
+    check_work_protocol(o.work_us, o.protocol);
+    if (o.protocol == "http") o.expect_body = std::string(kHttpBody);  // our own server's: verified byte for byte
     if (!SocketAddress::parse(o.host, 0).is_loopback())
       throw UsageError(fmt::format("--host={} is not a loopback address; `bench` sends load only to 127.0.0.0/8 or ::1",
                                    o.host));
@@ -151,7 +161,15 @@ std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_co
       ->required();
   app.add_option("--label", o.backend, "name of the server in the table and the JSON")->capture_default_str();
   add_load_flags(app, o, flags);
+  std::string expect_body;
+  auto* expect_body_flag = app.add_option("--expect-body", expect_body, "http: the response body every reply must "
+                                          "carry, compared byte for byte (default: any body, its length checked)");
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
+    if (expect_body_flag->count() > 0) {
+      if (o.protocol != "http")
+        throw UsageError(fmt::format("--expect-body applies to --protocol=http only, not --protocol={}", o.protocol));
+      o.expect_body = expect_body;
+    }
     const SocketAddress target = parse_target(o.target);
     if (!target.is_loopback())
       throw UsageError(fmt::format("--target={} is not a loopback address; muxbench sends load only to 127.0.0.0/8 "
@@ -181,7 +199,7 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
   CLI::App app{"Run one server backend alone until SIGINT or SIGTERM.", "bench serve"};
   std::string cpus;
   app.add_option("--backend", o.backend, "I/O model")->check(CLI::IsMember(backend_names(false)))->capture_default_str();
-  app.add_option("--protocol", o.protocol, "protocol served")->check(CLI::IsMember(protocol_names()))->capture_default_str();
+  app.add_option("--protocol", o.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
   app.add_option("--host", o.host, "address to bind")->capture_default_str();
   app.add_option("--port", o.port, "port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--backlog", o.backlog, "listen backlog (the kernel caps it at net.core.somaxconn)")
@@ -193,6 +211,7 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
   app.add_option("--control-fd", o.control_fd, "(used by bench) pipe for requests to the server")->group("");
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
     if (!cpus.empty()) o.cpus = parse_cpu_list(cpus);
+    check_work_protocol(o.work_us, o.protocol);
     SocketAddress::parse(o.host, o.port);  // throws a UsageError naming the problem
   });
 }

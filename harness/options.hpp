@@ -19,6 +19,9 @@ inline constexpr int kExitInterrupted = 130;
 struct RunOptions {
   std::string backend = "epoll";   // `bench load`: a label for the target, "external"
   std::string protocol = "echo";
+  // http: the response body to verify byte for byte; `bench` sets its own server's, `bench
+  // load` takes --expect-body; none: status, framing and body length are checked.
+  std::optional<std::string> expect_body;
   std::size_t clients = 100;
   std::size_t message_size = 128;
   std::size_t pipeline = 1;

@@ -20,6 +20,7 @@
 
 #include "backends/backend.hpp"
 #include "core/clock.hpp"
+#include "core/protocol.hpp"
 #include "harness/atomic_file.hpp"
 #include "harness/cli_checks.hpp"
 #include "harness/commands.hpp"
@@ -255,7 +256,7 @@ int sweep_command(int argc, char** argv) {
   app.add_option("--repetitions", o.repetitions, "runs per configuration")->check(CLI::Range(1, 1000))->capture_default_str();
   app.add_option("--duration", o.duration_s, "seconds measured per run")->check(FiniteRange(0.01, 86400.0))->capture_default_str();
   app.add_option("--warmup", o.warmup_s, "seconds of warm-up per run")->check(FiniteRange(0.0, 3600.0))->capture_default_str();
-  app.add_option("--protocol", o.protocol, "echo or http")->check(CLI::IsMember({"echo", "http"}))->capture_default_str();
+  app.add_option("--protocol", o.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
   app.add_option("--seed", o.seed, "seed of the run order (default: random, recorded in sweep.json)");
   app.add_option("--out", o.out, "directory for the results (re-running with the same one resumes)")->required();
   try {
