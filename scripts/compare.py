@@ -6,7 +6,9 @@
 
 For every configuration (backend, clients, message size) present in both sweeps, the
 medians of throughput and p99 latency over the repetitions are compared, and a
-two-sided Mann-Whitney U test asks whether the repetitions differ at all.
+two-sided Mann-Whitney U test asks whether the repetitions differ at all.  A current
+sweep that lost a baseline configuration, left runs incomplete or saw failed requests
+fails too: a gate must not pass because the thing it measures broke.
 """
 
 import argparse
@@ -32,6 +34,13 @@ Regression rule, per configuration and metric:
     the baseline median, and the difference is significant;
   * p99 latency: the current median is more than --max-p99-rise percent above the
     baseline median, and the difference is significant.
+Completeness rule (regressions too, whatever the numbers):
+  * a configuration the baseline completed has no complete run in CURRENT (missing
+    from its plan, failed, skipped or incomplete);
+  * a run in CURRENT failed, is pending or incomplete, or was skipped although the
+    baseline completed its configuration;
+  * a run in CURRENT has failed requests (errors > 0).
+Configurations only in CURRENT are listed but not compared.
 "Significant" means Mann-Whitney U (two-sided) p < --alpha.  With few repetitions that
 can be impossible: the smallest p-value for K vs K repetitions is 2/C(2K,K) (K=3: 0.1).
 When that minimum is >= alpha, the test is replaced by a stricter, honest rule: EVERY
@@ -40,21 +49,33 @@ threshold (throughput: max(current) < min(base) x (1 - drop); p99: min(current) 
 max(base) x (1 + rise)).  The output says which rule each configuration used.
 
 Exit status: 0 no regression, 1 at least one regression, 2 bad input (missing
-directory, no configuration in common, fewer than 2 repetitions on a side)."""
+directory, no configuration planned in both, fewer than 2 repetitions planned on a
+side, a baseline configuration with fewer than 2 complete) or an internal error; a
+failure of this script never exits 1, so it cannot pass for a verdict."""
 
 
 def main(argv=None):
     args = parse_args(argv)
+    try:
+        return compare_sweeps(args)
+    except Exception as e:  # noqa: BLE001 -- any crash exits 2, never 1 (a verdict) or 0
+        print(f"compare.py: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+
+
+def compare_sweeps(args):
+    """Loads both sweeps, compares them, prints the table and verdict; returns the exit status."""
     try:
         base, current = mr.load_sweep(args.base_dir), mr.load_sweep(args.current_dir)
         pairs = pair_configurations(base, current)
     except mr.InputError as e:
         print(f"compare.py: {e}", file=sys.stderr)
         return 2
+    problems = completeness_problems(base, current)
     results = [compare_configuration(key, b, c, args) for key, (b, c) in pairs.items()]
-    print_header(base, current, pairs, args)
+    print_header(base, current, args)
     print_table(results)
-    return print_verdict(results, args)
+    return print_verdict(results, problems, args)
 
 
 def parse_args(argv):
@@ -76,24 +97,68 @@ def parse_args(argv):
 def pair_configurations(base, current):
     """{key: (base runs, current runs)} for configurations both sweeps completed.
 
-    Raises InputError when nothing is in common or a side has fewer than 2 repetitions:
-    a comparison that cannot test significance must not pass silently.
+    Raises InputError when the sweeps plan no configuration in common (they measure
+    different grids), when a side planned fewer than 2 repetitions of a configuration, or
+    when the baseline completed fewer than 2: a comparison that cannot test significance
+    must not pass silently.  A configuration CURRENT lost runs of is left out here:
+    completeness_problems reports it as a regression.
     """
     b, c = base.groups(), current.groups()
-    common = [k for k in b if k in c]
-    if not common:
-        raise mr.InputError(f"no configuration (backend, clients, message size) completed in both "
-                            f"{base.path} ({len(b)} configurations) and {current.path} "
-                            f"({len(c)}); run both sweeps with the same --backends/--clients/"
-                            f"--message-sizes")
-    for key in common:
-        for name, runs in (("BASE", b[key]), ("CURRENT", c[key])):
-            if len(runs) < 2:
-                raise mr.InputError(
-                    f"significance cannot be tested: {mr.config_id(key)} has {len(runs)} complete "
-                    f"repetition in {name} (need at least 2 per side, 4+ for p < 0.05); "
-                    f"rerun that sweep with more repetitions, e.g. `bench sweep --repetitions=5`")
-    return {k: (b[k], c[k]) for k in common}
+    planned_current = planned_repetitions(current)
+    if not any(k in planned_current for k in b):
+        raise mr.InputError(f"no configuration (backend, clients, message size) completed in "
+                            f"{base.path} ({len(b)} configurations) is planned in {current.path} "
+                            f"({len(planned_current)}); run both sweeps with the same --backends/"
+                            f"--clients/--message-sizes")
+    pairs = {}
+    for key in (k for k in b if k in c):
+        if len(b[key]) < 2:
+            raise too_few_repetitions(key, "BASE", len(b[key]))
+        if len(c[key]) < 2:
+            if planned_current[key] < 2:
+                raise too_few_repetitions(key, "CURRENT", len(c[key]))
+            continue  # runs were lost, not planned away: a completeness problem
+        pairs[key] = (b[key], c[key])
+    return pairs
+
+
+def too_few_repetitions(key, side, n):
+    return mr.InputError(
+        f"significance cannot be tested: {mr.config_id(key)} has {n} complete repetition in "
+        f"{side} (need at least 2 per side, 4+ for p < 0.05); rerun that sweep with more "
+        f"repetitions, e.g. `bench sweep --repetitions=5`")
+
+
+def planned_repetitions(sweep):
+    """{key: number of runs the sweep planned for that configuration}, complete or not."""
+    planned = {}
+    for run in sweep.runs:
+        planned[run.key] = planned.get(run.key, 0) + 1
+    return planned
+
+
+def completeness_problems(base, current):
+    """Reasons CURRENT fails whatever its numbers: lost configurations, runs, requests.
+
+    Each reason is one line naming the configuration or run.  Skipped runs of a
+    configuration the baseline did not complete either (e.g. io_uring unavailable on
+    both) are not held against CURRENT.
+    """
+    completed_in_base, completed_in_current = set(base.groups()), set(current.groups())
+    problems = []
+    for key in sorted(completed_in_base - completed_in_current, key=mr.config_sort_key):
+        runs = [r for r in current.runs if r.key == key]
+        why = "; ".join(f"{r.id} {r.why_not_ok()}" for r in runs) or "not in its plan"
+        problems.append(f"{mr.config_id(key)} completed in BASE but has no complete run in "
+                        f"CURRENT: {why}")
+    for run in current.runs:
+        if run.key in completed_in_base - completed_in_current:
+            continue  # already named with its configuration
+        if not run.ok and (run.status != "skipped" or run.key in completed_in_base):
+            problems.append(f"{run.id} did not complete in CURRENT: {run.why_not_ok()}")
+        elif run.ok and mr.failed_requests(run):
+            problems.append(f"{run.id} in CURRENT: {mr.failed_requests(run)}")
+    return problems
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -178,12 +243,12 @@ def repetitions_needed(alpha):
 # ---------------------------------------------------------------------------- output
 
 
-def print_header(base, current, pairs, args):
+def print_header(base, current, args):
     print(f"baseline: {base.path}  ({describe(base)})")
     print(f"current:  {current.path}  ({describe(current)})")
-    only = sorted(set(base.groups()) ^ set(current.groups()), key=mr.config_sort_key)
+    only = sorted(set(current.groups()) - set(base.groups()), key=mr.config_sort_key)
     if only:
-        print(f"not compared (in one sweep only): {', '.join(mr.config_id(k) for k in only)}")
+        print(f"not compared (only in CURRENT): {', '.join(mr.config_id(k) for k in only)}")
     print(f"thresholds: throughput drop > {args.max_throughput_drop:g}%, "
           f"p99 rise > {args.max_p99_rise:g}%, alpha = {args.alpha:g}")
     print()
@@ -225,7 +290,7 @@ def verdict(r):
     return "ok"
 
 
-def print_verdict(results, args):
+def print_verdict(results, problems, args):
     """Explains the rule used, lists the regressions, and returns the exit status."""
     print()
     fallback = [r for r in results if not r.exact_rule]
@@ -243,9 +308,11 @@ def print_verdict(results, args):
         print(f"REGRESSION: {mr.config_label(r.key)} ({mr.config_id(r.key)}): "
               f"throughput {mr.fmt_pct(r.throughput.change_pct, signed=True)}, "
               f"p99 {mr.fmt_pct(r.p99.change_pct, signed=True)}")
-    if not regressions:
+    for reason in problems:
+        print(f"REGRESSION: {reason}")
+    if not regressions and not problems:
         print(f"no regression in {len(results)} configuration(s)")
-    return 1 if regressions else 0
+    return 1 if regressions or problems else 0
 
 
 if __name__ == "__main__":
