@@ -2,17 +2,22 @@
 """Compares two muxbench sweeps and fails when the current one regressed.
 
     scripts/compare.py BASE_DIR CURRENT_DIR [--max-throughput-drop=PCT]
-                       [--max-p99-rise=PCT] [--alpha=0.05]
+                       [--max-p99-rise=PCT] [--alpha=0.05] [--max-server-cpu-rise=PCT]
+                       [--allow-different-machine]
 
 For every configuration (backend, clients, message size) present in both sweeps, the
 medians of throughput and p99 latency over the repetitions are compared, and a
-two-sided Mann-Whitney U test asks whether the repetitions differ at all.
+two-sided Mann-Whitney U test asks whether the repetitions differ at all.  So are the
+low-noise signals where both sweeps have them: server CPU per request, and the server's
+syscalls and context switches per request.  The two sweeps must come from the same
+machine (their machine fingerprints match), else nothing is compared.
 """
 
 import argparse
+import json
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from scipy.stats import mannwhitneyu
@@ -39,21 +44,29 @@ current repetition must be worse than EVERY baseline repetition by more than the
 threshold (throughput: max(current) < min(base) x (1 - drop); p99: min(current) >
 max(base) x (1 + rise)).  The output says which rule each configuration used.
 
+The low-noise signals (server CPU, syscalls, context switches per request: higher is
+worse) follow the same rule with their own thresholds, where both sweeps have them.
+
 Exit status: 0 no regression, 1 at least one regression, 2 bad input (missing
-directory, no configuration in common, fewer than 2 repetitions on a side)."""
+directory, no configuration in common, fewer than 2 repetitions on a side, sweeps from
+different machines without --allow-different-machine)."""
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
         base, current = mr.load_sweep(args.base_dir), mr.load_sweep(args.current_dir)
+        machine_warning = check_same_machine(base, current, args.allow_different_machine)
         pairs = pair_configurations(base, current)
     except mr.InputError as e:
         print(f"compare.py: {e}", file=sys.stderr)
         return 2
     results = [compare_configuration(key, b, c, args) for key, (b, c) in pairs.items()]
+    if machine_warning:
+        print(machine_warning)
     print_header(base, current, pairs, args)
     print_table(results)
+    print_signal_table(results)
     return print_verdict(results, args)
 
 
@@ -70,6 +83,7 @@ def parse_args(argv):
                         help="allowed rise of median p99 latency, percent (default %(default)g)")
     parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                         help="significance level of the Mann-Whitney U test (default %(default)g)")
+    add_machine_and_signal_options(parser)
     return parser.parse_args(argv)
 
 
@@ -120,10 +134,12 @@ class Comparison:
     exact_rule: bool         # False: Mann-Whitney cannot reach alpha, all-worse rule used
     throughput: Change
     p99: Change
+    signals: dict = field(default_factory=dict)   # low-noise signal name -> Change
 
     @property
     def regression(self):
-        return self.throughput.regression or self.p99.regression
+        return (self.throughput.regression or self.p99.regression
+                or any(ch.regression for ch in self.signals.values()))
 
 
 def compare_configuration(key, base_runs, current_runs, args):
@@ -133,7 +149,8 @@ def compare_configuration(key, base_runs, current_runs, args):
                           -args.max_throughput_drop, args.alpha, use_test)
     p99 = compare_metric(mr.values(base_runs, "p99"), mr.values(current_runs, "p99"),
                          args.max_p99_rise, args.alpha, use_test)
-    return Comparison(key, n1, n2, use_test, tput, p99)
+    return Comparison(key, n1, n2, use_test, tput, p99,
+                      compare_signals(base_runs, current_runs, args, use_test))
 
 
 def compare_metric(base, current, limit_pct, alpha, use_test):
@@ -215,6 +232,7 @@ def print_table(results):
 def verdict(r):
     """REGRESSION naming the metric(s); else improved / changed but not significant / ok."""
     bad = [name for name, ch in (("throughput", r.throughput), ("p99", r.p99)) if ch.regression]
+    bad += [name for name, ch in r.signals.items() if ch.regression]
     rule = "" if r.exact_rule else " [all-worse rule]"
     if bad:
         return f"REGRESSION ({', '.join(bad)}){rule}"
@@ -242,10 +260,154 @@ def print_verdict(results, args):
     for r in regressions:
         print(f"REGRESSION: {mr.config_label(r.key)} ({mr.config_id(r.key)}): "
               f"throughput {mr.fmt_pct(r.throughput.change_pct, signed=True)}, "
-              f"p99 {mr.fmt_pct(r.p99.change_pct, signed=True)}")
+              f"p99 {mr.fmt_pct(r.p99.change_pct, signed=True)}{describe_signals(r)}")
     if not regressions:
         print(f"no regression in {len(results)} configuration(s)")
     return 1 if regressions else 0
+
+
+# ---------------------------------------------------------------------------- same machine
+
+
+# What must match for two sweeps' numbers to be comparable: the machine_fingerprint that
+# `bench` records in every environment, plus the cores each side was pinned to (each run's
+# config).
+FINGERPRINT_FIELDS = ("cpu_model", "online_cores", "kernel", "virtualization", "compiler",
+                      "build_type")
+PINNING_FIELDS = ("server_cpus", "client_cpus")
+SAME_MACHINE_ADVICE = ("measure both builds on one machine with `scripts/ci-perf --base=REF`, "
+                       "or pass --allow-different-machine")
+
+
+def add_machine_and_signal_options(parser):
+    group = parser.add_argument_group("same machine and low-noise signals")
+    group.add_argument("--allow-different-machine", action="store_true",
+                       help="compare even when the machine fingerprints differ or are missing "
+                            "(the report then says so in its first line)")
+    for name, default, what in SIGNAL_OPTIONS:
+        group.add_argument(f"--max-{name}-rise", type=float, metavar="PCT", default=default,
+                           help=f"allowed rise of median {what}, percent (default %(default)g)")
+
+
+def machine_fingerprint(sweep):
+    """{field: value} of a sweep's machine, or None when it recorded no fingerprint.
+
+    From sweep.json's environment, else the first run that has one; pinning from the runs'
+    config (a sweep pinned differently across runs shows every variant).
+    """
+    envs = [sweep.meta.get("environment") or {}] + [r.environment for r in sweep.complete_runs]
+    recorded = next((e["machine_fingerprint"] for e in envs
+                     if isinstance(e.get("machine_fingerprint"), dict)), None)
+    if recorded is None:
+        return None
+    fingerprint = {f: recorded.get(f, "unknown") for f in FINGERPRINT_FIELDS}
+    for f in PINNING_FIELDS:
+        seen = sorted({json.dumps(r.config.get(f)) for r in sweep.complete_runs if f in r.config})
+        fingerprint[f] = " or ".join(seen) if seen else "unknown"
+    return fingerprint
+
+
+def fingerprint_differences(base_fp, current_fp):
+    """["field: 'base' vs 'current'", ...] for every field that differs."""
+    return [f"{f}: {base_fp[f]!r} vs {current_fp[f]!r}" for f in base_fp
+            if base_fp[f] != current_fp.get(f)]
+
+
+def check_same_machine(base, current, allow_different):
+    """None when both sweeps come from one machine; else, with allow_different, the warning
+    line for the top of the report; without it, raises InputError (exit 2) naming the
+    fields that differ."""
+    fps = {"BASE": machine_fingerprint(base), "CURRENT": machine_fingerprint(current)}
+    missing = [name for name, fp in fps.items() if fp is None]
+    if missing:
+        paths = {"BASE": base.path, "CURRENT": current.path}
+        problem = (f"{' and '.join(f'{name} ({paths[name]})' for name in missing)} recorded no "
+                   f"machine fingerprint (measured before bench recorded one), so the machines "
+                   f"cannot be shown to match")
+    else:
+        diffs = fingerprint_differences(fps["BASE"], fps["CURRENT"])
+        if not diffs:
+            return None
+        problem = f"the sweeps come from different machines ({'; '.join(diffs)})"
+    if allow_different:
+        return (f"WARNING: compared across machines (--allow-different-machine): {problem}; "
+                f"differences may be the machine's, not the code's")
+    raise mr.InputError(f"{problem}; {SAME_MACHINE_ADVICE}")
+
+
+# ---------------------------------------------------------------------------- low-noise signals
+
+
+# Defaults set from an A/A run of scripts/ci-perf --base=HEAD, see results/README.md.
+DEFAULT_MAX_SERVER_CPU_RISE_PCT = 5.0
+DEFAULT_MAX_SYSCALLS_RISE_PCT = 5.0
+DEFAULT_MAX_CONTEXT_SWITCHES_RISE_PCT = 10.0
+# (option name, default threshold, what it measures); the signal's name in the report, its
+# place in a run's results, and its option: one row each.
+SIGNAL_OPTIONS = (
+    ("server-cpu", DEFAULT_MAX_SERVER_CPU_RISE_PCT, "server CPU µs per request"),
+    ("syscalls", DEFAULT_MAX_SYSCALLS_RISE_PCT, "server syscalls per request"),
+    ("context-switches", DEFAULT_MAX_CONTEXT_SWITCHES_RISE_PCT,
+     "server context switches per request"),
+)
+SIGNALS = (  # (name in the report, path in results, option)
+    ("server CPU/req", ("server_cpu_us_per_request",), "server-cpu"),
+    ("syscalls/req", ("kernel_counters", "server", "syscalls_per_request"), "syscalls"),
+    ("ctx switches/req", ("kernel_counters", "server", "context_switches_per_request"),
+     "context-switches"),
+)
+
+
+def signal_values(runs, path):
+    """The signal over the runs; None unless every run has it as a number."""
+    values = []
+    for run in runs:
+        v = run.results
+        for key in path:
+            v = v.get(key) if isinstance(v, dict) else None
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return None
+        values.append(float(v))
+    return values
+
+
+def compare_signals(base_runs, current_runs, args, use_test):
+    """{signal name: Change} for each signal both sides measured in every repetition."""
+    out = {}
+    for name, path, option in SIGNALS:
+        b, c = signal_values(base_runs, path), signal_values(current_runs, path)
+        if b and c and mr.median_ci(b).median > 0:
+            limit = getattr(args, f"max_{option.replace('-', '_')}_rise")
+            out[name] = compare_metric(b, c, limit, args.alpha, use_test)
+    return out
+
+
+def print_signal_table(results):
+    """Base → current median, change and p of every low-noise signal, per configuration."""
+    names = [n for n, _, _ in SIGNALS if any(n in r.signals for r in results)]
+    if not names:
+        print("\nlow-noise signals: none measured in both sweeps")
+        return
+    headers = ["configuration"] + [h for n in names for h in (f"{n} base → current", "Δ", "p")]
+    rows = []
+    for r in results:
+        row = [mr.config_id(r.key)]
+        for n in names:
+            ch = r.signals.get(n)
+            row += ([f"{ch.base:.4g} → {ch.current:.4g}", mr.fmt_pct(ch.change_pct, signed=True),
+                     f"{ch.p:.3f}"] if ch else ["not measured", "", ""])
+        rows.append(row)
+    print()
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    for i, row in enumerate([headers] + rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def describe_signals(r):
+    """", server CPU/req +12%" ... for the REGRESSION line."""
+    return "".join(f", {n} {mr.fmt_pct(ch.change_pct, signed=True)}" for n, ch in r.signals.items())
 
 
 if __name__ == "__main__":
