@@ -359,26 +359,30 @@ SIGNALS = (  # (name in the report, path in results, option)
 
 
 def signal_values(runs, path):
-    """The signal over the runs; None unless every run has it as a number."""
+    """The signal over the runs that measured it (a run may report null: not measured)."""
     values = []
     for run in runs:
         v = run.results
         for key in path:
             v = v.get(key) if isinstance(v, dict) else None
-        if not isinstance(v, (int, float)) or isinstance(v, bool):
-            return None
-        values.append(float(v))
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            values.append(float(v))
     return values
 
 
 def compare_signals(base_runs, current_runs, args, use_test):
-    """{signal name: Change} for each signal both sides measured in every repetition."""
+    """{signal name: Change} for each signal both sides measured in 2+ repetitions.
+
+    When a run did not measure a signal, the rule (rank test or all-worse) follows the
+    repetitions that did.
+    """
     out = {}
     for name, path, option in SIGNALS:
         b, c = signal_values(base_runs, path), signal_values(current_runs, path)
-        if b and c and mr.median_ci(b).median > 0:
+        if len(b) >= 2 and len(c) >= 2 and mr.median_ci(b).median > 0:
             limit = getattr(args, f"max_{option.replace('-', '_')}_rise")
-            out[name] = compare_metric(b, c, limit, args.alpha, use_test)
+            test = use_test and mr.min_mannwhitney_p(len(b), len(c)) < args.alpha
+            out[name] = compare_metric(b, c, limit, args.alpha, test)
     return out
 
 

@@ -140,6 +140,15 @@ class LowNoiseSignalsTest(Temp):
             server_cpu_us_per_request=d["results"]["server_cpu_us_per_request"] / 1.2 * 1.01), only="poll-c10-")
         self.assertEqual(compare(FIXTURES / "sweep-aa-base", slower).returncode, 0)
 
+    def test_a_run_that_did_not_measure_a_signal_leaves_the_others(self):
+        current = self.copy("sweep-aa-current")
+        edit_runs(current, lambda d: d["results"].update(server_cpu_us_per_request=None), only="poll-c10-m128-r0")
+        result = compare(FIXTURES / "sweep-aa-base", current)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        row = next(line for line in result.stdout.splitlines()
+                   if line.startswith("poll-c10-m128") and "→" in line and "µs" not in line)
+        self.assertNotIn("not measured", row)
+
     def add_kernel_counters(self, sweep, syscalls, only=""):
         edit_runs(sweep, lambda d: d["results"].update(kernel_counters={"server": {
             "syscalls_per_request": syscalls, "context_switches_per_request": 0.01}}), only=only)
