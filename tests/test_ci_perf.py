@@ -292,7 +292,8 @@ class CiPerfBadInputTest(Temp):
     def test_bad_flags_exit_2(self):
         repo = self.make_repo("")
         for args, message in ((["--bogus"], "unknown argument"), (["--repetitions=0"], "positive"),
-                              (["--baseline", "--base=HEAD"], "A/B mode")):
+                              (["--baseline", "--base=HEAD"], "A/B mode"),
+                              ([f"--out={repo}"], "not empty")):
             result = self.ci_perf(repo, *args)
             self.assertEqual(result.returncode, 2, args)
             self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
