@@ -33,8 +33,8 @@ std::vector<std::string> split(const std::string& text, char sep) {
 
 // A build's name is a directory under --out: keep it plain.
 bool valid_build_name(const std::string& name) {
-  return !name.empty() && name != "." && name != ".." &&
-         std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; });
+  const auto plain = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; };
+  return !name.empty() && name != "." && name != ".." && std::all_of(name.begin(), name.end(), plain);
 }
 
 ordered_json build_json(const SweepBuild& b) { return {{"name", b.name}, {"binary", b.binary}, {"flags", b.flags}}; }
@@ -148,7 +148,8 @@ std::vector<SweepTarget> make_plan(SweepOptions& o) {
     const fs::path dir = b.name.empty() ? fs::path(o.out) : fs::path(o.out) / b.name;
     targets.push_back({std::move(b), dir, {}});
   }
-  const auto recorded = std::count_if(targets.begin(), targets.end(), [](const SweepTarget& t) { return fs::exists(t.dir / "sweep.json"); });
+  const auto recorded = std::count_if(targets.begin(), targets.end(),
+                                      [](const SweepTarget& t) { return fs::exists(t.dir / "sweep.json"); });
   if (recorded == static_cast<std::ptrdiff_t>(targets.size())) return resume_plan(o, std::move(targets));
   if (recorded > 0)
     throw UsageError(fmt::format("{} holds a sweep of other builds (sweep.json in some build directories only); "
