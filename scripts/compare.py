@@ -2,25 +2,31 @@
 """Compares two muxbench sweeps and fails when the current one regressed.
 
     scripts/compare.py BASE_DIR CURRENT_DIR [--max-throughput-drop=PCT]
-                       [--max-p99-rise=PCT] [--alpha=0.05]
+                       [--max-p99-rise=PCT] [--alpha=0.05] [--max-server-cpu-rise=PCT]
+                       [--allow-different-machine]
 
 For every configuration (backend, clients, message size) present in both sweeps, the
 medians of throughput and p99 latency over the repetitions are compared, and a
 two-sided Mann-Whitney U test asks whether the repetitions differ at all.  A current
 sweep that lost a baseline configuration, left runs incomplete or saw failed requests
 fails too: a gate must not pass because the thing it measures broke.
+Low-noise signals where both sweeps have them (server CPU per request, the server's
+syscalls and context switches per request) are compared the same way.  The two sweeps
+must come from the same machine (their machine fingerprints match), else nothing is
+compared.
 """
 
 import argparse
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from scipy.stats import mannwhitneyu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import muxbench_results as mr  # noqa: E402
+from same_machine import check_same_machine  # noqa: E402
 
 # Set from an A/A comparison on this machine, see results/README.md.
 DEFAULT_MAX_THROUGHPUT_DROP_PCT = 10.0
@@ -48,9 +54,13 @@ current repetition must be worse than EVERY baseline repetition by more than the
 threshold (throughput: max(current) < min(base) x (1 - drop); p99: min(current) >
 max(base) x (1 + rise)).  The output says which rule each configuration used.
 
+The low-noise signals (server CPU, syscalls, context switches per request: higher is
+worse) follow the same rule with their own thresholds, where both sweeps have them.
+
 Exit status: 0 no regression, 1 at least one regression, 2 bad input (missing
 directory, no configuration planned in both, fewer than 2 repetitions planned on a
-side, a baseline configuration with fewer than 2 complete) or an internal error; a
+side, a baseline configuration with fewer than 2 complete) sweeps from different machines
+without --allow-different-machine, or an internal error; a
 failure of this script never exits 1, so it cannot pass for a verdict."""
 
 
@@ -67,14 +77,18 @@ def compare_sweeps(args):
     """Loads both sweeps, compares them, prints the table and verdict; returns the exit status."""
     try:
         base, current = mr.load_sweep(args.base_dir), mr.load_sweep(args.current_dir)
+        machine_warning = check_same_machine(base, current, args.allow_different_machine)
         pairs = pair_configurations(base, current)
     except mr.InputError as e:
         print(f"compare.py: {e}", file=sys.stderr)
         return 2
     problems = completeness_problems(base, current)
     results = [compare_configuration(key, b, c, args) for key, (b, c) in pairs.items()]
+    if machine_warning:
+        print(machine_warning)
     print_header(base, current, args)
     print_table(results)
+    print_signal_table(results)
     return print_verdict(results, problems, args)
 
 
@@ -91,6 +105,7 @@ def parse_args(argv):
                         help="allowed rise of median p99 latency, percent (default %(default)g)")
     parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                         help="significance level of the Mann-Whitney U test (default %(default)g)")
+    add_machine_and_signal_options(parser)
     return parser.parse_args(argv)
 
 
@@ -185,10 +200,12 @@ class Comparison:
     exact_rule: bool         # False: Mann-Whitney cannot reach alpha, all-worse rule used
     throughput: Change
     p99: Change
+    signals: dict = field(default_factory=dict)   # low-noise signal name -> Change
 
     @property
     def regression(self):
-        return self.throughput.regression or self.p99.regression
+        return (self.throughput.regression or self.p99.regression
+                or any(ch.regression for ch in self.signals.values()))
 
 
 def compare_configuration(key, base_runs, current_runs, args):
@@ -198,7 +215,8 @@ def compare_configuration(key, base_runs, current_runs, args):
                           -args.max_throughput_drop, args.alpha, use_test)
     p99 = compare_metric(mr.values(base_runs, "p99"), mr.values(current_runs, "p99"),
                          args.max_p99_rise, args.alpha, use_test)
-    return Comparison(key, n1, n2, use_test, tput, p99)
+    return Comparison(key, n1, n2, use_test, tput, p99,
+                      compare_signals(base_runs, current_runs, args, use_test))
 
 
 def compare_metric(base, current, limit_pct, alpha, use_test):
@@ -280,6 +298,7 @@ def print_table(results):
 def verdict(r):
     """REGRESSION naming the metric(s); else improved / changed but not significant / ok."""
     bad = [name for name, ch in (("throughput", r.throughput), ("p99", r.p99)) if ch.regression]
+    bad += [name for name, ch in r.signals.items() if ch.regression]
     rule = "" if r.exact_rule else " [all-worse rule]"
     if bad:
         return f"REGRESSION ({', '.join(bad)}){rule}"
@@ -307,12 +326,104 @@ def print_verdict(results, problems, args):
     for r in regressions:
         print(f"REGRESSION: {mr.config_label(r.key)} ({mr.config_id(r.key)}): "
               f"throughput {mr.fmt_pct(r.throughput.change_pct, signed=True)}, "
-              f"p99 {mr.fmt_pct(r.p99.change_pct, signed=True)}")
+              f"p99 {mr.fmt_pct(r.p99.change_pct, signed=True)}{describe_signals(r)}")
     for reason in problems:
         print(f"REGRESSION: {reason}")
     if not regressions and not problems:
         print(f"no regression in {len(results)} configuration(s)")
     return 1 if regressions or problems else 0
+
+
+# ---------------------------------------------------------------------------- options of the gate
+
+
+def add_machine_and_signal_options(parser):
+    group = parser.add_argument_group("same machine and low-noise signals")
+    group.add_argument("--allow-different-machine", action="store_true",
+                       help="compare even when the machine fingerprints differ or are missing "
+                            "(the report then says so in its first line)")
+    for name, default, what in SIGNAL_OPTIONS:
+        group.add_argument(f"--max-{name}-rise", type=float, metavar="PCT", default=default,
+                           help=f"allowed rise of median {what}, percent (default %(default)g)")
+
+
+# ---------------------------------------------------------------------------- low-noise signals
+
+
+# Defaults set from an A/A run of scripts/ci-perf --base=HEAD, see results/README.md.
+DEFAULT_MAX_SERVER_CPU_RISE_PCT = 5.0
+DEFAULT_MAX_SYSCALLS_RISE_PCT = 5.0
+DEFAULT_MAX_CONTEXT_SWITCHES_RISE_PCT = 10.0
+# (option name, default threshold, what it measures); the signal's name in the report, its
+# place in a run's results, and its option: one row each.
+SIGNAL_OPTIONS = (
+    ("server-cpu", DEFAULT_MAX_SERVER_CPU_RISE_PCT, "server CPU µs per request"),
+    ("syscalls", DEFAULT_MAX_SYSCALLS_RISE_PCT, "server syscalls per request"),
+    ("context-switches", DEFAULT_MAX_CONTEXT_SWITCHES_RISE_PCT,
+     "server context switches per request"),
+)
+SIGNALS = (  # (name in the report, path in results, option)
+    ("server CPU/req", ("server_cpu_us_per_request",), "server-cpu"),
+    ("syscalls/req", ("kernel_counters", "server", "syscalls_per_request"), "syscalls"),
+    ("ctx switches/req", ("kernel_counters", "server", "context_switches_per_request"),
+     "context-switches"),
+)
+
+
+def signal_values(runs, path):
+    """The signal over the runs that measured it (a run may report null: not measured)."""
+    values = []
+    for run in runs:
+        v = run.results
+        for key in path:
+            v = v.get(key) if isinstance(v, dict) else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            values.append(float(v))
+    return values
+
+
+def compare_signals(base_runs, current_runs, args, use_test):
+    """{signal name: Change} for each signal both sides measured in 2+ repetitions.
+
+    When a run did not measure a signal, the rule (rank test or all-worse) follows the
+    repetitions that did.
+    """
+    out = {}
+    for name, path, option in SIGNALS:
+        b, c = signal_values(base_runs, path), signal_values(current_runs, path)
+        if len(b) >= 2 and len(c) >= 2 and mr.median_ci(b).median > 0:
+            limit = getattr(args, f"max_{option.replace('-', '_')}_rise")
+            test = use_test and mr.min_mannwhitney_p(len(b), len(c)) < args.alpha
+            out[name] = compare_metric(b, c, limit, args.alpha, test)
+    return out
+
+
+def print_signal_table(results):
+    """Base → current median, change and p of every low-noise signal, per configuration."""
+    names = [n for n, _, _ in SIGNALS if any(n in r.signals for r in results)]
+    if not names:
+        print("\nlow-noise signals: none measured in both sweeps")
+        return
+    headers = ["configuration"] + [h for n in names for h in (f"{n} base → current", "Δ", "p")]
+    rows = []
+    for r in results:
+        row = [mr.config_id(r.key)]
+        for n in names:
+            ch = r.signals.get(n)
+            row += ([f"{ch.base:.4g} → {ch.current:.4g}", mr.fmt_pct(ch.change_pct, signed=True),
+                     f"{ch.p:.3f}"] if ch else ["not measured", "", ""])
+        rows.append(row)
+    print()
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    for i, row in enumerate([headers] + rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def describe_signals(r):
+    """", server CPU/req +12%" ... for the REGRESSION line."""
+    return "".join(f", {n} {mr.fmt_pct(ch.change_pct, signed=True)}" for n, ch in r.signals.items())
 
 
 if __name__ == "__main__":
