@@ -14,6 +14,7 @@
 #include "core/clock.hpp"
 #include "core/limits.hpp"
 #include "harness/atomic_file.hpp"
+#include "harness/kernel_counters.hpp"
 #include "harness/preflight.hpp"
 #include "harness/server_process.hpp"
 #include "loadgen/load_generator.hpp"
@@ -108,6 +109,7 @@ RunRecord measure(const RunOptions& o, const std::string& label, const SocketAdd
   const double loadgen_rss0 = static_cast<double>(resident_bytes());
   const auto tcp0 = kernel_tcp_bytes();
   LoadGenerator load(load_config(o, target));
+  KernelCounterWindow kernel(o.counters, server);  // before start(): its threads inherit the counters
   // The clock starts once the server itself has accepted every connection (the kernel
   // completes connects before accept(); a thread-per-client server still has threads to make).
   load.start([&] {
@@ -144,11 +146,14 @@ RunRecord measure(const RunOptions& o, const std::string& label, const SocketAdd
   if (const auto tcp1 = kernel_tcp_bytes(); tcp0 && tcp1) r.kernel_tcp_memory_bytes = *tcp1 - *tcp0;
   const std::uint64_t t0 = std::max(now_ns(), load.measure_start_ns());
   const double loadgen_cpu0 = process_cpu_us(), server_cpu0 = server ? server->cpu_time_us() : 0;
+  kernel.start();
   if (warmed_up) wait_until(load.end_ns());
   const std::uint64_t t1 = std::min(now_ns(), load.end_ns());
   const double loadgen_cpu1 = process_cpu_us(), server_cpu1 = server ? server->cpu_time_us() : 0;
+  kernel.stop();
 
   r.load = load.join();
+  r.kernel_counters = kernel.to_json(r.load.requests);
   r.measured_s = t1 > t0 ? static_cast<double>(t1 - t0) / 1e9 : 0.0;
   if (r.measured_s > 0) {
     if (server != nullptr && server->alive()) r.server_cpu_us = server_cpu1 - server_cpu0;

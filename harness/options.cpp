@@ -96,6 +96,11 @@ void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
   app.add_option("--json", o.json_path, "also write the result as JSON to this file (written atomically; with "
                                         "--backend=all, {backend} in the name is replaced, or .BACKEND is inserted)");
   app.add_option("--hgrm", o.hgrm_path, "also write the latency distribution in HdrHistogram's .hgrm format (ms)");
+  app.add_option_function<std::string>("--counters", [&o](const std::string& v) { o.counters = v == "on"; },
+                                       "count what each request costs the kernel on both sides (syscalls, context "
+                                       "switches, page faults... with perf_event_open and getrusage) [default: on]")
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_flag("--syscalls", o.show_syscalls, "print each side's system calls per request, one by one, under the table");
 }
 
 void finish_load_flags(RunOptions& o, const LoadFlags& f, const CpuList& default_client_cpus) {
@@ -179,6 +184,7 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
   app.add_option("--work-us", o.work_us, kWorkHelp)->check(CLI::Range(0.0, 1e6))->capture_default_str();
   app.add_option("--ready-fd", o.ready_fd, "(used by bench) pipe for the address and final counters")->group("");
   app.add_option("--control-fd", o.control_fd, "(used by bench) pipe for requests to the server")->group("");
+  app.add_flag("--kernel-counters", o.kernel_counters, "(used by bench) count what this process costs the kernel")->group("");
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
     if (!cpus.empty()) o.cpus = parse_cpu_list(cpus);
     SocketAddress::parse(o.host, o.port);  // throws a UsageError naming the problem

@@ -209,20 +209,24 @@ void write_outputs(const SweepOptions& o, const std::vector<SweepRun>& runs, con
 }
 
 void print_summary(const ordered_json& summary) {
-  std::fputs(fmt::format("\n{:<9}{:>8}{:>8}{:>4}{:>12}{:>24}{:>7}{:>10}{:>12}\n", "backend", "clients", "msg", "n",
-                         "req/s", "95% CI", "cv", "p99 µs", "srv µs/req")
+  std::fputs(fmt::format("\n{:<9}{:>8}{:>8}{:>4}{:>12}{:>24}{:>7}{:>10}{:>12}{:>13}{:>12}\n", "backend", "clients", "msg",
+                         "n", "req/s", "95% CI", "cv", "p99 µs", "srv µs/req", "srv sys/req", "srv cs/req")
                  .c_str(),
              stdout);
   for (const auto& c : summary["configurations"]) {
     const auto& t = c["throughput_rps"];
     const auto& p99 = c["p99_us"];
     const auto& srv = c["server_cpu_us_per_request"];
-    std::fputs(fmt::format("{:<9}{:>8}{:>8}{:>4}{:>12.0f}{:>24}{:>6.1f}%{:>10.0f}{:>12}\n", c["backend"].get<std::string>(),
+    const auto median = [&](const char* metric) {
+      return c[metric].is_null() ? std::string("n/a") : fmt::format("{:.3f}", c[metric]["median"].get<double>());
+    };
+    std::fputs(fmt::format("{:<9}{:>8}{:>8}{:>4}{:>12.0f}{:>24}{:>6.1f}%{:>10.0f}{:>12}{:>13}{:>12}\n", c["backend"].get<std::string>(),
                            c["clients"].get<std::size_t>(), c["message_size"].get<std::size_t>(), t["n"].get<int>(),
                            t["median"].get<double>(),
                            fmt::format("[{:.0f}, {:.0f}]", t["ci95_low"].get<double>(), t["ci95_high"].get<double>()),
                            t["cv"].get<double>() * 100, p99["median"].get<double>(),
-                           srv.is_null() ? std::string("n/a") : fmt::format("{:.2f}", srv["median"].get<double>()))
+                           srv.is_null() ? std::string("n/a") : fmt::format("{:.2f}", srv["median"].get<double>()),
+                           median("server_syscalls_per_request"), median("server_context_switches_per_request"))
                    .c_str(),
                stdout);
   }

@@ -25,13 +25,19 @@ DEFAULT_MAX_THROUGHPUT_DROP_PCT = 10.0
 # Set from an A/A comparison on this machine, see results/README.md.
 DEFAULT_MAX_P99_RISE_PCT = 25.0
 DEFAULT_ALPHA = 0.05
+# Server syscalls per request: nearly deterministic, so a tighter gate. Set from an A/A
+# comparison on this machine, see results/README.md.
+DEFAULT_MAX_SYSCALLS_RISE_PCT = 10.0
 
 RULES = """\
 Regression rule, per configuration and metric:
   * throughput: the current median is more than --max-throughput-drop percent below
     the baseline median, and the difference is significant;
   * p99 latency: the current median is more than --max-p99-rise percent above the
-    baseline median, and the difference is significant.
+    baseline median, and the difference is significant;
+  * server syscalls per request (results.kernel_counters): more than --max-syscalls-rise
+    percent above the baseline median, and significant. Configurations where a sweep did
+    not count them (older runs, --counters=off) are listed as not compared.
 "Significant" means Mann-Whitney U (two-sided) p < --alpha.  With few repetitions that
 can be impossible: the smallest p-value for K vs K repetitions is 2/C(2K,K) (K=3: 0.1).
 When that minimum is >= alpha, the test is replaced by a stricter, honest rule: EVERY
@@ -52,9 +58,11 @@ def main(argv=None):
         print(f"compare.py: {e}", file=sys.stderr)
         return 2
     results = [compare_configuration(key, b, c, args) for key, (b, c) in pairs.items()]
+    syscalls = compare_syscalls(pairs, args)
     print_header(base, current, pairs, args)
     print_table(results)
-    return print_verdict(results, args)
+    status = print_verdict(results, args)
+    return max(status, print_syscalls_gate(syscalls, args))
 
 
 def parse_args(argv):
@@ -68,6 +76,10 @@ def parse_args(argv):
     parser.add_argument("--max-p99-rise", type=float, metavar="PCT",
                         default=DEFAULT_MAX_P99_RISE_PCT,
                         help="allowed rise of median p99 latency, percent (default %(default)g)")
+    parser.add_argument("--max-syscalls-rise", type=float, metavar="PCT",
+                        default=DEFAULT_MAX_SYSCALLS_RISE_PCT,
+                        help="allowed rise of the server's median syscalls per request, percent "
+                             "(default %(default)g)")
     parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                         help="significance level of the Mann-Whitney U test (default %(default)g)")
     return parser.parse_args(argv)
@@ -245,6 +257,55 @@ def print_verdict(results, args):
               f"p99 {mr.fmt_pct(r.p99.change_pct, signed=True)}")
     if not regressions:
         print(f"no regression in {len(results)} configuration(s)")
+    return 1 if regressions else 0
+
+
+# ---------------------------------------------------------------------------- syscalls gate
+
+
+def compare_syscalls(pairs, args):
+    """{key: Change of the server's syscalls per request, or None where a side lacks them}."""
+    changes = {}
+    for key, (base_runs, current_runs) in pairs.items():
+        base = mr.values(base_runs, "server_syscalls_per_req")
+        current = mr.values(current_runs, "server_syscalls_per_req")
+        if len(base) < 2 or len(current) < 2:
+            changes[key] = None
+            continue
+        use_test = mr.min_mannwhitney_p(len(base), len(current)) < args.alpha
+        changes[key] = compare_metric(base, current, args.max_syscalls_rise, args.alpha, use_test)
+    return changes
+
+
+def print_syscalls_gate(changes, args):
+    """The server-syscalls-per-request table and its verdict; returns the exit status (0/1)."""
+    print(f"\nserver syscalls per request (regression: rise > {args.max_syscalls_rise:g}% "
+          f"and significant)")
+    compared = {k: ch for k, ch in changes.items() if ch is not None}
+    missing = [mr.config_id(k) for k, ch in changes.items() if ch is None]
+    if missing:
+        print(f"not compared (fewer than 2 runs with results.kernel_counters on a side: older "
+              f"runs or --counters=off): {', '.join(missing)}")
+    if not compared:
+        return 0
+    headers = ["configuration", "base → current", "Δ", "p", "verdict"]
+    rows = []
+    for key, ch in compared.items():
+        word = ("REGRESSION" if ch.regression else "improved" if ch.improved
+                else "worse, not significant" if ch.beyond_threshold else "ok")
+        rows.append([mr.config_id(key), f"{ch.base:.3f} → {ch.current:.3f}",
+                     mr.fmt_pct(ch.change_pct, signed=True), f"{ch.p:.3f}", word])
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    for i, row in enumerate([headers] + rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    regressions = [(k, ch) for k, ch in compared.items() if ch.regression]
+    for key, ch in regressions:
+        print(f"REGRESSION: {mr.config_label(key)} ({mr.config_id(key)}): server syscalls per "
+              f"request {mr.fmt_pct(ch.change_pct, signed=True)}")
+    if not regressions:
+        print(f"no syscalls-per-request regression in {len(compared)} configuration(s)")
     return 1 if regressions else 0
 
 
