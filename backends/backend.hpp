@@ -1,6 +1,7 @@
 #pragma once
 // A server backend: one way of waiting for I/O, serving the shared protocol code.
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -23,11 +24,21 @@ struct ServerCounters {
   std::atomic<std::uint64_t> requests{0};           // complete requests answered
 };
 
+// Bytes a backend asks the kernel for per receive (recv(2) size, io_uring buffer size). One
+// value for every backend, so a large message costs each of them the same number of reads or
+// completions; `--read-size` changes it. The bounds: below 512 B a read costs more in system
+// calls than it moves; 4 MiB (four of the largest messages) keeps io_uring's buffer ring, whose
+// memory is a fixed budget divided into buffers of this size, at eight buffers or more.
+inline constexpr std::size_t kDefaultReadSize = 64 * 1024;
+inline constexpr std::size_t kMinReadSize = 512;
+inline constexpr std::size_t kMaxReadSize = 4 * 1024 * 1024;
+
 struct ServeContext {
   int listen_fd;                  // bound, listening, non-blocking
   int stop_fd;                    // an eventfd that becomes readable when the server must stop
   ServerCodecFactory make_codec;  // one codec per connection
   ServerCounters* counters;
+  std::size_t read_size = kDefaultReadSize;  // bytes per receive, kMinReadSize..kMaxReadSize
 };
 
 class Backend {

@@ -6,6 +6,8 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -35,11 +37,18 @@ constexpr unsigned kSubmissionEntries = 4096;
 // Multishot operations post many completions per submission: a CQ much larger than the SQ
 // keeps a burst from spilling into the kernel's slower overflow list.
 constexpr unsigned kCompletionEntries = 4 * kSubmissionEntries;
-// Provided buffers are shared by all connections and handed back as soon as their completion
-// is consumed, so their number bounds the completions of one batch, not the connections:
-// 32 MiB serves 10k+ connections. Running dry only costs a re-armed recv (-ENOBUFS).
-constexpr unsigned kBufferCount = 4096;  // a power of two, as the ring requires
-constexpr unsigned kBufferSize = 8 * 1024;
+// Provided buffers, one per receive completion, of ctx.read_size bytes each. They are shared by
+// all connections and handed back as soon as their completion is consumed, so their number
+// bounds the completions of one batch, not the connections; running dry only costs a re-armed
+// recv (-ENOBUFS). The ring hands them out in turn, so over a run every buffer gets touched:
+// its memory is a fixed budget whatever the read size, divided into buffers of that size
+// (4096 of 8 KiB, 512 of 64 KiB, 8 of kMaxReadSize): the buffers never take more than that.
+constexpr std::size_t kBufferRingBytes = 32 * 1024 * 1024;
+// The kernel takes a power-of-two number of buffers below 65536 (ids are 16 bits).
+constexpr unsigned kMaxBufferCount = 32768;
+constexpr unsigned kMinBufferCount = 8;
+static_assert(kBufferRingBytes / kMaxReadSize >= kMinBufferCount, "the budget holds the fewest buffers at the largest size");
+static_assert(kMaxReadSize <= UINT32_MAX, "a provided buffer's length is 32 bits");
 constexpr std::uint16_t kBufferGroup = 0;
 // Stop reading from a client that does not read its replies once this much output is queued.
 constexpr std::size_t kOutputHighWater = 4 * 1024 * 1024;
@@ -112,56 +121,64 @@ class Ring {
 class BufferRing {
  public:
   // nullptr when the kernel cannot register one: the caller receives into its own buffers.
-  static std::unique_ptr<BufferRing> create(io_uring* uring) {
-    std::unique_ptr<BufferRing> buffers(new BufferRing(uring));
+  static std::unique_ptr<BufferRing> create(io_uring* uring, std::size_t buffer_size) {
+    std::unique_ptr<BufferRing> buffers(new BufferRing(uring, buffer_size));
     return buffers->register_with_kernel() ? std::move(buffers) : nullptr;
   }
   ~BufferRing() {
     if (registered_) io_uring_unregister_buf_ring(uring_, kBufferGroup);
-    ::munmap(memory_, kMappingBytes);
+    ::munmap(memory_, mapping_bytes_);
   }
   BufferRing(const BufferRing&) = delete;
   BufferRing& operator=(const BufferRing&) = delete;
 
   std::span<const char> bytes(unsigned id, std::size_t n) const { return {buffer(id), n}; }
   void give_back(unsigned id) {
-    io_uring_buf_ring_add(ring_, buffer(id), kBufferSize, static_cast<unsigned short>(id),
-                          io_uring_buf_ring_mask(kBufferCount), 0);
+    io_uring_buf_ring_add(ring_, buffer(id), static_cast<unsigned>(buffer_size_), static_cast<unsigned short>(id),
+                          io_uring_buf_ring_mask(count_), 0);
     io_uring_buf_ring_advance(ring_, 1);
   }
 
  private:
-  static constexpr std::size_t kRingBytes = kBufferCount * sizeof(io_uring_buf);  // page multiple
-  static constexpr std::size_t kMappingBytes = kRingBytes + std::size_t{kBufferCount} * kBufferSize;
+  static constexpr std::size_t kPage = 4096;
 
-  explicit BufferRing(io_uring* uring) : uring_(uring) {
-    memory_ = ::mmap(nullptr, kMappingBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  BufferRing(io_uring* uring, std::size_t buffer_size)
+      : uring_(uring),
+        buffer_size_(buffer_size),
+        count_(std::clamp(static_cast<unsigned>(std::bit_floor(kBufferRingBytes / buffer_size)), kMinBufferCount,
+                          kMaxBufferCount)),
+        // The buffers start on a page of their own, after the ring's entries.
+        ring_bytes_((count_ * sizeof(io_uring_buf) + kPage - 1) / kPage * kPage),
+        mapping_bytes_(ring_bytes_ + std::size_t{count_} * buffer_size) {
+    memory_ = ::mmap(nullptr, mapping_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (memory_ == MAP_FAILED)
       throw std::runtime_error(fmt::format("mmap of {} MiB for io_uring receive buffers: {}",
-                                           kMappingBytes >> 20, std::strerror(errno)));
+                                           mapping_bytes_ >> 20, std::strerror(errno)));
     ring_ = static_cast<io_uring_buf_ring*>(memory_);
   }
 
   bool register_with_kernel() {
     io_uring_buf_reg reg{};
     reg.ring_addr = reinterpret_cast<std::uintptr_t>(ring_);
-    reg.ring_entries = kBufferCount;
+    reg.ring_entries = count_;
     reg.bgid = kBufferGroup;
     if (io_uring_register_buf_ring(uring_, &reg, 0) != 0) return false;
     registered_ = true;
     io_uring_buf_ring_init(ring_);
-    for (unsigned id = 0; id < kBufferCount; ++id)
-      io_uring_buf_ring_add(ring_, buffer(id), kBufferSize, static_cast<unsigned short>(id),
-                            io_uring_buf_ring_mask(kBufferCount), static_cast<int>(id));
-    io_uring_buf_ring_advance(ring_, static_cast<int>(kBufferCount));
+    for (unsigned id = 0; id < count_; ++id)
+      io_uring_buf_ring_add(ring_, buffer(id), static_cast<unsigned>(buffer_size_), static_cast<unsigned short>(id),
+                            io_uring_buf_ring_mask(count_), static_cast<int>(id));
+    io_uring_buf_ring_advance(ring_, static_cast<int>(count_));
     return true;
   }
 
-  char* buffer(unsigned id) const {
-    return static_cast<char*>(memory_) + kRingBytes + std::size_t{id} * kBufferSize;
-  }
+  char* buffer(unsigned id) const { return static_cast<char*>(memory_) + ring_bytes_ + std::size_t{id} * buffer_size_; }
 
   io_uring* uring_;
+  std::size_t buffer_size_;
+  unsigned count_;  // a power of two, as the ring requires
+  std::size_t ring_bytes_;
+  std::size_t mapping_bytes_;
   void* memory_ = nullptr;
   io_uring_buf_ring* ring_ = nullptr;
   bool registered_ = false;
@@ -220,7 +237,7 @@ class IoUringLoop {
  public:
   explicit IoUringLoop(const ServeContext& ctx)
       : ctx_(ctx), ring_(kSubmissionEntries), acceptor_(ctx.listen_fd), accept_multishot_(!single_shot_forced()) {
-    if (!single_shot_forced()) buffers_ = BufferRing::create(ring_.get());
+    if (!single_shot_forced()) buffers_ = BufferRing::create(ring_.get(), ctx.read_size);
     recv_multishot_ = buffers_ != nullptr;
   }
 
@@ -393,8 +410,8 @@ class IoUringLoop {
       sqe->flags |= IOSQE_BUFFER_SELECT;
       sqe->buf_group = kBufferGroup;
     } else {
-      if (!c.recv_buffer) c.recv_buffer = std::make_unique_for_overwrite<char[]>(kBufferSize);
-      io_uring_prep_recv(sqe, c.fd.get(), c.recv_buffer.get(), kBufferSize, 0);
+      if (!c.recv_buffer) c.recv_buffer = std::make_unique_for_overwrite<char[]>(ctx_.read_size);
+      io_uring_prep_recv(sqe, c.fd.get(), c.recv_buffer.get(), static_cast<unsigned>(ctx_.read_size), 0);
       tag.op = Op::recv_single;
     }
     c.recv_op = queue(sqe, tag);

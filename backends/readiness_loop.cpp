@@ -14,7 +14,6 @@
 namespace mux {
 namespace {
 
-constexpr std::size_t kReadChunk = 64 * 1024;
 // Stop reading from a client that does not read its replies once this much output is queued.
 constexpr std::size_t kOutputHighWater = 4 * 1024 * 1024;
 constexpr int kAcceptBurst = 256;  // per wake-up, so a connect storm cannot starve live clients
@@ -31,7 +30,7 @@ struct Connection {
 class ReadinessLoop {
  public:
   ReadinessLoop(const ServeContext& ctx, std::unique_ptr<Poller> poller)
-      : ctx_(ctx), poller_(std::move(poller)), acceptor_(ctx.listen_fd), scratch_(kReadChunk), events_(1024) {}
+      : ctx_(ctx), poller_(std::move(poller)), acceptor_(ctx.listen_fd), scratch_(ctx.read_size), events_(1024) {}
 
   ~ReadinessLoop() {
     for (auto& c : conns_)
@@ -163,7 +162,7 @@ class ReadinessLoop {
   ServeContext ctx_;
   std::unique_ptr<Poller> poller_;
   Acceptor acceptor_;
-  std::vector<char> scratch_;
+  std::vector<char> scratch_;  // one for all connections: every read is handed to a codec at once
   std::vector<Poller::Event> events_;
   std::vector<std::unique_ptr<Connection>> conns_;  // indexed by fd
   std::size_t live_ = 0;

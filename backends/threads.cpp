@@ -10,9 +10,9 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <unordered_set>
-#include <vector>
 
 #include <fmt/format.h>
 
@@ -25,7 +25,6 @@ namespace mux {
 namespace {
 
 constexpr std::size_t kThreadStack = 64 * 1024;
-constexpr std::size_t kReadChunk = 16 * 1024;  // on the heap: the stack is small on purpose
 
 // Owns every connection thread: on destruction it shuts their sockets down, which ends each
 // blocking recv, and waits until all of them have finished.
@@ -87,17 +86,21 @@ class ConnectionThreads {
     const int flags = ::fcntl(fd, F_GETFL);
     ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);  // accepted non-blocking; this model blocks
     auto codec = ctx_.make_codec();
-    std::vector<char> buf(kReadChunk);
+    // ctx.read_size bytes on the heap (the stack is small on purpose), left uninitialised: a
+    // page becomes resident only once a read reaches it, so the server's memory reflects the
+    // data it received, not the read size times the connections.
+    const std::size_t read_size = ctx_.read_size;
+    const auto buf = std::make_unique_for_overwrite<char[]>(read_size);
     ByteBuffer out;
     for (;;) {
-      const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+      const ssize_t n = ::recv(fd, buf.get(), read_size, 0);
       if (n == 0) break;  // peer closed; everything it sent has been answered already
       if (n < 0) {
         if (errno == EINTR) continue;
         ctx_.counters->resets++;
         break;
       }
-      const bool ok = codec->on_bytes({buf.data(), static_cast<std::size_t>(n)}, out);
+      const bool ok = codec->on_bytes({buf.get(), static_cast<std::size_t>(n)}, out);
       if (!send_all(fd, out)) {
         ctx_.counters->resets++;
         break;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <random>
 
 namespace mux {
 
@@ -38,28 +37,26 @@ bool EchoServerCodec::on_bytes(std::span<const char> in, ByteBuffer& out) {
   return true;
 }
 
-EchoRequests::EchoRequests(std::size_t message_size, std::uint64_t seed)
-    : message_size_(message_size), pattern_(message_size + kOffsets) {
+EchoRequests::EchoRequests(std::size_t message_size, std::uint64_t seed) : pattern_(message_size, seed) {
   const auto n = static_cast<std::uint32_t>(message_size);
   header_ = {static_cast<char>(n >> 24), static_cast<char>(n >> 16), static_cast<char>(n >> 8),
              static_cast<char>(n)};
-  std::mt19937_64 rng(seed);
-  for (char& c : pattern_) c = static_cast<char>(rng());
 }
 
-int EchoRequests::iov(std::uint64_t seq, std::size_t pos, iovec out[2]) const {
+int EchoRequests::iov(std::uint64_t connection, std::uint64_t seq, std::size_t pos, iovec out[2]) const {
   int n = 0;
   if (pos < kEchoHeaderSize) {
     out[n++] = {const_cast<char*>(header_.data() + pos), kEchoHeaderSize - pos};
     pos = kEchoHeaderSize;
   }
   const std::size_t at = pos - kEchoHeaderSize;
-  if (at < message_size_)
-    out[n++] = {const_cast<char*>(payload(seq) + at), message_size_ - at};
+  if (at < pattern_.message_size())
+    out[n++] = {const_cast<char*>(pattern_.payload(connection, seq) + at), pattern_.message_size() - at};
   return n;
 }
 
-bool EchoRequests::matches(std::uint64_t seq, std::size_t pos, std::span<const char> got) const {
+bool EchoRequests::matches(std::uint64_t connection, std::uint64_t seq, std::size_t pos,
+                           std::span<const char> got) const {
   if (pos < kEchoHeaderSize) {
     const std::size_t n = std::min(kEchoHeaderSize - pos, got.size());
     if (std::memcmp(header_.data() + pos, got.data(), n) != 0) return false;
@@ -67,13 +64,13 @@ bool EchoRequests::matches(std::uint64_t seq, std::size_t pos, std::span<const c
     pos += n;
   }
   if (got.empty()) return true;  // ended inside the header: pos - kEchoHeaderSize would wrap
-  return std::memcmp(payload(seq) + (pos - kEchoHeaderSize), got.data(), got.size()) == 0;
+  return std::memcmp(pattern_.payload(connection, seq) + (pos - kEchoHeaderSize), got.data(), got.size()) == 0;
 }
 
 ClientCodec::Progress EchoClientCodec::on_reply(std::uint64_t seq, std::span<const char> bytes) {
   const std::size_t frame = requests_.frame_size();
   const std::size_t take = std::min(frame - received_, bytes.size());
-  if (!requests_.matches(pattern_base_ + seq, received_, bytes.first(take))) return {take, State::invalid};
+  if (!requests_.matches(connection_, seq, received_, bytes.first(take))) return {take, State::invalid};
   received_ += take;
   if (received_ < frame) return {take, State::incomplete};
   received_ = 0;

@@ -1,6 +1,7 @@
 #include "core/http_protocol.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 
 namespace mux {
@@ -286,21 +287,38 @@ int HttpClientCodec::request_iov(std::uint64_t, std::size_t pos, iovec out[2]) c
 ClientCodec::Progress HttpClientCodec::on_reply(std::uint64_t, std::span<const char> bytes) {
   std::size_t i = 0;
   while (i < bytes.size() && state_ != State::invalid) {
-    if (state_ == State::body || state_ == State::chunk_data) {  // counted, not compared
+    if (state_ == State::body || state_ == State::chunk_data) {  // counted; compared when expected
       const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(left_, bytes.size() - i));
+      if (!body_bytes_expected(bytes.subspan(i, take))) {
+        state_ = State::invalid;
+        break;
+      }
       i += take;
       left_ -= take;
+      body_seen_ += take;
       if (left_ > 0) break;
       state_ = state_ == State::body ? State::done : State::chunk_end;
     } else {
       state_ = line_byte(bytes[i++]);
     }
     if (state_ == State::done) {
+      // Only now is a chunked body's length known: shorter than expected is wrong too.
+      if (expected_body_ && body_seen_ != expected_body_->size()) {
+        state_ = State::invalid;
+        break;
+      }
       reset();
       return {i, ClientCodec::State::complete};
     }
   }
   return {i, state_ == State::invalid ? ClientCodec::State::invalid : ClientCodec::State::incomplete};
+}
+
+// Whether `bytes`, the body's next ones, are those expected (any are, when none are expected).
+bool HttpClientCodec::body_bytes_expected(std::span<const char> bytes) const {
+  if (!expected_body_ || bytes.empty()) return true;
+  if (body_seen_ + bytes.size() > expected_body_->size()) return false;
+  return std::memcmp(expected_body_->data() + body_seen_, bytes.data(), bytes.size()) == 0;
 }
 
 // One byte of the status line, headers, chunk lines or trailers: the state that follows.
@@ -369,6 +387,7 @@ HttpClientCodec::State HttpClientCodec::end_headers() {
     return State::chunk_size;
   }
   left_ = headers_.content_length();
+  if (expected_body_ && left_ != expected_body_->size()) return State::invalid;  // before reading it
   line_size_ = 0;
   return left_ > 0 ? State::body : State::done;
 }

@@ -9,7 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "core/protocol.hpp"
@@ -132,19 +134,24 @@ class HttpServerCodec final : public ServerCodec {
   std::uint64_t requests_ = 0;
 };
 
-// Client side, for the load generator; also run against other servers (nginx), so it
-// accepts any well-formed "HTTP/1.x 200" response, whatever its headers and body: the body
-// is counted, not compared. The body is framed by Content-Length or by chunked transfer
-// coding (chunk extensions and trailers are skipped); with neither, or both, the reply is
-// invalid, as is any other status (a 1xx included: requests never ask for one). A
-// "Connection: close" reply is complete like any other; the load generator then sees the
-// close as a reset. The request sequence number plays no part: all requests are the same.
+// Client side, for the load generator; also run against other servers (nginx), so by default
+// it accepts any well-formed "HTTP/1.x 200" response, whatever its headers and body: the body's
+// length is checked against its framing, its bytes are not. Given the body to expect (our own
+// server's kHttpBody, or --expect-body), it also compares every body byte and the body's
+// length with it. The body is framed by Content-Length or by chunked transfer coding (chunk
+// extensions and trailers are skipped); with neither, or both, the reply is invalid, as is any
+// other status (a 1xx included: requests never ask for one). A "Connection: close" reply is
+// complete like any other; the load generator then sees the close as a reset. The request
+// sequence number plays no part: all requests are the same, and so are all expected replies.
 class HttpClientCodec final : public ClientCodec {
  public:
+  // `expected_body` (when given) must outlive the codec.
+  explicit HttpClientCodec(std::optional<std::string_view> expected_body = std::nullopt)
+      : expected_body_(expected_body) {}
   std::size_t request_size(std::uint64_t) const override { return kHttpRequest.size(); }
   int request_iov(std::uint64_t seq, std::size_t pos, iovec out[2]) const override;
   Progress on_reply(std::uint64_t seq, std::span<const char> bytes) override;
-  void reset() override { *this = HttpClientCodec(); }
+  void reset() override { *this = HttpClientCodec(expected_body_); }
 
  private:
   enum class State {
@@ -158,21 +165,29 @@ class HttpClientCodec final : public ClientCodec {
   State end_headers();
   State chunk_size_byte(char c);
   State end_chunk_line();
+  bool body_bytes_expected(std::span<const char> bytes) const;
 
+  std::optional<std::string_view> expected_body_;
   State state_ = State::status;
   bool cr_ = false;            // the previous byte was a CR: only LF may follow
   std::size_t line_size_ = 0;  // bytes of head, chunk line or trailers since the last data
   std::size_t token_size_ = 0; // of the status line or chunk size so far
   std::uint64_t left_ = 0;     // bytes of body or chunk still to come
+  std::uint64_t body_seen_ = 0;  // body bytes so far, over all chunks
   HttpHeaderParser headers_;   // the response headers, then the trailers
 };
 
-// message_size is ignored: the request and the response are fixed.
+// message_size is ignored: the request is fixed, and so is the response when a body is expected.
 class HttpClientProtocol final : public ClientProtocol {
  public:
+  explicit HttpClientProtocol(const ClientProtocolOptions& options) : expected_body_(options.expected_body) {}
   std::unique_ptr<ClientCodec> make_codec(std::uint64_t) const override {
-    return std::make_unique<HttpClientCodec>();
+    return std::make_unique<HttpClientCodec>(expected_body_ ? std::optional<std::string_view>(*expected_body_)
+                                                            : std::nullopt);
   }
+
+ private:
+  std::optional<std::string> expected_body_;
 };
 
 }  // namespace mux

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,6 +26,8 @@ class ServerCodec {
   virtual bool on_bytes(std::span<const char> in, ByteBuffer& out) = 0;
   virtual bool broke_protocol() const = 0;
   // Complete requests answered so far (the server's own count, to cross-check the client's).
+  // A protocol without message boundaries (raw) cannot count them: it returns 0, and
+  // protocol_counts_requests() tells the harness to report the count as unknown, never as 0.
   virtual std::uint64_t requests() const = 0;
 };
 
@@ -58,9 +61,22 @@ class ClientProtocol {
   virtual std::unique_ptr<ClientCodec> make_codec(std::uint64_t connection) const = 0;
 };
 
-// The protocols, by name (protocol_registry.cpp): nullptr / empty when there is no such one.
+// What a client protocol is told besides its name.
+struct ClientProtocolOptions {
+  std::size_t message_size = 128;  // echo, raw: payload bytes per request; http: unused
+  // http: the response body every reply must carry, compared byte for byte (muxbench's own
+  // server's, or --expect-body). Without it a reply's status, framing and body length are
+  // checked, not its body bytes: another server's body is its own business.
+  std::optional<std::string> expected_body;
+};
+
+// The protocols, by name (protocol_registry.cpp): nullptr / empty / false when there is no such one.
 ServerCodecFactory server_codec_factory(std::string_view name);
-std::unique_ptr<ClientProtocol> make_client_protocol(std::string_view name, std::size_t message_size);
+std::unique_ptr<ClientProtocol> make_client_protocol(std::string_view name, const ClientProtocolOptions& options);
 std::vector<std::string> protocol_names();
+// "echo: ...; http: ...; raw: ...": one phrase per protocol, for --protocol's help.
+std::string protocol_help();
+// Whether the server codec's requests() counts requests (see ServerCodec::requests()).
+bool protocol_counts_requests(std::string_view name);
 
 }  // namespace mux

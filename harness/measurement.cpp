@@ -47,6 +47,7 @@ LoadConfig load_config(const RunOptions& o, const SocketAddress& target) {
           .cpus = o.client_cpus,
           .protocol = o.protocol,
           .message_size = o.message_size,
+          .expected_body = o.expect_body,
           .pipeline = o.pipeline,
           .warmup_s = o.warmup_s,
           .duration_s = o.duration_s,

@@ -7,8 +7,10 @@
 
 #include "backends/backend.hpp"
 #include "core/echo_protocol.hpp"
+#include "core/http_protocol.hpp"
 #include "core/net.hpp"
 #include "core/protocol.hpp"
+#include "harness/cli_checks.hpp"
 
 namespace mux {
 namespace {
@@ -59,21 +61,29 @@ constexpr const char* kWorkHelp =
     "core). Compares I/O models when requests cost more than their I/O, and tells a saturated load generator "
     "from a saturated server";
 
+constexpr const char* kReadSizeHelp =
+    "bytes the server asks for per receive (recv size; io_uring's buffer size), the same in every backend so a "
+    "large message costs each the same number of reads";
+
+void add_read_size_flag(CLI::App& app, std::size_t& read_size) {
+  app.add_option("--read-size", read_size, kReadSizeHelp)
+      ->check(CLI::Range(kMinReadSize, kMaxReadSize))->capture_default_str();
+}
+
 // The load and output flags, shared by `bench` and `bench load`.
 struct LoadFlags {
   std::string client_cpus;
 };
 
 void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
-  app.add_option("--protocol", o.protocol, "echo: length-prefixed echo; http: HTTP/1.1 GET, keep-alive")
-      ->check(CLI::IsMember(protocol_names()))->capture_default_str();
+  app.add_option("--protocol", o.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
   app.add_option("--clients", o.clients, "concurrent connections")->check(CLI::Range(1, 10'000'000))->capture_default_str();
-  app.add_option("--message-size", o.message_size, "echo payload bytes per message (a 4-byte length header travels with it)")
+  app.add_option("--message-size", o.message_size, "echo and raw: payload bytes per message (echo adds a 4-byte length header)")
       ->check(CLI::Range(std::size_t{1}, kMaxMessageSize))->capture_default_str();
   app.add_option("--pipeline", o.pipeline, "requests in flight per connection")->check(CLI::Range(1, 1024))->capture_default_str();
   app.add_option("--rate", o.rate, "open loop: requests per second in total, sent on schedule whether or not replies "
                                    "have come back; latency is measured from when each request was due. 0: closed loop")
-      ->check(CLI::Range(0.0, 1e9))->capture_default_str();
+      ->check(FiniteRange(0.0, 1e9))->capture_default_str();
   app.add_option("--arrival", o.arrival, "open-loop schedule: evenly spaced, or Poisson arrivals")
       ->check(CLI::IsMember({"constant", "poisson"}))->capture_default_str();
   app.add_option("--seed", o.seed, "seed for Poisson arrivals")->capture_default_str();
@@ -86,10 +96,10 @@ void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
   app.add_option("--sources", o.sources, "local addresses to connect from, comma-separated; auto: 127.0.0.1, "
                                          "then 127.0.0.2... when one address runs out of ports")
       ->capture_default_str();
-  app.add_option("--duration", o.duration_s, "seconds measured")->check(CLI::Range(0.01, 86400.0))->capture_default_str();
-  app.add_option("--warmup", o.warmup_s, "seconds of load before measuring (discarded)")->check(CLI::Range(0.0, 3600.0))->capture_default_str();
+  app.add_option("--duration", o.duration_s, "seconds measured")->check(FiniteRange(0.01, 86400.0))->capture_default_str();
+  app.add_option("--warmup", o.warmup_s, "seconds of load before measuring (discarded)")->check(FiniteRange(0.0, 3600.0))->capture_default_str();
   app.add_option("--timeout", o.timeout_s, "seconds a request may stay unanswered before it counts as an error")
-      ->check(CLI::Range(0.01, 3600.0))->capture_default_str();
+      ->check(FiniteRange(0.01, 3600.0))->capture_default_str();
   app.add_option("--loadgen-threads", o.loadgen_threads, "load generator threads (default: one per client CPU)")
       ->check(CLI::Range(1, 1024));
   app.add_option("--client-cpus", f.client_cpus, "cores for the load generator (default: second half)");
@@ -101,6 +111,14 @@ void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
                                        "switches, page faults... with perf_event_open and getrusage) [default: on]")
       ->check(CLI::IsMember({"on", "off"}));
   app.add_flag("--syscalls", o.show_syscalls, "print each side's system calls per request, one by one, under the table");
+}
+
+// Simulated work is per request: a protocol whose server cannot count requests cannot do it.
+void check_work_protocol(double work_us, const std::string& protocol) {
+  if (work_us > 0 && !protocol_counts_requests(protocol))
+    throw UsageError(fmt::format("--work-us needs a protocol whose server sees where requests end; --protocol={} "
+                                 "has no framing: use echo or http",
+                                 protocol));
 }
 
 void finish_load_flags(RunOptions& o, const LoadFlags& f, const CpuList& default_client_cpus) {
@@ -124,11 +142,14 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
   app.add_option("--host", o.host, "loopback address the server binds and the clients connect to")->capture_default_str();
   app.add_option("--port", o.port, "server port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--server-cpus", server_cpus, "cores for the server process, e.g. 0 or 0-1 (default: first half)");
-  app.add_option("--work-us", o.work_us, kWorkHelp)->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  app.add_option("--work-us", o.work_us, kWorkHelp)->check(FiniteRange(0.0, 1e6))->capture_default_str();
+  add_read_size_flag(app, o.read_size);
   return finish_parse(app, argc, argv, o, exit_code, [&] {
     const CpuSplit split = default_cpu_split();
     o.server_cpus = cpus_or(server_cpus, split.server);
     finish_load_flags(o, flags, split.client);
+    check_work_protocol(o.work_us, o.protocol);
+    if (o.protocol == "http") o.expect_body = std::string(kHttpBody);  // our own server's: verified byte for byte
     if (!SocketAddress::parse(o.host, 0).is_loopback())
       throw UsageError(fmt::format("--host={} is not a loopback address; `bench` sends load only to 127.0.0.0/8 or ::1",
                                    o.host));
@@ -145,7 +166,15 @@ std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_co
       ->required();
   app.add_option("--label", o.backend, "name of the server in the table and the JSON")->capture_default_str();
   add_load_flags(app, o, flags);
+  std::string expect_body;
+  auto* expect_body_flag = app.add_option("--expect-body", expect_body, "http: the response body every reply must "
+                                          "carry, compared byte for byte (default: any body, its length checked)");
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
+    if (expect_body_flag->count() > 0) {
+      if (o.protocol != "http")
+        throw UsageError(fmt::format("--expect-body applies to --protocol=http only, not --protocol={}", o.protocol));
+      o.expect_body = expect_body;
+    }
     const SocketAddress target = parse_target(o.target);
     if (!target.is_loopback())
       throw UsageError(fmt::format("--target={} is not a loopback address; muxbench sends load only to 127.0.0.0/8 "
@@ -175,18 +204,20 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
   CLI::App app{"Run one server backend alone until SIGINT or SIGTERM.", "bench serve"};
   std::string cpus;
   app.add_option("--backend", o.backend, "I/O model")->check(CLI::IsMember(backend_names(false)))->capture_default_str();
-  app.add_option("--protocol", o.protocol, "protocol served")->check(CLI::IsMember(protocol_names()))->capture_default_str();
+  app.add_option("--protocol", o.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
   app.add_option("--host", o.host, "address to bind")->capture_default_str();
   app.add_option("--port", o.port, "port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--backlog", o.backlog, "listen backlog (the kernel caps it at net.core.somaxconn)")
       ->check(CLI::Range(1, 1 << 20))->capture_default_str();
-  app.add_option("--cpus", cpus, "cores to pin the server to");
-  app.add_option("--work-us", o.work_us, kWorkHelp)->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  app.add_option("--server-cpus,--cpus", cpus, "cores to pin the server to, e.g. 0 or 0-1 (--cpus: the same)");
+  app.add_option("--work-us", o.work_us, kWorkHelp)->check(FiniteRange(0.0, 1e6))->capture_default_str();
+  add_read_size_flag(app, o.read_size);
   app.add_option("--ready-fd", o.ready_fd, "(used by bench) pipe for the address and final counters")->group("");
   app.add_option("--control-fd", o.control_fd, "(used by bench) pipe for requests to the server")->group("");
   app.add_flag("--kernel-counters", o.kernel_counters, "(used by bench) count what this process costs the kernel")->group("");
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
     if (!cpus.empty()) o.cpus = parse_cpu_list(cpus);
+    check_work_protocol(o.work_us, o.protocol);
     SocketAddress::parse(o.host, o.port);  // throws a UsageError naming the problem
   });
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/backend.hpp"
 #include "core/cpu_set.hpp"
 #include "core/net.hpp"
 
@@ -18,6 +19,9 @@ inline constexpr int kExitInterrupted = 130;
 struct RunOptions {
   std::string backend = "epoll";   // `bench load`: a label for the target, "external"
   std::string protocol = "echo";
+  // http: the response body to verify byte for byte; `bench` sets its own server's, `bench
+  // load` takes --expect-body; none: status, framing and body length are checked.
+  std::optional<std::string> expect_body;
   std::size_t clients = 100;
   std::size_t message_size = 128;
   std::size_t pipeline = 1;
@@ -39,6 +43,7 @@ struct RunOptions {
   std::uint64_t churn = 0;
   std::string sources = "auto";    // "auto", or a comma-separated list of local addresses
   double work_us = 0;              // `bench`: simulated application work per request in the server
+  std::size_t read_size = kDefaultReadSize;  // `bench`: bytes per receive in the server
   bool counters = true;            // --counters: syscalls, context switches... per request, both sides
   bool show_syscalls = false;      // --syscalls: the per-syscall breakdown under the table
 
@@ -53,6 +58,7 @@ struct ServeOptions {
   std::uint16_t port = 0;
   int backlog = 4096;
   double work_us = 0;  // simulated application work per request
+  std::size_t read_size = kDefaultReadSize;
   CpuList cpus;
   int ready_fd = -1;    // set by `bench`: report the address, CPU time and final counters on this pipe
   int control_fd = -1;  // set by `bench`: requests ("cpu") arrive on this pipe

@@ -77,9 +77,11 @@ void check_threads(std::uint64_t clients) {
 }
 
 void check_memory(const RunOptions& o) {
-  // Worst case per connection: a whole message queued on each side, plus a thread stack.
+  // Worst case per connection: a whole message queued on each side, plus a thread stack and
+  // its read buffer (resident only as far as data reaches into it).
   const std::uint64_t frame = o.message_size + kEchoHeaderSize;
-  const std::uint64_t per_conn = 2 * std::min<std::uint64_t>(frame * o.pipeline, 8 << 20) + 96 * 1024;
+  const std::uint64_t queued = std::min<std::uint64_t>(frame * o.pipeline, 8 << 20);
+  const std::uint64_t per_conn = 2 * queued + 80 * 1024 + std::min<std::uint64_t>(o.read_size, queued);
   const std::uint64_t need = per_conn * o.clients + 16 * 1024 * o.idle;
   const std::uint64_t have = memory_available_bytes();
   if (need > have)
@@ -88,15 +90,17 @@ void check_memory(const RunOptions& o) {
                                  o.clients, o.message_size, need >> 20, have >> 20));
 }
 
-void check_json_path(const std::string& path) {
+// An output file (--json, --hgrm) is written only after the run: find an unwritable one now,
+// before minutes of measurement are lost to it.
+void check_output_path(const char* flag, const std::string& path) {
   if (path.empty()) return;
   const auto slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || ::access(dir.c_str(), W_OK) != 0)
-    throw UsageError(fmt::format("cannot write --json={}: directory {} does not exist or is not writable; create it "
+    throw UsageError(fmt::format("cannot write {}={}: directory {} does not exist or is not writable; create it "
                                  "or choose another path",
-                                 path, dir));
+                                 flag, path, dir));
 }
 
 }  // namespace
@@ -143,7 +147,8 @@ void preflight(const RunOptions& o) {
   plan_sources(o, o.target.empty() ? SocketAddress::parse(o.host, 0) : parse_target(o.target));
   check_fds(o.clients + o.idle);
   check_memory(o);
-  check_json_path(o.json_path);
+  check_output_path("--json", o.json_path);
+  check_output_path("--hgrm", o.hgrm_path);
 }
 
 }  // namespace mux

@@ -43,7 +43,9 @@ std::string kernel_cell(const RunRecord& r, const char* side, const char* field)
 }  // namespace
 
 std::string table_header(const RunOptions& o) {
-  const std::string what = o.protocol == "echo" ? fmt::format("echo, {} B messages", o.message_size) : "HTTP/1.1 GET";
+  const std::string what = o.protocol == "http" ? std::string(o.expect_body ? "HTTP/1.1 GET, body verified"
+                                                                           : "HTTP/1.1 GET, body length checked")
+                                                : fmt::format("{}, {} B messages", o.protocol, o.message_size);
   const std::string model =
       o.open_loop() ? fmt::format("open loop at {} req/s ({} arrivals), up to {} in flight per connection; latency from "
                                   "the intended send time",
@@ -197,7 +199,10 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
                    {"load_model", o.open_loop() ? "open" : "closed"},
                    {"clients", o.clients},
                    {"message_size", o.message_size},
-                   {"frame_size", o.protocol == "echo" ? ordered_json(o.message_size + kEchoHeaderSize) : ordered_json()},
+                   {"frame_size", o.protocol == "http"   ? ordered_json()
+                                  : o.protocol == "echo" ? ordered_json(o.message_size + kEchoHeaderSize)
+                                                         : ordered_json(o.message_size)},
+                   {"expect_body", o.expect_body ? ordered_json(*o.expect_body) : ordered_json()},
                    {"pipeline", o.pipeline},
                    {"rate", o.open_loop() ? ordered_json(o.rate) : ordered_json()},
                    {"arrival", o.open_loop() ? ordered_json(o.arrival) : ordered_json()},
@@ -211,6 +216,7 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
                    {"server_address", r.server_address},
                    {"server_cpus", o.server_cpus},
                    {"server_work_us", o.target.empty() ? ordered_json(o.work_us) : ordered_json()},  // unknown for `bench load`
+                   {"read_size", o.target.empty() ? ordered_json(o.read_size) : ordered_json()},  // the server's, as above
                    {"client_cpus", o.client_cpus},
                    {"loadgen_threads", o.loadgen_threads}};
   doc["environment"] = environment;

@@ -68,11 +68,13 @@ void answer_requests(int control_fd, int reply_fd, int stop_fd, const ServerCoun
   }
 }
 
-nlohmann::ordered_json counters_json(const ServerCounters& c) {
+// requests: null when the protocol cannot count them (raw has no message boundaries).
+nlohmann::ordered_json counters_json(const ServerCounters& c, const std::string& protocol) {
   return {{"accepted", c.accepted.load()},       {"closed", c.closed.load()},
           {"dropped_at_accept", c.dropped_at_accept.load()}, {"refused", c.refused.load()},
           {"protocol_errors", c.protocol_errors.load()},     {"resets", c.resets.load()},
-          {"requests", c.requests.load()}};
+          {"requests", protocol_counts_requests(protocol) ? nlohmann::ordered_json(c.requests.load())
+                                                          : nlohmann::ordered_json()}};
 }
 
 }  // namespace
@@ -113,8 +115,9 @@ int serve_command(int argc, char** argv) {
     if (o.control_fd >= 0 && o.ready_fd >= 0)
       control = std::jthread(answer_requests, o.control_fd, o.ready_fd, stop.get(), &counters, &kernel);
     const auto work_ns = static_cast<std::uint64_t>(o.work_us * 1000.0 + 0.5);
-    backend->serve({listener.get(), stop.get(), with_request_work(server_codec_factory(o.protocol), work_ns), &counters});
-    const auto stats = counters_json(counters);
+    backend->serve({listener.get(), stop.get(), with_request_work(server_codec_factory(o.protocol), work_ns), &counters,
+                    o.read_size});
+    const auto stats = counters_json(counters, o.protocol);
     if (o.ready_fd >= 0)
       say(o.ready_fd, fmt::format("stats {}\n", stats.dump()));
     else

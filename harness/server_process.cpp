@@ -38,8 +38,9 @@ ServerProcess::ServerProcess(const Config& config) {
   // async-signal-safe calls are allowed.
   std::vector<std::string> args = {"bench", "serve", "--backend=" + config.backend, "--protocol=" + config.protocol, "--host=" + config.host,
                                    fmt::format("--port={}", config.port), fmt::format("--backlog={}", config.backlog),
+                                   fmt::format("--read-size={}", config.read_size),
                                    fmt::format("--ready-fd={}", kReadyFd), fmt::format("--control-fd={}", kControlFd)};
-  if (!config.cpus.empty()) args.push_back("--cpus=" + format_cpu_list(config.cpus));
+  if (!config.cpus.empty()) args.push_back("--server-cpus=" + format_cpu_list(config.cpus));
   if (config.work_us > 0) args.push_back(fmt::format("--work-us={}", config.work_us));
   if (config.kernel_counters) args.push_back("--kernel-counters");
   std::vector<char*> argv;
@@ -47,7 +48,7 @@ ServerProcess::ServerProcess(const Config& config) {
   argv.push_back(nullptr);
 
   // The child's affinity is set between fork and exec: it must not inherit the load
-  // generator's cores, and `--cpus` is then checked against what it was given.
+  // generator's cores, and `--server-cpus` is then checked against what it was given.
   cpu_set_t server_cpus;
   CPU_ZERO(&server_cpus);
   for (int c : config.cpus.empty() ? allowed_cpus() : config.cpus) CPU_SET(c, &server_cpus);

@@ -27,6 +27,7 @@ class ServerProcess {
     int backlog;
     double work_us;
     CpuList cpus;
+    std::size_t read_size;  // bytes per receive
     bool kernel_counters = true;  // count its syscalls, context switches... (--counters)
   };
   // Starts the server and waits until it listens; throws UsageError with the server's own

@@ -20,7 +20,9 @@
 
 #include "backends/backend.hpp"
 #include "core/clock.hpp"
+#include "core/protocol.hpp"
 #include "harness/atomic_file.hpp"
+#include "harness/cli_checks.hpp"
 #include "harness/commands.hpp"
 #include "harness/environment.hpp"
 #include "harness/measurement.hpp"
@@ -151,6 +153,18 @@ std::vector<std::string> run_args(const SweepOptions& o, const SweepRun& r, cons
   return args;
 }
 
+// Checks the flags passed through to every run with the parser `bench` itself uses, so that a
+// bad one stops the sweep before anything runs; returns bench's exit status for them (0: fine).
+int check_run_flags(const std::vector<std::string>& passthrough) {
+  std::vector<std::string> args = {"bench"};
+  args.insert(args.end(), passthrough.begin(), passthrough.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  int code = 0;
+  parse_run_options(static_cast<int>(argv.size()), argv.data(), code);  // prints bench's one line
+  return code;
+}
+
 // Runs one child bench with output to LOG; returns its exit status (130 if interrupted).
 int run_child(const std::vector<std::string>& args, const fs::path& log) {
   std::vector<std::string> copy = args;
@@ -244,9 +258,9 @@ int sweep_command(int argc, char** argv) {
   app.add_option("--clients", o.clients, "client counts")->capture_default_str();
   app.add_option("--message-sizes", o.message_sizes, "message sizes, bytes")->capture_default_str();
   app.add_option("--repetitions", o.repetitions, "runs per configuration")->check(CLI::Range(1, 1000))->capture_default_str();
-  app.add_option("--duration", o.duration_s, "seconds measured per run")->check(CLI::Range(0.01, 86400.0))->capture_default_str();
-  app.add_option("--warmup", o.warmup_s, "seconds of warm-up per run")->check(CLI::Range(0.0, 3600.0))->capture_default_str();
-  app.add_option("--protocol", o.protocol, "echo or http")->check(CLI::IsMember({"echo", "http"}))->capture_default_str();
+  app.add_option("--duration", o.duration_s, "seconds measured per run")->check(FiniteRange(0.01, 86400.0))->capture_default_str();
+  app.add_option("--warmup", o.warmup_s, "seconds of warm-up per run")->check(FiniteRange(0.0, 3600.0))->capture_default_str();
+  app.add_option("--protocol", o.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
   app.add_option("--seed", o.seed, "seed of the run order (default: random, recorded in sweep.json)");
   app.add_option("--out", o.out, "directory for the results (re-running with the same one resumes)")->required();
   try {
@@ -255,6 +269,7 @@ int sweep_command(int argc, char** argv) {
     parse_backends(o.backends);
     parse_sizes("--clients", o.clients);
     parse_sizes("--message-sizes", o.message_sizes);
+    if (const int code = check_run_flags(o.passthrough); code != 0) return code;
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ struct LoadConfig {
   CpuList cpus;                  // thread i is pinned to cpus[i % size]; empty: not pinned
   std::string protocol = "echo";
   std::size_t message_size = 128;
+  std::optional<std::string> expected_body;  // http: the body each reply must carry; none: any
   std::size_t pipeline = 1;      // requests in flight per connection
   double warmup_s = 2;
   double duration_s = 10;

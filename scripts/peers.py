@@ -180,7 +180,7 @@ def nginx(cpus="0"):
 def bench_serve(backend, protocol="http", cpus="0", work_us=0):
     """`bench serve` pinned to `cpus`, burning `work_us` per request; yields a RunningServer."""
     proc = subprocess.Popen([str(BENCH), "serve", f"--backend={backend}", f"--protocol={protocol}",
-                             f"--cpus={cpus}", f"--work-us={work_us}"], stdout=subprocess.PIPE, text=True)
+                             f"--server-cpus={cpus}", f"--work-us={work_us}"], stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
         m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)

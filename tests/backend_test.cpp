@@ -104,3 +104,39 @@ TEST(ServerWork, EveryRequestCostsTheServerTheWorkAskedFor) {
 
 }  // namespace
 }  // namespace mux::test
+
+namespace mux::test {
+namespace {
+
+// --read-size: every backend receives in reads of the asked-for size (io_uring: provided buffers
+// of that size) and still answers 256 KiB messages byte for byte, whether a message takes 64
+// reads or 4; the JSON records the size.
+TEST(ReadSize, EveryBackendServesLargeMessagesAtEachReadSize) {
+  constexpr std::uint64_t kMessage = 262144;
+  for (const int read_size : {4096, 65536}) {
+    for (const std::string backend : {"threads", "select", "poll", "epoll", "io_uring", "io_uring_singleshot"}) {
+      SCOPED_TRACE(fmt::format("{} --read-size={}", backend, read_size));
+      const bool single_shot = backend == "io_uring_singleshot";
+      TempDir dir;
+      const Outcome o =
+          bench({"--backend=" + std::string(single_shot ? "io_uring" : backend), "--clients=4",
+                 fmt::format("--message-size={}", kMessage), fmt::format("--read-size={}", read_size),
+                 "--duration=0.5", "--warmup=0.1", "--json=" + dir.file("r.json")},
+                {}, single_shot ? std::vector<std::string>{"MUXBENCH_IO_URING_SINGLESHOT=1"} : std::vector<std::string>{});
+      ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+      const auto doc = read_json(dir.file("r.json"));
+      EXPECT_EQ(doc["config"]["read_size"], read_size);
+      const auto& r = doc["results"];
+      EXPECT_EQ(r["errors"], 0) << r.dump(2);
+      const auto requests = r["requests"].get<std::uint64_t>();
+      EXPECT_GT(requests, 0u);
+      EXPECT_EQ(r["bytes_verified"].get<std::uint64_t>(), requests * (kMessage + 4));
+      EXPECT_GE(r["server_counters"]["requests"].get<std::uint64_t>(), requests);
+      EXPECT_EQ(r["server_counters"]["protocol_errors"], 0);
+      EXPECT_TRUE(tagged_processes().empty());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mux::test

@@ -2,7 +2,12 @@
 // server process left behind.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/socket.h>
+
+#include <chrono>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -40,7 +45,9 @@ TEST_P(RejectsBadFlag, OneLineExitTwoNothingLeft) {
   };
   if (!sets("--json")) args.push_back("--json=" + json);
   if (!sets("--duration")) args.push_back("--duration=1");  // brief, were the bad flag accepted
-  expect_rejected(bench(args), json, GetParam().mentions);
+  const Outcome o = bench(args);
+  expect_rejected(o, json, GetParam().mentions);
+  EXPECT_TRUE(o.out.empty()) << "nothing on stdout, got:\n" << o.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -57,6 +64,65 @@ INSTANTIATE_TEST_SUITE_P(
                       BadFlag{"unknown_flag", {"--frobnicate"}, "frobnicate"},
                       BadFlag{"json_dir_missing", {"--json=/nonexistent/dir/r.json"}, "/nonexistent/dir"}),
     [](const auto& param_info) { return param_info.param.name; });
+
+// CLI11's Range lets NaN through (every comparison with it is false): each floating-point flag
+// refuses NaN and infinities itself, in `bench` and `bench load` alike.
+INSTANTIATE_TEST_SUITE_P(
+    NonFinite, RejectsBadFlag,
+    ::testing::Values(BadFlag{"duration_nan", {"--duration=nan"}, "--duration"},
+                      BadFlag{"duration_inf", {"--duration=inf"}, "--duration"},
+                      BadFlag{"rate_inf", {"--rate=inf"}, "--rate"},
+                      BadFlag{"rate_nan", {"--rate=nan"}, "--rate"},
+                      BadFlag{"warmup_nan", {"--warmup=nan"}, "--warmup"},
+                      BadFlag{"timeout_minus_inf", {"--timeout=-inf"}, "--timeout"},
+                      BadFlag{"timeout_nan", {"--timeout=NaN"}, "--timeout"},
+                      BadFlag{"work_us_nan", {"--work-us=nan"}, "--work-us"},
+                      BadFlag{"load_duration_nan", {"load", "--target=127.0.0.1:9", "--duration=nan"}, "--duration"},
+                      BadFlag{"load_rate_nan", {"load", "--target=127.0.0.1:9", "--rate=nan"}, "--rate"},
+                      BadFlag{"read_size_too_small", {"--read-size=100"}, "--read-size"},
+                      BadFlag{"read_size_too_large", {"--read-size=1073741824"}, "--read-size"},
+                      BadFlag{"hgrm_dir_missing", {"--hgrm=/nonexistent-dir/x.hgrm"}, "/nonexistent-dir"}),
+    [](const auto& param_info) { return param_info.param.name; });
+
+// An unwritable --hgrm was found only when the run had ended, and its results were lost: it is
+// refused before the server starts, as --json is.
+TEST(RejectsBadInput, UnwritableHgrmBeforeAnythingRuns) {
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"--backend=epoll"}, std::vector<std::string>{"load", "--target=127.0.0.1:9"}}) {
+    TempDir dir;
+    const std::string json = dir.file("r.json");
+    auto args = command;
+    for (const char* a : {"--duration=30", "--warmup=0"}) args.emplace_back(a);
+    args.push_back("--hgrm=/nonexistent-dir/x.hgrm");
+    args.push_back("--json=" + json);
+    const auto started = std::chrono::steady_clock::now();
+    const Outcome o = bench(args);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5)) << "refused only after a run";
+    expect_rejected(o, json, "--hgrm=/nonexistent-dir/x.hgrm");
+    EXPECT_TRUE(o.out.empty()) << o.out;
+  }
+}
+
+// `bench sweep` refuses bad values of its own flags and of those it passes to every run before
+// it runs anything or makes its output directory.
+TEST(RejectsBadInput, SweepRefusesNonFiniteFlagsBeforeRunning) {
+  for (const char* flag : {"--duration=nan", "--warmup=inf", "--rate=inf", "--timeout=-inf", "--work-us=nan",
+                           "--read-size=1"}) {
+    SCOPED_TRACE(flag);
+    TempDir dir;
+    const std::string out = dir.file("sweep");
+    const auto started = std::chrono::steady_clock::now();
+    const Outcome o = bench({"sweep", "--backends=epoll", "--clients=1", "--repetitions=1", "--out=" + out, flag});
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+    EXPECT_EQ(o.exit_code, 2) << o.out << o.err;
+    EXPECT_EQ(o.err.find('\n'), o.err.size() - 1) << "exactly one line on stderr, got:\n" << o.err;
+    const std::string name = std::string(flag).substr(0, std::string(flag).find('='));
+    EXPECT_NE(o.err.find(name), std::string::npos) << o.err;
+    EXPECT_TRUE(o.out.empty()) << o.out;
+    EXPECT_FALSE(std::filesystem::exists(out)) << "the sweep made its directory";
+    EXPECT_TRUE(tagged_processes().empty());
+  }
+}
 
 TEST(RejectsBadInput, PortInUse) {
   UniqueFd holder(::socket(AF_INET, SOCK_STREAM, 0));
@@ -87,6 +153,53 @@ TEST(RejectsBadInput, IoUringUnavailable) {
     const Outcome o = run({WITHOUT_IO_URING_PATH, BENCH_PATH, std::string("--backend=") + backend, "--duration=1",
                            "--json=" + json});
     expect_rejected(o, json, "io_uring");
+  }
+}
+
+// `bench serve` names its cores --server-cpus, as `bench` does; --cpus, its old name, still works.
+TEST(ServeFlags, ServerCpusAndItsOldNameCpusPinTheServer) {
+  cpu_set_t allowed;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof allowed, &allowed), 0);
+  int cpu = 0;
+  while (!CPU_ISSET(cpu, &allowed)) ++cpu;
+  for (const char* flag : {"--server-cpus", "--cpus"}) {
+    SCOPED_TRACE(flag);
+    UniqueFd probe(::socket(AF_INET, SOCK_STREAM, 0));  // a free port, released for the server
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(probe.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+    probe.reset();
+    std::string pinned_to;
+    const Outcome o = bench({"serve", "--backend=epoll", fmt::format("--port={}", ntohs(addr.sin_port)),
+                             fmt::format("{}={}", flag, cpu)},
+                            [&](pid_t pid) {
+                              for (int i = 0; i < 500; ++i) {  // listening: signals are handled by then
+                                UniqueFd c(::socket(AF_INET, SOCK_STREAM, 0));
+                                if (::connect(c.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) break;
+                                sleep_ms(10);
+                              }
+                              std::istringstream status(slurp(fmt::format("/proc/{}/status", pid)));
+                              for (std::string line; std::getline(status, line);)
+                                if (line.starts_with("Cpus_allowed_list:")) pinned_to = line.substr(line.find_last_of(" \t") + 1);
+                              ::kill(pid, SIGTERM);
+                            });
+    EXPECT_EQ(o.exit_code, 0) << o.out << o.err;
+    EXPECT_NE(o.out.find("listening"), std::string::npos) << o.out;
+    EXPECT_EQ(pinned_to, std::to_string(cpu));
+  }
+}
+
+TEST(RejectsBadInput, ServeRefusesNonFiniteWorkAndBadReadSize) {
+  for (const char* flag : {"--work-us=nan", "--read-size=100"}) {
+    SCOPED_TRACE(flag);
+    const Outcome o = bench({"serve", "--backend=epoll", flag});
+    EXPECT_EQ(o.exit_code, 2) << o.out << o.err;
+    EXPECT_EQ(o.err.find('\n'), o.err.size() - 1) << o.err;
+    EXPECT_NE(o.err.find(std::string(flag).substr(0, std::string(flag).find('='))), std::string::npos) << o.err;
+    EXPECT_TRUE(o.out.empty()) << o.out;
   }
 }
 

@@ -346,7 +346,7 @@ TEST(HttpClientCodec, ResetForgetsAPartialReply) {
 }
 
 TEST(HttpProtocol, ServerOutputRoundTripsThroughTheClient) {
-  auto protocol = make_client_protocol("http", 128);
+  auto protocol = make_client_protocol("http", {.message_size = 128, .expected_body = std::string(kHttpBody)});
   ASSERT_NE(protocol, nullptr);
   auto client = protocol->make_codec(3);
   std::string requests;
@@ -366,6 +366,60 @@ TEST(HttpProtocol, ServerOutputRoundTripsThroughTheClient) {
     replies = replies.subspan(p.consumed);
   }
   EXPECT_TRUE(replies.empty());
+}
+
+// --- Client: the body, when one is expected ---------------------------------------------
+
+// Feeds `reply` in two pieces to a codec expecting `body`.
+ClientCodec::Progress feed_expecting(std::string_view body, std::string_view reply, std::size_t cut) {
+  HttpClientCodec codec(body);
+  const auto first = codec.on_reply(0, reply.substr(0, cut));
+  if (first.state != State::incomplete) return first;
+  const auto second = codec.on_reply(0, reply.substr(cut));
+  return {first.consumed + second.consumed, second.state};
+}
+
+TEST(HttpClientCodec, WrongBodyOfTheRightLengthIsInvalidOnlyWhenABodyIsExpected) {
+  // nginx's "Hello, world!" is as long as ours, "Hello, World!": one byte differs.
+  ASSERT_EQ(kNginxReply.size() - kNginxReply.find("\r\n\r\n") - 4, kHttpBody.size());
+  for (std::size_t cut = 1; cut <= kNginxReply.size(); ++cut) {
+    EXPECT_EQ(feed(kNginxReply, cut).state, State::complete) << "no body expected, cut at " << cut;
+    EXPECT_EQ(feed_expecting(kHttpBody, kNginxReply, cut).state, State::invalid) << "cut at " << cut;
+    EXPECT_EQ(feed_expecting("Hello, world!", kNginxReply, cut).state, State::complete) << "cut at " << cut;
+  }
+  for (const std::string_view reply : {kHttpOk, kHttpOkClose, kHttpOkKeepAlive})
+    for (std::size_t cut = 1; cut <= reply.size(); ++cut) {
+      const auto p = feed_expecting(kHttpBody, reply, cut);
+      EXPECT_EQ(p.state, State::complete) << "cut at " << cut;
+      EXPECT_EQ(p.consumed, reply.size()) << "cut at " << cut;
+    }
+}
+
+TEST(HttpClientCodec, ExpectedBodyMustHaveItsLengthWhateverTheFraming) {
+  const std::vector<std::string_view> wrong = {
+      "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nHello, World",
+      "HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nHello, World!!",
+      "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nHello, \r\n5\r\nWorld\r\n0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nHello, \r\n7\r\nWorld!!\r\n0\r\n\r\n",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nHello, \r\n6\r\nworld!\r\n0\r\n\r\n",
+  };
+  for (const auto reply : wrong)
+    for (std::size_t cut = 1; cut <= reply.size(); ++cut) {
+      ASSERT_EQ(feed_expecting(kHttpBody, reply, cut).state, State::invalid) << testing::PrintToString(reply) << cut;
+      ASSERT_EQ(feed(reply, cut).state, State::complete) << "no body expected: " << testing::PrintToString(reply);
+    }
+  const std::string_view chunked =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nHello, \r\n6\r\nWorld!\r\n0\r\n\r\n";
+  for (std::size_t cut = 1; cut <= chunked.size(); ++cut)
+    EXPECT_EQ(feed_expecting(kHttpBody, chunked, cut).state, State::complete) << "cut at " << cut;
+}
+
+TEST(HttpClientCodec, ResetKeepsTheExpectedBody) {
+  HttpClientCodec codec(kHttpBody);
+  ASSERT_EQ(codec.on_reply(0, kHttpOk.substr(0, 30)).state, State::incomplete);
+  codec.reset();
+  EXPECT_EQ(codec.on_reply(0, kNginxReply).state, State::invalid);
 }
 
 TEST(HttpProtocol, IsRegistered) {

@@ -58,7 +58,7 @@ void BM_EchoParse(benchmark::State& state) {
   std::vector<char> input;
   for (std::uint64_t seq = 0; seq < frames; ++seq) {
     iovec iov[2];
-    const int n = requests.iov(seq, 0, iov);
+    const int n = requests.iov(0, seq, 0, iov);
     for (int k = 0; k < n; ++k) {
       const char* base = static_cast<const char*>(iov[k].iov_base);
       input.insert(input.end(), base, base + iov[k].iov_len);

@@ -1,0 +1,63 @@
+#pragma once
+// The raw protocol: plain TCP echo (RFC 862), no framing at all. The server sends back every
+// byte as it arrives; the client sends --message-size bytes and waits for exactly that many
+// back. So any ordinary echo client can drive muxbench's servers, and muxbench's load
+// generator can drive any ordinary echo server.
+//
+// The price of no framing: the server cannot tell where one request ends, so it cannot count
+// requests (protocol_counts_requests("raw") is false and the server's count is reported as
+// unknown), and it cannot refuse anything: whatever arrives is echoed. Output is queued in the
+// connection's ByteBuffer like any codec's, so the backends' backpressure (stop reading while
+// too much output waits) applies unchanged.
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "core/protocol.hpp"
+#include "core/request_pattern.hpp"
+
+namespace mux {
+
+class RawServerCodec final : public ServerCodec {
+ public:
+  bool on_bytes(std::span<const char> in, ByteBuffer& out) override {
+    out.append(in);
+    return true;
+  }
+  bool broke_protocol() const override { return false; }  // every byte stream is valid
+  // Not countable without framing: always 0, and the harness reports null (see protocol.hpp).
+  std::uint64_t requests() const override { return 0; }
+};
+
+// Client codec of one connection: request `seq` is the RequestPattern payload of
+// (connection, seq); its reply is the next message_size bytes, compared byte for byte.
+class RawClientCodec final : public ClientCodec {
+ public:
+  RawClientCodec(const RequestPattern& pattern, std::uint64_t connection)
+      : pattern_(pattern), connection_(connection) {}
+  std::size_t request_size(std::uint64_t) const override { return pattern_.message_size(); }
+  int request_iov(std::uint64_t seq, std::size_t pos, iovec out[2]) const override;
+  Progress on_reply(std::uint64_t seq, std::span<const char> bytes) override;
+  void reset() override { received_ = 0; }
+
+ private:
+  const RequestPattern& pattern_;
+  std::uint64_t connection_;
+  std::size_t received_ = 0;  // of the current reply
+};
+
+class RawClientProtocol final : public ClientProtocol {
+ public:
+  explicit RawClientProtocol(const ClientProtocolOptions& options) : pattern_(options.message_size) {}
+  std::unique_ptr<ClientCodec> make_codec(std::uint64_t connection) const override {
+    return std::make_unique<RawClientCodec>(pattern_, connection);
+  }
+
+ private:
+  RequestPattern pattern_;
+};
+
+}  // namespace mux
