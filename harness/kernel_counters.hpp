@@ -82,6 +82,8 @@ class KernelCounterWindow {
 
   bool enabled_;
   ServerProcess* server_;
+  std::uint64_t start_ns_ = 0, stop_ns_ = 0;                    // bench's edges
+  std::uint64_t server_delay0_ns_ = 0, server_delay1_ns_ = 0;  // how late the server answered
   KernelCounters loadgen_;
   KernelSnapshot loadgen0_, loadgen1_;
   std::optional<KernelSnapshot> server0_, server1_;

@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "harness/kernel_counters.hpp"
+#include "core/clock.hpp"
 #include "harness/server_process.hpp"
 
 namespace mux {
@@ -133,13 +134,17 @@ std::optional<KernelSnapshot> KernelCounterWindow::server_snapshot() {
 }
 
 void KernelCounterWindow::start() {
+  start_ns_ = now_ns();
   loadgen0_ = loadgen_.snapshot();
   server0_ = server_snapshot();
+  server_delay0_ns_ = now_ns() - start_ns_;
 }
 
 void KernelCounterWindow::stop() {
+  stop_ns_ = now_ns();
   loadgen1_ = loadgen_.snapshot();
   server1_ = server_snapshot();
+  server_delay1_ns_ = now_ns() - stop_ns_;
   stopped_ = true;
 }
 
@@ -152,8 +157,20 @@ ordered_json KernelCounterWindow::to_json(std::uint64_t requests) const {
   else if (!stopped_ || !server0_ || !server1_)
     server = uncounted_side("the server did not answer at both edges of the measured window (it ended or hung)",
                             kServerAttribution);
-  else
+  else {
     server = kernel_window_json(*server0_, *server1_, requests, kServerAttribution);
+    // The server reads its counters when its control thread gets the CPU: normally within a
+    // millisecond; a server starved by its own threads answers late and counts a shifted window.
+    const double window_ms = static_cast<double>(stop_ns_ - start_ns_) / 1e6;
+    const double late_ms = static_cast<double>(std::max(server_delay0_ns_, server_delay1_ns_)) / 1e6;
+    server["edge_delay_ms"] = {static_cast<double>(server_delay0_ns_) / 1e6, static_cast<double>(server_delay1_ns_) / 1e6};
+    if (late_ms > 0.01 * window_ms) {
+      const std::string skew = fmt::format("the server read its counters up to {:.0f} ms after bench's window edges "
+                                           "({:.1f}% of the window): its per-request figures cover a shifted window",
+                                           late_ms, 100 * late_ms / window_ms);
+      server["coverage"] = server["coverage"].is_string() ? server["coverage"].get<std::string>() + "; " + skew : skew;
+    }
+  }
   ordered_json loadgen = stopped_ ? kernel_window_json(loadgen0_, loadgen1_, requests, kLoadgenAttribution)
                                   : uncounted_side("the measured window never closed", kLoadgenAttribution);
   return {{"server", server}, {"loadgen", loadgen}};
