@@ -16,6 +16,7 @@
 #include "core/limits.hpp"
 #include "core/thread_cpu.hpp"
 #include "harness/atomic_file.hpp"
+#include "harness/kernel_counters.hpp"
 #include "harness/preflight.hpp"
 #include "harness/server_process.hpp"
 #include "loadgen/load_generator.hpp"
@@ -140,6 +141,7 @@ RunRecord measure(const RunOptions& o, const std::string& label, const SocketAdd
   const double loadgen_rss0 = static_cast<double>(resident_bytes());
   const auto tcp0 = kernel_tcp_bytes();
   LoadGenerator load(load_config(o, target));
+  KernelCounterWindow kernel(o.counters, server);  // before start(): its threads inherit the counters
   // The clock starts once the server itself has accepted every connection (the kernel
   // completes connects before accept(); a thread-per-client server still has threads to make).
   load.start([&] {
@@ -173,14 +175,17 @@ RunRecord measure(const RunOptions& o, const std::string& label, const SocketAdd
 
   const bool warmed_up = wait_until(load.measure_start_ns());
   const CpuSample cpu0 = sample_cpu(server);
+  kernel.start();
   // Memory after the CPU sample: these /proc reads are not on the clock.
   if (server != nullptr && server->alive()) r.server_memory_bytes = static_cast<double>(server->resident_bytes()) - server_rss0;
   r.loadgen_memory_bytes = static_cast<double>(resident_bytes()) - loadgen_rss0;
   if (const auto tcp1 = kernel_tcp_bytes(); tcp0 && tcp1) r.kernel_tcp_memory_bytes = *tcp1 - *tcp0;
   if (warmed_up) wait_until(load.end_ns());  // an early stop ends the load generator's window here
   const CpuSample cpu1 = sample_cpu(server);
+  kernel.stop();
 
   r.load = load.join();
+  r.kernel_counters = kernel.to_json(r.load.requests);
   // The load generator owns the window: requests were counted in exactly this interval.
   r.measured_s = load.measured_window().seconds();
   if (r.measured_s <= 0) {

@@ -106,6 +106,11 @@ void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
   app.add_option("--json", o.json_path, "also write the result as JSON to this file (written atomically; with "
                                         "--backend=all, {backend} in the name is replaced, or .BACKEND is inserted)");
   app.add_option("--hgrm", o.hgrm_path, "also write the latency distribution in HdrHistogram's .hgrm format (ms)");
+  app.add_option_function<std::string>("--counters", [&o](const std::string& v) { o.counters = v == "on"; },
+                                       "count what each request costs the kernel on both sides (syscalls, context "
+                                       "switches, page faults... with perf_event_open and getrusage) [default: on]")
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_flag("--syscalls", o.show_syscalls, "print each side's system calls per request, one by one, under the table");
 }
 
 // Simulated work is per request: a protocol whose server cannot count requests cannot do it.
@@ -209,6 +214,7 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
   add_read_size_flag(app, o.read_size);
   app.add_option("--ready-fd", o.ready_fd, "(used by bench) pipe for the address and final counters")->group("");
   app.add_option("--control-fd", o.control_fd, "(used by bench) pipe for requests to the server")->group("");
+  app.add_flag("--kernel-counters", o.kernel_counters, "(used by bench) count what this process costs the kernel")->group("");
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
     if (!cpus.empty()) o.cpus = parse_cpu_list(cpus);
     check_work_protocol(o.work_us, o.protocol);

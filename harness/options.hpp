@@ -44,6 +44,8 @@ struct RunOptions {
   std::string sources = "auto";    // "auto", or a comma-separated list of local addresses
   double work_us = 0;              // `bench`: simulated application work per request in the server
   std::size_t read_size = kDefaultReadSize;  // `bench`: bytes per receive in the server
+  bool counters = true;            // --counters: syscalls, context switches... per request, both sides
+  bool show_syscalls = false;      // --syscalls: the per-syscall breakdown under the table
 
   std::vector<std::string> backends() const;  // "all" expanded
   bool open_loop() const { return rate > 0; }
@@ -60,6 +62,7 @@ struct ServeOptions {
   CpuList cpus;
   int ready_fd = -1;    // set by `bench`: report the address, CPU time and final counters on this pipe
   int control_fd = -1;  // set by `bench`: requests ("cpu") arrive on this pipe
+  bool kernel_counters = false;  // set by `bench`: count what this process costs the kernel
 };
 
 // Parse argv; on --help print it and return std::nullopt with exit_code 0; on bad input print

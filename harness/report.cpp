@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "core/echo_protocol.hpp"
+#include "harness/kernel_counters.hpp"
 
 namespace mux {
 namespace {
@@ -45,6 +46,13 @@ std::string maybe(const std::optional<double>& v, const char* spec) {
   return v ? fmt::format(fmt::runtime(spec), *v) : "n/a";
 }
 
+// results.kernel_counters.SIDE.FIELD for the table: "n/a" when not counted (a note says why).
+std::string kernel_cell(const RunRecord& r, const char* side, const char* field) {
+  const auto& kc = r.kernel_counters;
+  if (!kc.is_object() || !kc[side].is_object() || !kc[side][field].is_number()) return "n/a";
+  return fmt::format("{:.3f}", kc[side][field].get<double>());
+}
+
 }  // namespace
 
 std::string table_header(const RunOptions& o) {
@@ -63,17 +71,18 @@ std::string table_header(const RunOptions& o) {
   return fmt::format(
       "muxbench {}: {}, {}, {} s measured after {} s warm-up\n"
       "{}, load generator on CPU {} ({} thread{}); latency in µs; CPU is user+sys of each process\n\n"
-      "{:<9}{:>8}{:>11}{:>8}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>8}{:>12}{:>12}{:>9}{:>9}\n",
+      "{:<9}{:>8}{:>11}{:>8}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>8}{:>12}{:>12}{:>9}{:>9}{:>13}{:>12}{:>13}{:>12}\n",
       MUXBENCH_VERSION, what, model, o.duration_s, o.warmup_s, server, format_cpu_list(o.client_cpus),
       o.loadgen_threads, o.loadgen_threads == 1 ? "" : "s", "backend", "clients", "req/s", "MB/s", "p50", "p90",
-      "p99", "p99.9", "p99.99", "max", "errors", "srv µs/req", "gen µs/req", "srv cpu", "gen cpu");
+      "p99", "p99.9", "p99.99", "max", "errors", "srv µs/req", "gen µs/req", "srv cpu", "gen cpu", "srv sys/req",
+      "srv cs/req", "gen sys/req", "gen cs/req");
 }
 
 std::string table_row(const RunOptions& o, const RunRecord& r) {
   const auto& h = r.load.latency;
   const double mbps = r.measured_s > 0 ? static_cast<double>(r.load.bytes_verified) / r.measured_s / 1e6 : 0;
   const auto pct = [](const std::optional<double>& u) { return u ? fmt::format("{:.0f}%", *u * 100) : "n/a"; };
-  return fmt::format("{:<9}{:>8}{:>11.0f}{:>8.1f}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>8}{:>12}{:>12}{:>9}{:>9}{}\n",
+  return fmt::format("{:<9}{:>8}{:>11.0f}{:>8.1f}{:>9}{:>9}{:>9}{:>9}{:>9}{:>9}{:>8}{:>12}{:>12}{:>9}{:>9}{:>13}{:>12}{:>13}{:>12}{}\n",
                      r.backend, o.clients, r.throughput_rps(), mbps, us(static_cast<double>(h.value_at_percentile(50))),
                      us(static_cast<double>(h.value_at_percentile(90))), us(static_cast<double>(h.value_at_percentile(99))),
                      us(static_cast<double>(h.value_at_percentile(99.9))),
@@ -82,7 +91,10 @@ std::string table_row(const RunOptions& o, const RunRecord& r) {
                      maybe(per_request(r.loadgen_cpu_us, r.load.requests), "{:.2f}"),
                      pct(utilization(r.server_cpu_us, r.measured_s, o.server_cpus.size())),
                      pct(utilization(r.loadgen_cpu_us, r.measured_s, o.client_cpus.size())),
-                     r.complete ? "" : "  INCOMPLETE");
+                     kernel_cell(r, "server", "syscalls_per_request"),
+                     kernel_cell(r, "server", "context_switches_per_request"),
+                     kernel_cell(r, "loadgen", "syscalls_per_request"),
+                     kernel_cell(r, "loadgen", "context_switches_per_request"), r.complete ? "" : "  INCOMPLETE");
 }
 
 std::string table_notes(const RunOptions& o, const RunRecord& r) {
@@ -119,6 +131,7 @@ std::string table_notes(const RunOptions& o, const RunRecord& r) {
                          r.backend, o.clients + o.idle, per(r.server_memory_bytes), per(r.loadgen_memory_bytes),
                          per(r.kernel_tcp_memory_bytes));
   }
+  if (o.counters) notes += kernel_counter_notes(r.backend, r.kernel_counters, o.show_syscalls);
   for (const auto& w : warnings(o, r)) notes += fmt::format("  {}: WARNING: {}\n", r.backend, w);
   return notes;
 }
@@ -277,6 +290,7 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
       {"loadgen_saturated", bottleneck(o, r) == "load_generator"},
       {"server_counters", r.server_counters},
       {"request_count_check", count_check_json},
+      {"kernel_counters", r.kernel_counters},
       {"timeline", timeline},
   };
   auto& results = doc["results"];

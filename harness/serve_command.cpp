@@ -17,6 +17,7 @@
 #include "core/net.hpp"
 #include "core/request_work.hpp"
 #include "harness/commands.hpp"
+#include "harness/kernel_counters.hpp"
 #include "harness/options.hpp"
 
 namespace mux {
@@ -39,10 +40,11 @@ void say(int fd, const std::string& line) {
 }
 
 // Answers requests from `bench` on `control_fd`: "cpu" with this process's user+sys CPU time
-// (getrusage: all threads, µs, where /proc would give 10 ms ticks) and "accepted" with the
-// connections accepted so far (bench starts the clock only when all are). Ends when the
+// (getrusage: all threads, µs, where /proc would give 10 ms ticks), "kernel" with its kernel
+// counters (one line of JSON) and "accepted" with the connections accepted so far (bench starts the clock only when all are). Ends when the
 // server stops (stop_fd stays readable once written) or the pipe closes.
-void answer_requests(int control_fd, int reply_fd, int stop_fd, const ServerCounters* counters) {
+void answer_requests(int control_fd, int reply_fd, int stop_fd, const ServerCounters* counters,
+                     const KernelCounters* kernel) {
   char buf[64];
   for (;;) {
     pollfd fds[2] = {{control_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
@@ -54,6 +56,10 @@ void answer_requests(int control_fd, int reply_fd, int stop_fd, const ServerCoun
     // Requests are "NAME SEQ\n"; the reply repeats both so bench can match it to its request.
     std::string_view request(buf, static_cast<std::size_t>(n));
     while (!request.empty() && (request.back() == '\n' || request.back() == '\r')) request.remove_suffix(1);
+    if (request.starts_with("kernel")) {
+      say(reply_fd, fmt::format("{} {}\n", request, snapshot_to_json(kernel->snapshot()).dump()));
+      continue;
+    }
     if (request.starts_with("accepted")) {
       say(reply_fd, fmt::format("{} {}\n", request, counters->accepted.load()));
       continue;
@@ -93,6 +99,10 @@ int serve_command(int argc, char** argv) {
 
     UniqueFd listener = listen_tcp(SocketAddress::parse(o.host, o.port), o.backlog);
     const SocketAddress bound = local_address(listener.get());
+    // Opened while this is the process's only thread: every thread started from here on (the
+    // control thread, the backend's threads, io_uring's workers) inherits them.
+    const KernelCounters kernel =
+        o.kernel_counters ? KernelCounters::open_for_this_process() : KernelCounters(kCountersTurnedOff);
     if (o.ready_fd >= 0)
       say(o.ready_fd, fmt::format("ready {}\n", bound.to_string()));
     else
@@ -103,7 +113,7 @@ int serve_command(int argc, char** argv) {
     ServerCounters counters;
     std::jthread control;
     if (o.control_fd >= 0 && o.ready_fd >= 0)
-      control = std::jthread(answer_requests, o.control_fd, o.ready_fd, stop.get(), &counters);
+      control = std::jthread(answer_requests, o.control_fd, o.ready_fd, stop.get(), &counters, &kernel);
     const auto work_ns = static_cast<std::uint64_t>(o.work_us * 1000.0 + 0.5);
     backend->serve({listener.get(), stop.get(), with_request_work(server_codec_factory(o.protocol), work_ns), &counters,
                     o.read_size});

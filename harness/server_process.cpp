@@ -26,7 +26,7 @@ namespace mux {
 namespace {
 
 constexpr int kReadyFd = 3;    // child -> bench: "ready ADDR", "cpu US", "stats {...}", "error MSG"
-constexpr int kControlFd = 4;  // bench -> child: "cpu"
+constexpr int kControlFd = 4;  // bench -> child: "cpu", "accepted", "kernel"
 constexpr int kStartTimeoutMs = 10'000;
 constexpr int kStopTimeoutMs = 5'000;
 constexpr int kControlTimeoutMs = 5'000;
@@ -42,6 +42,7 @@ ServerProcess::ServerProcess(const Config& config) {
                                    fmt::format("--ready-fd={}", kReadyFd), fmt::format("--control-fd={}", kControlFd)};
   if (!config.cpus.empty()) args.push_back("--server-cpus=" + format_cpu_list(config.cpus));
   if (config.work_us > 0) args.push_back(fmt::format("--work-us={}", config.work_us));
+  if (config.kernel_counters) args.push_back("--kernel-counters");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -140,6 +141,14 @@ double ServerProcess::cpu_time_us() {
   // Ask the server itself: getrusage in the child is exact to the µs for all its threads.
   if (const auto us = ask("cpu")) return std::stod(*us);
   return cpu_time_from_proc_us();
+}
+
+std::optional<KernelSnapshot> ServerProcess::kernel_snapshot() {
+  const auto reply = ask("kernel");
+  if (!reply) return std::nullopt;
+  const auto json = nlohmann::json::parse(*reply, nullptr, false);
+  if (json.is_discarded()) return std::nullopt;
+  return snapshot_from_json(json);
 }
 
 std::uint64_t ServerProcess::accepted() {

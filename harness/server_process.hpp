@@ -13,6 +13,7 @@
 #include "core/cpu_set.hpp"
 #include "core/net.hpp"
 #include "core/unique_fd.hpp"
+#include "harness/kernel_counters.hpp"
 
 namespace mux {
 
@@ -27,6 +28,7 @@ class ServerProcess {
     double work_us;
     CpuList cpus;
     std::size_t read_size;  // bytes per receive
+    bool kernel_counters = true;  // count its syscalls, context switches... (--counters)
   };
   // Starts the server and waits until it listens; throws UsageError with the server's own
   // one-line reason (port in use, io_uring disabled, ...) when it cannot.
@@ -42,6 +44,8 @@ class ServerProcess {
   std::string exit_description() const;
   // User + system CPU time the server has used so far, in microseconds (all its threads).
   double cpu_time_us();
+  // What the server has cost the kernel so far, counted in the server (null if it does not answer).
+  std::optional<KernelSnapshot> kernel_snapshot();
   // Connections the server has accepted so far (0 if it does not answer).
   std::uint64_t accepted();
   // The server's resident set, bytes (0 once it is gone).

@@ -5,6 +5,8 @@
 #include <map>
 #include <numeric>
 #include <optional>
+#include <random>
+#include <string_view>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -32,12 +34,26 @@ constexpr Metric kMetrics[] = {
     {"server_cpu_us_per_request", "server_cpu_us_per_request", ""},
     {"loadgen_cpu_us_per_request", "loadgen_cpu_us_per_request", ""},
     {"errors", "errors", ""},
+    // What each request cost the kernel (results.kernel_counters; the key is a dotted path).
+    {"server_syscalls_per_request", "kernel_counters", "server.syscalls_per_request"},
+    {"server_context_switches_per_request", "kernel_counters", "server.context_switches_per_request"},
+    {"loadgen_syscalls_per_request", "kernel_counters", "loadgen.syscalls_per_request"},
+    {"loadgen_context_switches_per_request", "kernel_counters", "loadgen.context_switches_per_request"},
 };
 
 std::optional<double> metric_of(const nlohmann::json& result, const Metric& m) {
-  const auto& r = result["results"];
-  const auto& v = *m.key ? r[m.section][m.key] : r[m.section];
-  return v.is_number() ? std::optional<double>(v.get<double>()) : std::nullopt;
+  const auto& results = result["results"];
+  const auto section = results.find(m.section);  // runs from before a metric existed lack it
+  if (section == results.end()) return std::nullopt;
+  const nlohmann::json* v = &*section;
+  for (std::string_view key = m.key; !key.empty() && v->is_object();) {
+    const std::size_t dot = std::min(key.find('.'), key.size());
+    const auto it = v->find(std::string(key.substr(0, dot)));
+    if (it == v->end()) return std::nullopt;
+    v = &*it;
+    key.remove_prefix(std::min(dot + 1, key.size()));
+  }
+  return v->is_number() ? std::optional<double>(v->get<double>()) : std::nullopt;
 }
 
 std::string config_name(const std::string& protocol, const SweepRun& r) {
@@ -129,6 +145,9 @@ ordered_json google_benchmark_json(const std::vector<SweepRun>& runs, const std:
                             {"p99_us", res["latency_us"]["p99"]},
                             {"p999_us", res["latency_us"]["p999"]},
                             {"errors", res["errors"]}});
+      for (const Metric& m : kMetrics)  // user counters, as Google Benchmark reports them
+        if (std::string_view(m.name).starts_with("server_syscalls") || std::string_view(m.name).starts_with("server_context"))
+          if (const auto v = metric_of(r->result, m)) benchmarks.back()[m.name] = *v;
     }
     const auto aggregate = [&](const char* which, double rt, double ct, const char* unit) {
       benchmarks.push_back({{"name", fmt::format("{}_{}", name, which)},
@@ -179,6 +198,8 @@ ordered_json bencher_bmf(const ordered_json& summary) {
     ordered_json entry;
     if (!c["throughput_rps"].is_null()) entry["throughput"] = measure(c["throughput_rps"], 1);
     if (!c["p99_us"].is_null()) entry["p99_latency_ns"] = measure(c["p99_us"], 1000);
+    if (!c["server_syscalls_per_request"].is_null())
+      entry["server_syscalls_per_request"] = measure(c["server_syscalls_per_request"], 1);
     bmf[c["name"].get<std::string>()] = entry;
   }
   return bmf;

@@ -259,6 +259,10 @@ def metric(run, name):
     """A scalar result by short name; None when the run lacks it (older JSON, failed run)."""
     r = run.results
     lat = r.get("latency_us", {})
+
+    def kernel(side, field):
+        return ((r.get("kernel_counters") or {}).get(side) or {}).get(field)
+
     getters = {
         "throughput": lambda: r.get("throughput_rps"),
         "p50": lambda: lat.get("p50"),
@@ -266,6 +270,11 @@ def metric(run, name):
         "p999": lambda: lat.get("p999"),
         "server_us_per_req": lambda: r.get("server_cpu_us_per_request"),
         "errors": lambda: r.get("errors"),
+        # what each request cost the kernel (results.kernel_counters; null where not counted)
+        "server_syscalls_per_req": lambda: kernel("server", "syscalls_per_request"),
+        "server_cs_per_req": lambda: kernel("server", "context_switches_per_request"),
+        "loadgen_syscalls_per_req": lambda: kernel("loadgen", "syscalls_per_request"),
+        "loadgen_cs_per_req": lambda: kernel("loadgen", "context_switches_per_request"),
     }
     value = getters[name]()
     return None if value is None else float(value)
@@ -408,6 +417,10 @@ def summarize(runs):
         "p99": median_ci(values(runs, "p99")),
         "p999": median_ci(values(runs, "p999")),
         "server_us_per_req": median_ci(values(runs, "server_us_per_req")),
+        "server_syscalls_per_req": median_ci(values(runs, "server_syscalls_per_req")),
+        "server_cs_per_req": median_ci(values(runs, "server_cs_per_req")),
+        "loadgen_syscalls_per_req": median_ci(values(runs, "loadgen_syscalls_per_req")),
+        "loadgen_cs_per_req": median_ci(values(runs, "loadgen_cs_per_req")),
         "errors": int(sum(values(runs, "errors"))),
     }
 

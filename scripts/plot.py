@@ -3,8 +3,8 @@
 
     scripts/plot.py DIR [--spectrum-clients N] [--timeline-run ID]
 
-Plots: throughput, p99 latency and server CPU per request against the number of
-clients; the latency percentile spectrum at one client count; the per-second timeline
+Plots: throughput, p99 latency, server CPU per request, and the server's syscalls and
+context switches per request against the number of clients; the latency percentile spectrum at one client count; the per-second timeline
 of one run; and, when DIR/micro.json exists, the cost of one wait call against the
 number of registered fds.  Every backend keeps one colour and marker in all of them.
 Optional inputs (timeline, latency_spectrum, micro.json) are skipped with a note.
@@ -103,6 +103,8 @@ def make_plots(sweep, outdir, spectrum_clients=None, timeline_run=None):
             plots.append(plot_vs_clients(sweep, outdir, size, THROUGHPUT))
             plots.append(plot_vs_clients(sweep, outdir, size, P99))
             plots.append(plot_vs_clients(sweep, outdir, size, SERVER_CPU))
+            for metric in (SERVER_SYSCALLS, SERVER_CS):
+                plots.append(plot_if_measured(sweep, outdir, size, metric, notes))
             plots.append(plot_spectrum(sweep, outdir, size, spectrum_clients, notes))
         plots.append(plot_timeline(sweep, outdir, timeline_run, notes))
         plots.append(plot_micro(sweep, outdir, notes))
@@ -130,6 +132,21 @@ P99 = Metric("p99", "p99", "p99 latency vs concurrent clients", "p99 latency", T
              lambda v, _: mr.fmt_us(v, trim=True))
 SERVER_CPU = Metric("server_us_per_req", "server-cpu", "Server CPU time per request",
                     "server CPU per request (µs)", True, lambda v, _: f"{v:g}")
+
+SERVER_SYSCALLS = Metric("server_syscalls_per_req", "syscalls", "Syscalls per request (server)",
+                         "server system calls per request", True, lambda v, _: f"{v:g}")
+SERVER_CS = Metric("server_cs_per_req", "context-switches", "Context switches per request (server)",
+                   "server context switches per request", True, lambda v, _: f"{v:g}")
+
+
+def plot_if_measured(sweep, outdir, size, metric, notes):
+    """plot_vs_clients, or a note when no run has the metric (older runs, --counters=off)."""
+    runs = [r for r in sweep.complete_runs if r.message_size == size]
+    if not mr.values(runs, metric.name):
+        notes.append(f"{metric.heading.lower()} at {mr.fmt_bytes(size)}: no run has "
+                     "results.kernel_counters (older runs, or --counters=off); plot skipped")
+        return None
+    return plot_vs_clients(sweep, outdir, size, metric)
 
 
 def plot_vs_clients(sweep, outdir, size, metric):

@@ -357,6 +357,67 @@ class IntervalAgreementTest(TempCopy):
         self.assertAlmostEqual(tput["ci_coverage"], 1 - 2 * (1 + 9) / 512)
 
 
+def add_kernel_counters(sweep, server_syscalls, scale=1.0):
+    """Gives every run of a fixture copy results.kernel_counters, as bench writes them:
+    server syscalls per request from `server_syscalls(run id)` times `scale`."""
+    for path in (sweep / "runs").glob("*.json"):
+        data = json.loads(path.read_text())
+        srv = server_syscalls(path.stem) * scale
+        data["results"]["kernel_counters"] = {
+            "server": {"available": True, "syscalls_per_request": srv,
+                       "context_switches_per_request": srv / 100},
+            "loadgen": {"available": True, "syscalls_per_request": 2.0,
+                        "context_switches_per_request": 0.01}}
+        path.write_text(json.dumps(data))
+
+
+def fixed_syscalls(run_id):
+    """Per-request syscalls that depend on the configuration and wobble a little by repetition."""
+    backend = run_id.split("-c")[0]
+    return {"epoll": 2.0, "poll": 2.5, "select": 2.5}.get(backend, 3.0) + 0.001 * int(run_id[-1])
+
+
+class KernelCountersScriptsTest(TempCopy):
+    """results.kernel_counters in the plots, the report and compare.py's gate."""
+
+    def test_plots_and_report_show_syscalls_and_context_switches(self):
+        sweep = self.copy("sweep-aa-base")
+        add_kernel_counters(sweep, fixed_syscalls)
+        result = run("report.py", sweep)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        for stem in ("syscalls-m128", "context-switches-m128"):
+            assert_png(self, sweep / "plots" / f"{stem}.png")
+            assert_svg(self, sweep / "plots" / f"{stem}.svg")
+        md = (sweep / "report.md").read_text(encoding="utf-8")
+        self.assertIn("Srv sys/req", md)
+        self.assertIn("| 2.001 |", md)  # epoll's median over repetitions 0, 1, 2
+
+    def test_without_counters_the_plots_are_skipped_with_a_note(self):
+        result = run("plot.py", self.copy("sweep-aa-base"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("no run has results.kernel_counters", result.stdout)
+
+    def test_compare_gates_on_server_syscalls_per_request(self):
+        base, same, more = self.copy("sweep-aa-base"), self.copy("sweep-aa-current"), self.tmp / "more"
+        shutil.copytree(same, more)
+        add_kernel_counters(base, fixed_syscalls)
+        add_kernel_counters(same, fixed_syscalls)
+        add_kernel_counters(more, fixed_syscalls, scale=1.5)
+        result = run("compare.py", base, same, "--max-throughput-drop=90", "--max-p99-rise=900")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("syscalls/req base → current", result.stdout)
+        result = run("compare.py", base, more, "--max-throughput-drop=90", "--max-p99-rise=900")
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        regressions = [l for l in result.stdout.splitlines() if l.startswith("REGRESSION:")]
+        self.assertTrue(regressions and all("syscalls/req +50" in l for l in regressions),
+                        result.stdout)
+
+    def test_compare_without_counters_says_not_compared(self):
+        result = run("compare.py", FIXTURES / "sweep-aa-base", FIXTURES / "sweep-aa-current")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertNotIn("syscalls/req", result.stdout)
+
+
 class StatisticsTest(unittest.TestCase):
     """The statistics the scripts' verdicts rest on, checked against known values."""
 

@@ -1,0 +1,253 @@
+#include "harness/kernel_counters.hpp"
+
+#include <dirent.h>
+#include <linux/perf_event.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace mux {
+namespace {
+
+// Counting one thread costs one fd per event (~33): past this many threads alive at open time
+// (neither `bench` nor `bench serve` has more than two then), the rest go uncounted, said so.
+constexpr std::size_t kMaxTasks = 64;
+
+constexpr const char* kBreakdown[] = {
+    "read",        "readv",        "recvfrom",       "recvmsg",         "recvmmsg",     "write",
+    "writev",      "sendto",       "sendmsg",        "sendmmsg",        "epoll_wait",   "epoll_pwait",
+    "epoll_pwait2", "epoll_ctl",   "poll",           "ppoll",           "select",       "pselect6",
+    "io_uring_enter", "accept",    "accept4",        "connect",         "close",        "shutdown",
+    "futex",       "nanosleep",    "clock_nanosleep", "clock_gettime",  "sched_yield",  "getrusage"};
+
+std::string errno_text(int err) {
+  const char* name = ::strerrorname_np(err);  // "EACCES"; null when unknown
+  return name ? fmt::format("{} ({})", std::strerror(err), name) : std::string(std::strerror(err));
+}
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// Tracepoint ids live in tracefs, which is often not mounted: then (as root) it is mounted on
+// a private temporary directory just long enough to read them, as perf itself does.
+struct Tracepoints {
+  std::optional<std::uint64_t> sys_enter;  // raw_syscalls:sys_enter
+  std::vector<std::pair<std::string, std::uint64_t>> per_syscall;  // syscalls:sys_enter_NAME
+  std::string error;  // why sys_enter is missing
+};
+
+std::optional<std::uint64_t> tracepoint_id(const std::string& root, const std::string& event) {
+  const std::string text = read_first_line(fmt::format("{}/events/{}/id", root, event));
+  if (text.empty()) return std::nullopt;
+  return std::strtoull(text.c_str(), nullptr, 10);
+}
+
+Tracepoints read_tracepoints(const std::string& root) {
+  Tracepoints t;
+  t.sys_enter = tracepoint_id(root, "raw_syscalls/sys_enter");
+  if (!t.sys_enter) t.error = fmt::format("this kernel has no raw_syscalls:sys_enter tracepoint in {}", root);
+  for (const char* name : kBreakdown)
+    if (const auto id = tracepoint_id(root, fmt::format("syscalls/sys_enter_{}", name)))
+      t.per_syscall.emplace_back(name, *id);
+  return t;
+}
+
+Tracepoints find_tracepoints() {
+  for (const char* root : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+    struct stat st {};
+    if (::stat(fmt::format("{}/events/raw_syscalls", root).c_str(), &st) == 0) return read_tracepoints(root);
+  }
+  char dir[] = "/tmp/muxbench-tracefs-XXXXXX";
+  Tracepoints none;
+  if (::mkdtemp(dir) == nullptr) {
+    none.error = fmt::format("tracefs is not mounted and mkdtemp failed: {}", errno_text(errno));
+    return none;
+  }
+  if (::mount("nodev", dir, "tracefs", 0, nullptr) != 0) {
+    const int err = errno;
+    ::rmdir(dir);
+    none.error = fmt::format("tracefs (for the syscall tracepoints' ids) is not mounted and mounting it failed: {}; "
+                             "mount it with `mount -t tracefs nodev /sys/kernel/tracing`",
+                             errno_text(err));
+    return none;
+  }
+  Tracepoints t = read_tracepoints(dir);
+  ::umount2(dir, MNT_DETACH);
+  ::rmdir(dir);
+  return t;
+}
+
+const Tracepoints& tracepoints() {
+  static const Tracepoints t = find_tracepoints();
+  return t;
+}
+
+std::string refusal_reason(const std::string& counter, bool hardware, int err) {
+  if (err == EACCES || err == EPERM)
+    return fmt::format("perf_event_open refused: {}; kernel.perf_event_paranoid is {} and this process lacks "
+                       "CAP_PERFMON, or a seccomp filter denies it; run as root, grant CAP_PERFMON or lower "
+                       "kernel.perf_event_paranoid",
+                       errno_text(err), read_first_line("/proc/sys/kernel/perf_event_paranoid"));
+  if (hardware && (err == ENOENT || err == EOPNOTSUPP || err == ENODEV))
+    return fmt::format("perf_event_open: {}: this machine exposes no hardware performance counters (a VM without "
+                       "a virtual PMU?)",
+                       errno_text(err));
+  if (err == ENOSYS) return fmt::format("perf_event_open: {}: no perf events in this kernel", errno_text(err));
+  return fmt::format("perf_event_open({}): {}", counter, errno_text(err));
+}
+
+std::vector<pid_t> threads_of_this_process() {
+  std::vector<pid_t> tids;
+  if (DIR* d = ::opendir("/proc/self/task")) {
+    while (const dirent* e = ::readdir(d))
+      if (const pid_t tid = std::atoi(e->d_name); tid > 0) tids.push_back(tid);
+    ::closedir(d);
+  }
+  std::sort(tids.begin(), tids.end());
+  return tids;
+}
+
+struct EventSpec {
+  std::string name;
+  std::uint32_t type;
+  std::uint64_t config;
+};
+
+}  // namespace
+
+std::span<const char* const> breakdown_syscalls() { return kBreakdown; }
+
+nlohmann::json snapshot_to_json(const KernelSnapshot& s) {
+  return {{"counts", s.counts}, {"unavailable", s.unavailable}, {"scaled", s.scaled}, {"coverage", s.coverage}};
+}
+
+KernelSnapshot snapshot_from_json(const nlohmann::json& j) {
+  KernelSnapshot s;
+  if (!j.is_object()) return s;
+  s.counts = j.value("counts", std::map<std::string, std::uint64_t>{});
+  s.unavailable = j.value("unavailable", std::map<std::string, std::string>{});
+  s.scaled = j.value("scaled", std::vector<std::string>{});
+  s.coverage = j.value("coverage", std::string());
+  return s;
+}
+
+KernelCounters::KernelCounters(std::string reason) : off_reason_(std::move(reason)) {}
+
+KernelCounters KernelCounters::open_for_this_process() {
+  KernelCounters c;
+  // Two groups, each read with one read(2): the software group (the tracepoints and CPU
+  // migrations: never multiplexed) and the hardware group, which may have to share the PMU.
+  std::vector<EventSpec> software, hardware;
+  const Tracepoints& tp = tracepoints();
+  if (tp.sys_enter) {
+    software.push_back({"syscalls", PERF_TYPE_TRACEPOINT, *tp.sys_enter});
+    for (const auto& [name, id] : tp.per_syscall) software.push_back({"syscall:" + name, PERF_TYPE_TRACEPOINT, id});
+  } else {
+    c.unavailable_["syscalls"] = tp.error;
+  }
+  software.push_back({"cpu_migrations", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_MIGRATIONS});
+  hardware.push_back({"instructions", PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS});
+  hardware.push_back({"cycles", PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES});
+
+  std::vector<pid_t> tids = threads_of_this_process();
+  const std::set<pid_t> known(tids.begin(), tids.end());
+  if (tids.size() > kMaxTasks) {
+    c.coverage_ = fmt::format("{} of the {} threads alive when the counters were opened are not counted (at most {} "
+                              "are, to bound the fds)",
+                              tids.size() - kMaxTasks, tids.size(), kMaxTasks);
+    tids.resize(kMaxTasks);
+  }
+  const auto note = [&c](const std::string& text) { c.coverage_ += (c.coverage_.empty() ? "" : "; ") + text; };
+  for (const pid_t tid : tids) {
+    const bool first = tid == tids.front();  // what the first thread refuses is unavailable
+    for (const auto* specs : {&software, &hardware}) {
+      Group group;
+      for (const EventSpec& spec : *specs) {
+        if (c.unavailable_.contains(spec.name)) continue;
+        // Where raw_syscalls:sys_enter is refused, each syscall's tracepoint is refused alike.
+        if (spec.name.starts_with("syscall:") && c.unavailable_.contains("syscalls")) continue;
+        perf_event_attr attr{};
+        attr.size = sizeof attr;
+        attr.type = spec.type;
+        attr.config = spec.config;
+        attr.inherit = 1;  // threads and processes created later are counted into this event
+        attr.read_format = PERF_FORMAT_GROUP | PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
+        const int leader = group.fds.empty() ? -1 : group.fds.front().get();
+        const int fd = static_cast<int>(::syscall(SYS_perf_event_open, &attr, tid, -1, leader, PERF_FLAG_FD_CLOEXEC));
+        if (fd >= 0) {
+          group.fds.emplace_back(fd);
+          group.names.push_back(spec.name);
+          continue;
+        }
+        const int err = errno;
+        if (err == ESRCH) break;  // the thread ended meanwhile: nothing of it left to count
+        if (first)
+          c.unavailable_[spec.name] = refusal_reason(spec.name, spec.type == PERF_TYPE_HARDWARE, err);
+        else
+          note(fmt::format("{} is not counted on thread {}: {}", spec.name, tid, errno_text(err)));
+      }
+      if (!group.fds.empty()) c.groups_.push_back(std::move(group));
+    }
+  }
+  // A thread started by an uncounted thread while the counters were being opened escapes them.
+  std::size_t late = 0;
+  for (const pid_t tid : threads_of_this_process()) late += known.count(tid) == 0 ? 1 : 0;
+  if (late > 0) note(fmt::format("{} threads started while the counters were being opened may not be counted", late));
+  return c;
+}
+
+KernelSnapshot KernelCounters::snapshot() const {
+  KernelSnapshot s;
+  if (!off_reason_.empty()) {
+    for (const char* name : {"syscalls", "context_switches", "voluntary_context_switches",
+                             "involuntary_context_switches", "page_faults", "cpu_migrations", "instructions", "cycles"})
+      s.unavailable[name] = off_reason_;
+    return s;
+  }
+  s.unavailable = unavailable_;
+  s.coverage = coverage_;
+  std::map<std::string, double> totals;
+  std::set<std::string> scaled;
+  for (const Group& g : groups_) {
+    // PERF_FORMAT_GROUP: nr, time enabled, time running, then one value per event in order.
+    std::vector<std::uint64_t> v(3 + g.names.size());
+    const auto bytes = static_cast<ssize_t>(v.size() * sizeof v[0]);
+    if (::read(g.fds.front().get(), v.data(), static_cast<std::size_t>(bytes)) != bytes) continue;
+    const bool multiplexed = v[2] > 0 && v[2] < v[1];  // extrapolate, as perf stat does, and say so
+    for (std::size_t i = 0; i < g.names.size(); ++i) {
+      const double value = static_cast<double>(v[3 + i]);
+      totals[g.names[i]] += multiplexed ? value * static_cast<double>(v[1]) / static_cast<double>(v[2]) : value;
+      if (multiplexed) scaled.insert(g.names[i]);
+    }
+  }
+  for (const auto& [name, total] : totals) s.counts[name] = static_cast<std::uint64_t>(total + 0.5);
+  s.scaled.assign(scaled.begin(), scaled.end());
+  // getrusage(RUSAGE_SELF): every thread of the process, those that already exited included.
+  rusage ru{};
+  if (::getrusage(RUSAGE_SELF, &ru) == 0) {
+    const auto count = [](long v) { return static_cast<std::uint64_t>(std::max(v, 0L)); };
+    s.counts["voluntary_context_switches"] = count(ru.ru_nvcsw);
+    s.counts["involuntary_context_switches"] = count(ru.ru_nivcsw);
+    s.counts["context_switches"] = count(ru.ru_nvcsw) + count(ru.ru_nivcsw);
+    s.counts["page_faults"] = count(ru.ru_minflt) + count(ru.ru_majflt);
+  }
+  return s;
+}
+
+}  // namespace mux

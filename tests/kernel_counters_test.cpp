@@ -1,0 +1,215 @@
+// What each request costs the kernel (results.kernel_counters): checked against perf(1) and
+// against what each I/O model must do per request, and reported honestly where not counted.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "core/unique_fd.hpp"
+#include "tests/run_bench.hpp"
+
+namespace mux::test {
+namespace {
+
+constexpr const char* kPerf = "/usr/bin/perf";
+
+// The fields every side reports (null with a reason in "unavailable" when not counted).
+constexpr const char* kFields[] = {"syscalls_per_request", "context_switches_per_request",
+                                   "voluntary_context_switches_per_request", "involuntary_context_switches_per_request",
+                                   "page_faults_per_request", "cpu_migrations_per_request", "instructions_per_request",
+                                   "cycles_per_request", "instructions_per_cycle"};
+
+// A one-connection server that echoes bytes back (the echo protocol needs nothing more):
+// outside any muxbench process, so perf sees only `bench load`.
+class ByteEchoServer {
+ public:
+  ByteEchoServer() : listener_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(listener_.get(), 16) != 0)
+      throw std::runtime_error("cannot listen");
+    ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::jthread([this] {
+      UniqueFd conn(::accept(listener_.get(), nullptr, nullptr));
+      char buf[65536];
+      for (ssize_t n; conn && (n = ::recv(conn.get(), buf, sizeof buf, 0)) > 0;)
+        for (ssize_t off = 0; off < n;) {
+          const ssize_t w = ::send(conn.get(), buf + off, static_cast<std::size_t>(n - off), MSG_NOSIGNAL);
+          if (w <= 0) return;
+          off += w;
+        }
+    });
+  }
+  ~ByteEchoServer() { ::shutdown(listener_.get(), SHUT_RDWR); }
+  int port() const { return port_; }
+
+ private:
+  UniqueFd listener_;
+  int port_ = 0;
+  std::jthread thread_;
+};
+
+nlohmann::json run_json(const std::vector<std::string>& args, Outcome* outcome = nullptr) {
+  TempDir dir;
+  std::vector<std::string> all = args;
+  all.push_back("--json=" + dir.file("r.json"));
+  const Outcome o = bench(all);
+  if (outcome) *outcome = o;
+  EXPECT_EQ(o.exit_code, 0) << o.out << o.err;
+  return o.exit_code == 0 ? read_json(dir.file("r.json")) : nlohmann::json();
+}
+
+double field(const nlohmann::json& doc, const char* side, const char* name) {
+  const auto& v = doc["results"]["kernel_counters"][side][name];
+  EXPECT_TRUE(v.is_number()) << side << "." << name << " is not a number: "
+                             << doc["results"]["kernel_counters"][side].dump(2);
+  return v.is_number() ? v.get<double>() : -1;
+}
+
+// Every field is present; a null one has its reason.
+void expect_well_formed(const nlohmann::json& side) {
+  ASSERT_TRUE(side.is_object());
+  for (const char* f : kFields) {
+    ASSERT_TRUE(side.contains(f)) << f;
+    if (side[f].is_null()) {
+      EXPECT_TRUE(side["unavailable"][f].is_string()) << f << " is null without a reason: " << side.dump(2);
+    } else {
+      EXPECT_GE(side[f].get<double>(), 0) << f;
+    }
+  }
+  EXPECT_TRUE(side["per_syscall"].is_object());
+  EXPECT_TRUE(side["attribution"].is_string());
+}
+
+// Ours counts the bench load process over the measured window; perf stat counts the same
+// process from exec to exit. So perf's total = ours + the syscalls outside the window (start-up,
+// connecting, thread creation, writing the JSON): ours must never exceed it, and with a 2 s
+// window of one busy connection the part outside must stay under 5%.
+TEST(KernelCounters, LoadGeneratorSyscallsAgreeWithPerfStat) {
+  if (!std::filesystem::exists(kPerf)) GTEST_SKIP() << kPerf << " is missing: scripts/setup installs linux-perf";
+  ByteEchoServer server;
+  TempDir dir;
+  const Outcome o = run({kPerf, "stat", "-x,", "-o", dir.file("perf.csv"), "-e", "raw_syscalls:sys_enter", "--",
+                         BENCH_PATH, "load", fmt::format("--target=127.0.0.1:{}", server.port()), "--clients=1",
+                         "--duration=2", "--warmup=0", "--json=" + dir.file("r.json")});
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  std::uint64_t perf_total = 0;
+  std::istringstream csv(slurp(dir.file("perf.csv")));
+  for (std::string line; std::getline(csv, line);)
+    if (line.find("raw_syscalls:sys_enter") != std::string::npos) perf_total = std::strtoull(line.c_str(), nullptr, 10);
+  if (perf_total == 0) GTEST_SKIP() << "perf stat could not count raw_syscalls:sys_enter here: " << slurp(dir.file("perf.csv"));
+
+  const auto doc = read_json(dir.file("r.json"));
+  const auto& gen = doc["results"]["kernel_counters"]["loadgen"];
+  ASSERT_TRUE(gen["available"].get<bool>()) << gen.dump(2);
+  const auto ours = gen["totals"]["syscalls"].get<std::uint64_t>();
+  EXPECT_LE(ours, perf_total) << "the window cannot hold more syscalls than the whole process made";
+  EXPECT_GE(static_cast<double>(ours), 0.95 * static_cast<double>(perf_total))
+      << "ours " << ours << " vs perf " << perf_total;
+  const auto requests = doc["results"]["requests"].get<double>();
+  EXPECT_NEAR(gen["syscalls_per_request"].get<double>(), static_cast<double>(ours) / requests, 1e-9);
+  // `bench load` did not start the server: that side is not counted, and says why.
+  const auto& srv = doc["results"]["kernel_counters"]["server"];
+  EXPECT_FALSE(srv["available"].get<bool>());
+  EXPECT_TRUE(srv["syscalls_per_request"].is_null());
+  EXPECT_NE(srv["unavailable_reason"].get<std::string>().find("bench load"), std::string::npos);
+}
+
+// One client, closed loop: each request costs an epoll server one epoll_wait, one recv and one
+// send; io_uring's multishot recv needs no call per receive, so it makes fewer.
+TEST(KernelCounters, SingleClientEpollMakesThreeSyscallsPerRequestAndIoUringFewer) {
+  Outcome out;
+  const auto epoll = run_json({"--backend=epoll", "--clients=1", "--duration=1", "--warmup=0.2", "--syscalls"}, &out);
+  ASSERT_FALSE(epoll.is_null());
+  const auto& srv = epoll["results"]["kernel_counters"]["server"];
+  expect_well_formed(srv);
+  expect_well_formed(epoll["results"]["kernel_counters"]["loadgen"]);
+  const double epoll_sys = field(epoll, "server", "syscalls_per_request");
+  EXPECT_GE(epoll_sys, 2.5) << srv.dump(2);
+  EXPECT_LE(epoll_sys, 3.5) << srv.dump(2);
+  for (const char* name : {"epoll_wait", "recvfrom", "sendto"})
+    EXPECT_NEAR(srv["per_syscall"][name]["per_request"].get<double>(), 1.0, 0.2) << name << ": " << srv.dump(2);
+  EXPECT_GT(field(epoll, "loadgen", "syscalls_per_request"), 0);
+  EXPECT_NE(out.out.find("srv sys/req"), std::string::npos) << out.out;
+  EXPECT_NE(out.out.find("server syscalls per request: "), std::string::npos) << "--syscalls shows the breakdown\n"
+                                                                               << out.out;
+
+  const auto uring = run_json({"--backend=io_uring", "--clients=1", "--duration=1", "--warmup=0.2"});
+  ASSERT_FALSE(uring.is_null());
+  EXPECT_LT(field(uring, "server", "syscalls_per_request"), epoll_sys);
+  EXPECT_GT(uring["results"]["kernel_counters"]["server"]["per_syscall"]["io_uring_enter"]["count"].get<double>(), 0);
+}
+
+// Per-connection threads start after the counters open: they are counted by inheritance.
+// Uncounted, the server would show only its main and control threads: ~0.001 per request.
+// Each request costs a thread a recv and a send; "about 2" and not "at least 2" because the
+// server reads its counters when its control thread gets the CPU among 20 busy threads, a
+// little after bench reads its own: the server's window can be ~1% shorter than the client's.
+TEST(KernelCounters, ThreadsServerCountsItsConnectionThreads) {
+  const auto doc = run_json({"--backend=threads", "--clients=20", "--duration=1", "--warmup=0.2"});
+  ASSERT_FALSE(doc.is_null());
+  const auto& srv = doc["results"]["kernel_counters"]["server"];
+  expect_well_formed(srv);
+  EXPECT_GE(field(doc, "server", "syscalls_per_request"), 1.8) << "a recv and a send per request: " << srv.dump(2);
+  EXPECT_GT(field(doc, "server", "context_switches_per_request"), 0);
+  EXPECT_GE(srv["per_syscall"]["recvfrom"]["per_request"].get<double>(), 0.9) << srv.dump(2);
+  EXPECT_GE(srv["per_syscall"]["sendto"]["per_request"].get<double>(), 0.9) << srv.dump(2);
+}
+
+TEST(KernelCounters, CountersOffReportsNullWithTheReason) {
+  Outcome out;
+  const auto doc = run_json({"--backend=epoll", "--clients=2", "--duration=0.3", "--warmup=0.1", "--counters=off"}, &out);
+  ASSERT_FALSE(doc.is_null());
+  for (const char* side : {"server", "loadgen"}) {
+    const auto& s = doc["results"]["kernel_counters"][side];
+    expect_well_formed(s);
+    EXPECT_FALSE(s["available"].get<bool>());
+    EXPECT_EQ(s["unavailable_reason"], "turned off by --counters=off");
+    for (const char* f : kFields) {
+      EXPECT_TRUE(s[f].is_null()) << side << "." << f;
+      EXPECT_EQ(s["unavailable"][f], "turned off by --counters=off") << side << "." << f;
+    }
+  }
+  EXPECT_NE(out.out.find("n/a"), std::string::npos) << out.out;
+}
+
+TEST(KernelCounters, BadCountersValueIsRejected) {
+  const Outcome o = bench({"--counters=maybe", "--duration=0.1"});
+  EXPECT_EQ(o.exit_code, 2);
+  EXPECT_TRUE(o.out.empty());
+  EXPECT_NE(o.err.find("--counters"), std::string::npos) << o.err;
+}
+
+// perf_event_open denied (as a seccomp profile or perf_event_paranoid without CAP_PERFMON
+// would): the run goes on; what perf counts is null with the reason, getrusage still counts.
+TEST(KernelCounters, RefusedPerfEventOpenLeavesTheRunIntactAndSaysWhy) {
+  TempDir dir;
+  const Outcome o = run({WITHOUT_PERF_EVENTS_PATH, BENCH_PATH, "--backend=epoll", "--clients=2", "--duration=0.3",
+                         "--warmup=0.1", "--json=" + dir.file("r.json")});
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  const auto doc = read_json(dir.file("r.json"));
+  EXPECT_EQ(doc["results"]["errors"], 0);
+  for (const char* side : {"server", "loadgen"}) {
+    const auto& s = doc["results"]["kernel_counters"][side];
+    expect_well_formed(s);
+    EXPECT_FALSE(s["available"].get<bool>()) << s.dump(2);
+    const std::string reason = s["unavailable_reason"].get<std::string>();
+    EXPECT_NE(reason.find("refused"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("EACCES"), std::string::npos) << reason;
+    EXPECT_TRUE(s["syscalls_per_request"].is_null());
+    EXPECT_TRUE(s["per_syscall"].empty());
+    EXPECT_TRUE(s["context_switches_per_request"].is_number()) << "getrusage needs no perf_event_open";
+  }
+  EXPECT_NE(o.out.find("not counted"), std::string::npos) << "a note says why: " << o.out;
+  EXPECT_TRUE(tagged_processes().empty());
+}
+
+}  // namespace
+}  // namespace mux::test
