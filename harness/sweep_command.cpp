@@ -167,9 +167,10 @@ void print_summary(const ordered_json& summary) {
     const auto& t = c["throughput_rps"];
     const auto& p99 = c["p99_us"];
     const auto& srv = c["server_cpu_us_per_request"];
-  // The interval's column names no confidence level: each row states the coverage it has.
-  std::fputs(fmt::format("\n{:<9}{:>8}{:>8}{:>4}{:>12}{:>28}{:>7}{:>10}{:>12}{:>13}{:>12}\n", "backend", "clients", "msg",
-                         "n", "req/s", "CI of median, coverage", "cv", "p99 µs", "srv µs/req", "srv sys/req", "srv cs/req")
+    const auto median = [&](const char* metric) {
+      return c[metric].is_null() ? std::string("n/a") : fmt::format("{:.3f}", c[metric]["median"].get<double>());
+    };
+    std::fputs(fmt::format("{:<9}{:>8}{:>8}{:>4}{:>12.0f}{:>28}{:>6.1f}%{:>10.0f}{:>12}{:>13}{:>12}\n", c["backend"].get<std::string>(),
                            c["clients"].get<std::size_t>(), c["message_size"].get<std::size_t>(), t["n"].get<int>(),
                            t["median"].get<double>(),
                            fmt::format("[{:.0f}, {:.0f}] {:.1f}%", t["ci_low"].get<double>(), t["ci_high"].get<double>(),
