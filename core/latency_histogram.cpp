@@ -2,9 +2,28 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace mux {
+namespace {
+
+// The 1-based rank of the sample at `percentile` of `total` samples: ceil(p/100 * total), except
+// that a product which is an integer up to floating-point error counts as that integer. Without
+// this, 99.9% of 1000 computes as 999.0000000000001 and rounds up to rank 1000, the maximum.
+// HdrHistogram nudges p down one ulp for the same reason; a tolerance of a few ulps of the
+// product also absorbs the rounding of the multiplication and division themselves.
+std::uint64_t rank_at_percentile(double percentile, std::uint64_t total) {
+  if (std::isnan(percentile)) throw std::invalid_argument("percentile is NaN");
+  const double p = std::clamp(percentile, 0.0, 100.0);
+  const double fractional = p * static_cast<double>(total) / 100.0;
+  const double nearest = std::round(fractional);
+  const double tolerance = 4 * std::numeric_limits<double>::epsilon() * std::max(1.0, fractional);
+  const double rank = std::abs(fractional - nearest) <= tolerance ? nearest : std::ceil(fractional);
+  return std::clamp<std::uint64_t>(static_cast<std::uint64_t>(rank), 1, total);
+}
+
+}  // namespace
 
 // Index layout with S = bits_ (10 by default): bucket 0 covers [0, 2^S) in steps of 1;
 // bucket b >= 1 covers [2^(S-1) << b, 2^S << b) in steps of 1 << b, at indices
@@ -44,10 +63,7 @@ void LatencyHistogram::reset() { *this = LatencyHistogram(bits_); }
 
 std::uint64_t LatencyHistogram::value_at_percentile(double percentile) const {
   if (total_ == 0) return 0;
-  const double p = std::clamp(percentile, 0.0, 100.0);
-  // Rank of the sample we want (1-based), as HdrHistogram computes it.
-  auto rank = static_cast<std::uint64_t>(std::ceil(p / 100.0 * static_cast<double>(total_)));
-  rank = std::max<std::uint64_t>(rank, 1);
+  const std::uint64_t rank = rank_at_percentile(percentile, total_);
   std::uint64_t seen = 0;
   for (std::size_t i = 0; i < counts_.size(); ++i) {
     seen += counts_[i];
@@ -76,9 +92,9 @@ std::vector<LatencyHistogram::SpectrumPoint> LatencyHistogram::percentile_spectr
   for (std::size_t i = 0; i < counts_.size(); ++i) {
     if (counts_[i] == 0) continue;
     seen += counts_[i];
-    const double reached = 100.0 * static_cast<double>(seen) / static_cast<double>(total_);
     const std::uint64_t value = std::min(highest_of(i), max_);
-    while (next <= reached && seen < total_) {
+    // The same rank rule as value_at_percentile, so every row agrees with it exactly.
+    while (rank_at_percentile(next, total_) <= seen && seen < total_) {
       points.push_back({value, next, seen});
       // Halve the step each time the remaining distance to 100% halves.
       const double halvings = std::floor(std::log2(100.0 / (100.0 - next))) + 1;

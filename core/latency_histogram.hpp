@@ -35,8 +35,10 @@ class LatencyHistogram {
   double mean() const { return total_ ? static_cast<double>(sum_) / static_cast<double>(total_) : 0.0; }
   std::uint64_t clamped() const { return clamped_; }
 
-  // The smallest recorded value v such that at least `percentile`% of samples are <= v,
-  // reported as the highest value equivalent to v's bucket (as HdrHistogram does), capped at max().
+  // The smallest recorded value v such that at least `percentile`% of samples are <= v, i.e.
+  // the sample of rank ceil(percentile/100 * count()) (at least 1; exact when that product is an
+  // integer, so p99.9 of 1000 samples is the 999th, not the maximum), reported as the highest
+  // value equivalent to v's bucket (as HdrHistogram does), capped at max(). NaN throws.
   std::uint64_t value_at_percentile(double percentile) const;
 
   static constexpr int kDefaultSubBucketBits = 10;

@@ -1,5 +1,6 @@
 #include "harness/measurement.hpp"
 
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "core/clock.hpp"
 #include "core/limits.hpp"
+#include "core/thread_cpu.hpp"
 #include "harness/atomic_file.hpp"
 #include "harness/kernel_counters.hpp"
 #include "harness/preflight.hpp"
@@ -38,6 +40,32 @@ std::optional<double> kernel_tcp_bytes() {
   }
   std::fclose(f);
   return bytes;
+}
+
+// Read the server's threads one by one up to this many; beyond, reading a file per thread at
+// each edge takes seconds (of the load generator's core), and the verdict then takes
+// min(cores, threads) as what the server could use.
+constexpr std::size_t kMaxServerThreadsRead = 256;
+
+// The CPU of both sides at one edge of the measured interval. Process totals first, the
+// moment the edge is reached: they are what utilization and CPU per request divide. The
+// per-thread reads follow.
+struct CpuSample {
+  double loadgen_us = 0;
+  std::optional<double> server_us;
+  std::optional<std::map<pid_t, std::uint64_t>> server_threads;
+  std::size_t server_thread_count = 0;
+};
+
+CpuSample sample_cpu(ServerProcess* server) {
+  CpuSample s;
+  s.loadgen_us = process_cpu_us();
+  if (server != nullptr && server->alive()) {
+    s.server_us = server->cpu_time_us();
+    s.server_threads = read_process_thread_cpu(server->pid(), kMaxServerThreadsRead);
+    s.server_thread_count = process_thread_count(server->pid());
+  }
+  return s;
 }
 
 LoadConfig load_config(const RunOptions& o, const SocketAddress& target) {
@@ -102,7 +130,10 @@ void install_stop_signals() {
 
 int stop_signal() { return g_signal.load(); }
 
-RunRecord measure(const RunOptions& o, const std::string& label, const SocketAddress& target, ServerProcess* server) {
+RunRecord measure(const RunOptions& o, const std::string& label, const SocketAddress& target, ServerProcess* server,
+                  const std::function<void()>& on_connected) {
+  // This thread samples the CPU at the edges of the measured interval: wake it on time.
+  ::prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   RunRecord r;
   r.backend = label;
   r.server_address = target.to_string();
@@ -119,6 +150,7 @@ RunRecord measure(const RunOptions& o, const std::string& label, const SocketAdd
     while (server->alive() && server->accepted() < o.clients + o.idle && now_ns() < deadline && !g_signal.load())
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
   });
+  if (on_connected) on_connected();
   ProgressLine progress(label, load);
 
   // Sleeps until `deadline`, watching for Ctrl-C and for the server dying under us.
@@ -142,23 +174,43 @@ RunRecord measure(const RunOptions& o, const std::string& label, const SocketAdd
   };
 
   const bool warmed_up = wait_until(load.measure_start_ns());
+  const CpuSample cpu0 = sample_cpu(server);
+  kernel.start();
+  // Memory after the CPU sample: these /proc reads are not on the clock.
   if (server != nullptr && server->alive()) r.server_memory_bytes = static_cast<double>(server->resident_bytes()) - server_rss0;
   r.loadgen_memory_bytes = static_cast<double>(resident_bytes()) - loadgen_rss0;
   if (const auto tcp1 = kernel_tcp_bytes(); tcp0 && tcp1) r.kernel_tcp_memory_bytes = *tcp1 - *tcp0;
-  const std::uint64_t t0 = std::max(now_ns(), load.measure_start_ns());
-  const double loadgen_cpu0 = process_cpu_us(), server_cpu0 = server ? server->cpu_time_us() : 0;
-  kernel.start();
-  if (warmed_up) wait_until(load.end_ns());
-  const std::uint64_t t1 = std::min(now_ns(), load.end_ns());
-  const double loadgen_cpu1 = process_cpu_us(), server_cpu1 = server ? server->cpu_time_us() : 0;
+  if (warmed_up) wait_until(load.end_ns());  // an early stop ends the load generator's window here
+  const CpuSample cpu1 = sample_cpu(server);
   kernel.stop();
 
   r.load = load.join();
   r.kernel_counters = kernel.to_json(r.load.requests);
-  r.measured_s = t1 > t0 ? static_cast<double>(t1 - t0) / 1e9 : 0.0;
-  if (r.measured_s > 0) {
-    if (server != nullptr && server->alive()) r.server_cpu_us = server_cpu1 - server_cpu0;
-    r.loadgen_cpu_us = loadgen_cpu1 - loadgen_cpu0;
+  // The load generator owns the window: requests were counted in exactly this interval.
+  r.measured_s = load.measured_window().seconds();
+  if (r.measured_s <= 0) {
+    r.server_cpu_unknown_reason = kNothingMeasured;
+    return r;
+  }
+  r.loadgen_cpu_us = cpu1.loadgen_us - cpu0.loadgen_us;
+  ThreadCpuUse load_threads;
+  load_threads.busiest_on_cpu_ns = 0;
+  for (const std::uint64_t ns : r.load.thread_cpu_ns) load_threads.add(ns);
+  r.loadgen_threads = load_threads;
+  if (server == nullptr) {
+    r.server_cpu_unknown_reason = "bench load: the server is not started by bench, so its CPU is not measured";
+  } else if (!server->alive() || !cpu0.server_us || !cpu1.server_us) {
+    r.server_cpu_unknown_reason = "the server process ended during the run";
+  } else {
+    r.server_cpu_us = *cpu1.server_us - *cpu0.server_us;
+    if (cpu0.server_threads && cpu1.server_threads) {
+      r.server_threads = thread_cpu_use(*cpu0.server_threads, *cpu1.server_threads);
+    } else {
+      r.server_threads = ThreadCpuUse{.busiest_on_cpu_ns = std::nullopt, .threads = cpu1.server_thread_count};
+      r.server_cpu_unknown_reason =
+          fmt::format("the server's busiest thread is not measured: it has {} threads, more than the {} read one by one",
+                      cpu1.server_thread_count, kMaxServerThreadsRead);
+    }
   }
   return r;
 }

@@ -29,6 +29,19 @@ std::optional<double> utilization(const std::optional<double>& cpu_us, double se
   return *cpu_us / (seconds * 1e6 * static_cast<double>(cores));
 }
 
+// Share of one core the side's busiest thread ran for.
+std::optional<double> busiest_thread_utilization(const std::optional<ThreadCpuUse>& threads, double seconds) {
+  if (!threads || !threads->busiest_on_cpu_ns || seconds <= 0) return std::nullopt;
+  return static_cast<double>(*threads->busiest_on_cpu_ns) / (seconds * 1e9);
+}
+
+SideCpu server_side(const RunOptions& o, const RunRecord& r) {
+  return {.total_us = r.server_cpu_us, .threads = r.server_threads, .cores = o.server_cpus.size()};
+}
+SideCpu loadgen_side(const RunOptions& o, const RunRecord& r) {
+  return {.total_us = r.loadgen_cpu_us, .threads = r.loadgen_threads, .cores = o.client_cpus.size()};
+}
+
 std::string maybe(const std::optional<double>& v, const char* spec) {
   return v ? fmt::format(fmt::runtime(spec), *v) : "n/a";
 }
@@ -124,15 +137,21 @@ std::string table_notes(const RunOptions& o, const RunRecord& r) {
 }
 
 std::string bottleneck(const RunOptions& o, const RunRecord& r) {
-  const auto srv = utilization(r.server_cpu_us, r.measured_s, o.server_cpus.size());
-  const auto gen = utilization(r.loadgen_cpu_us, r.measured_s, o.client_cpus.size());
-  constexpr double kSaturated = 0.9;
-  if (!gen) return "unknown";
-  if (!srv) return *gen >= kSaturated ? "load_generator" : "unknown";
-  if (*srv >= kSaturated && *gen >= kSaturated) return "both";
-  if (*srv >= kSaturated) return "server";
-  if (*gen >= kSaturated) return "load_generator";
-  return "neither";
+  return bottleneck_verdict(server_side(o, r), loadgen_side(o, r), r.measured_s);
+}
+
+std::optional<RequestCountCheck> request_count_check(const RunOptions& o, const RunRecord& r, std::string* why) {
+  const auto& c = r.server_counters;
+  if (!c.is_object() || !c.contains("requests") || !c["requests"].is_number_unsigned()) {
+    if (why != nullptr)
+      *why = !o.target.empty() ? "bench load: the server is not started by bench and reports no count"
+             : c.is_object()   ? "the server does not count the requests of this protocol"
+                               : "the server reported no counters (it ended before it was asked)";
+    return std::nullopt;
+  }
+  return RequestCountCheck{.client_completed = r.load.completed_total,
+                           .client_sent = r.load.sent_total,
+                           .server_answered = c["requests"].get<std::uint64_t>()};
 }
 
 std::vector<std::string> warnings(const RunOptions& o, const RunRecord& r) {
@@ -141,7 +160,14 @@ std::vector<std::string> warnings(const RunOptions& o, const RunRecord& r) {
     w.push_back(fmt::format("achieved {:.0f} req/s, below 95% of the target {:.0f}: the latencies describe an "
                             "overloaded system",
                             r.throughput_rps(), o.rate));
+  if (const auto check = request_count_check(o, r); check && !check->ok())
+    w.push_back(fmt::format("the server answered {} requests, outside what the client saw ({} replies completed, {} "
+                            "requests sent in full): one side miscounts, so neither count can be trusted",
+                            check->server_answered, check->client_completed, check->client_sent));
   const std::string who = bottleneck(o, r);
+  if (who == "unknown" && !r.server_cpu_us && saturated(loadgen_side(o, r), r.measured_s).value_or(false))
+    w.push_back("the load generator was saturated and the server's CPU is not measured: the throughput may be the "
+                "load generator's limit, not the server's");
   if (who == "load_generator")
     w.push_back("the load generator, not the server, was saturated: the server can do more than this; give the "
                 "load generator more cores (--client-cpus, --loadgen-threads) or use --pipeline");
@@ -183,12 +209,22 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
     const Interval& s = r.load.timeline[i];
     const double length = std::min(1.0, r.measured_s - static_cast<double>(i));
     timeline.push_back({{"t_s", static_cast<double>(i) + length},
+                        {"requests", s.requests},
                         {"throughput_rps", static_cast<double>(s.requests) / length},
                         {"p50_us", static_cast<double>(s.latency.value_at_percentile(50)) / 1000.0},
                         {"p99_us", static_cast<double>(s.latency.value_at_percentile(99)) / 1000.0},
                         {"max_us", static_cast<double>(s.latency.max()) / 1000.0},
                         {"errors", s.errors}});
   }
+
+  std::string no_count_reason;
+  const auto count_check = request_count_check(o, r, &no_count_reason);
+  const ordered_json count_check_json =
+      count_check ? ordered_json{{"client_completed", count_check->client_completed},
+                                 {"client_sent", count_check->client_sent},
+                                 {"server_answered", count_check->server_answered},
+                                 {"ok", count_check->ok()}}
+                  : ordered_json();
 
   ordered_json doc;
   doc["schema_version"] = kSchemaVersion;
@@ -248,12 +284,19 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
       {"loadgen_cpu_us_per_request", optional(per_request(r.loadgen_cpu_us, r.load.requests))},
       {"server_cpu_utilization", optional(utilization(r.server_cpu_us, r.measured_s, o.server_cpus.size()))},
       {"loadgen_cpu_utilization", optional(utilization(r.loadgen_cpu_us, r.measured_s, o.client_cpus.size()))},
+      {"server_busiest_thread_utilization", optional(busiest_thread_utilization(r.server_threads, r.measured_s))},
+      {"loadgen_busiest_thread_utilization", optional(busiest_thread_utilization(r.loadgen_threads, r.measured_s))},
       {"bottleneck", bottleneck(o, r)},
       {"loadgen_saturated", bottleneck(o, r) == "load_generator"},
       {"server_counters", r.server_counters},
       {"kernel_counters", r.kernel_counters},
+      {"request_count_check", count_check_json},
       {"timeline", timeline},
   };
+  auto& results = doc["results"];
+  if (!r.server_cpu_unknown_reason.empty()) results["server_cpu_unknown_reason"] = r.server_cpu_unknown_reason;
+  if (!r.loadgen_cpu_us) results["loadgen_cpu_unknown_reason"] = kNothingMeasured;
+  if (!count_check) results["request_count_check_unknown_reason"] = no_count_reason;
   doc["warnings"] = warnings(o, r);
   return doc;
 }

@@ -9,11 +9,14 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/options.hpp"
+#include "harness/verdict.hpp"
 #include "loadgen/load_config.hpp"
 
 namespace mux {
 
 inline constexpr int kSchemaVersion = 1;
+// Why CPU figures are null when a run stopped during its warm-up.
+inline constexpr const char* kNothingMeasured = "nothing was measured: the run stopped before the measured interval began";
 
 struct RunRecord {
   std::string backend;
@@ -24,6 +27,9 @@ struct RunRecord {
   LoadResult load;
   std::optional<double> server_cpu_us;   // user+sys over the measured interval
   std::optional<double> loadgen_cpu_us;
+  std::optional<ThreadCpuUse> server_threads;   // thread by thread, the same interval
+  std::optional<ThreadCpuUse> loadgen_threads;  // the load threads
+  std::string server_cpu_unknown_reason;        // why server CPU figures are null, if any is
   nlohmann::json server_counters;        // the server's own count; null if it died first
   nlohmann::ordered_json kernel_counters;  // {"server", "loadgen"}: what each request cost the kernel
   // Memory the open connections cost: growth from before connecting to the start of the
@@ -49,9 +55,14 @@ std::string path_for(const RunOptions& options, const std::string& path, const s
 // which HdrHistogram's plotter reads.
 std::string to_hgrm(const LatencyHistogram& histogram);
 
-// Which side limited the run, judged from CPU use: "server", "load_generator", "both",
-// "neither" (latency-bound: few clients), or "unknown" when CPU was not measured.
+// Which side limited the run, judged from CPU use (see bottleneck_verdict): "server",
+// "load_generator", "both", "neither" (latency-bound: few clients), or "unknown" when either
+// side's CPU was not measured.
 std::string bottleneck(const RunOptions& options, const RunRecord& record);
+// The server's request count against the client's; null when the server's count is unknown
+// (`why` then says why).
+std::optional<RequestCountCheck> request_count_check(const RunOptions& options, const RunRecord& record,
+                                                     std::string* why = nullptr);
 // Things a reader must know before trusting the numbers (rate missed, generator saturated...).
 std::vector<std::string> warnings(const RunOptions& options, const RunRecord& record);
 

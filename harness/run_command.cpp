@@ -1,6 +1,7 @@
 // `bench`: start the server backend in its own pinned process, drive it with the load
 // generator on the other cores, measure, report, and always leave nothing running behind.
 #include <cstdio>
+#include <functional>
 
 #include <fmt/format.h>
 
@@ -17,6 +18,21 @@ int fail_with(const std::string& message, int code) {
   return code;
 }
 
+namespace {
+
+// The table header goes out once the first load generator has connected: a run that
+// measures nothing (bad input, nothing listening) leaves stdout empty.
+std::function<void()> header_once(const RunOptions& o) {
+  return [&o, printed = false]() mutable {
+    if (printed) return;
+    std::fputs(table_header(o).c_str(), stdout);
+    std::fflush(stdout);
+    printed = true;
+  };
+}
+
+}  // namespace
+
 int run_command(int argc, char** argv) {
   int exit_code = 0;
   const auto options = parse_run_options(argc, argv, exit_code);
@@ -31,7 +47,7 @@ int run_command(int argc, char** argv) {
   pin_process(o.client_cpus);  // the server child is given --server-cpus instead
 
   const auto environment = describe_environment();
-  std::fputs(table_header(o).c_str(), stdout);
+  const auto print_header = header_once(o);
   std::string notes;
   for (const std::string& backend : o.backends()) {
     RunRecord record;
@@ -39,7 +55,7 @@ int run_command(int argc, char** argv) {
       const int backlog = static_cast<int>(std::min<std::size_t>(std::max<std::size_t>(o.clients, 1024), 1 << 20));
       ServerProcess server(
           {backend, o.protocol, o.host, o.port, backlog, o.work_us, o.server_cpus, o.read_size, o.counters});
-      record = measure(o, backend, server.address(), &server);
+      record = measure(o, backend, server.address(), &server, print_header);
       record.server_counters = server.stop();
       publish(o, record, environment);
     } catch (const UsageError& e) {
@@ -67,8 +83,7 @@ int load_command(int argc, char** argv) {
     install_stop_signals();
     pin_process(o.client_cpus);
     const auto environment = describe_environment();
-    std::fputs(table_header(o).c_str(), stdout);
-    const RunRecord record = measure(o, o.backend, parse_target(o.target), nullptr);
+    const RunRecord record = measure(o, o.backend, parse_target(o.target), nullptr, header_once(o));
     publish(o, record, environment);
     if (const std::string notes = table_notes(o, record); !notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
     return record.complete ? 0 : stop_signal() ? kExitInterrupted : kExitFailed;

@@ -1,7 +1,9 @@
 // `bench sweep`: a grid of measurements (backends x clients x message sizes x repetitions),
 // run in a seeded random order so drift on a shared machine favours no backend. Each run is a
 // child `bench` writing its own JSON; sweep.json records the plan and every run's status,
-// rewritten after each run, so an interrupted sweep resumes where it stopped.
+// rewritten after each run, so an interrupted sweep resumes where it stopped. With --builds,
+// the runs of two or more `bench` binaries alternate in one sweep (same-machine A/B), each
+// build writing its own sweep directory under --out (the plan: harness/sweep_plan.cpp).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -9,16 +11,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <random>
+#include <map>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include "backends/backend.hpp"
 #include "core/clock.hpp"
 #include "core/protocol.hpp"
 #include "harness/atomic_file.hpp"
@@ -28,6 +30,7 @@
 #include "harness/measurement.hpp"
 #include "harness/preflight.hpp"
 #include "harness/sweep_outputs.hpp"
+#include "harness/sweep_plan.hpp"
 
 namespace mux {
 namespace {
@@ -35,111 +38,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::ordered_json;
 
-struct SweepOptions {
-  std::string backends = "all";
-  std::string clients = "1,10,100,1000,10000";
-  std::string message_sizes = "128";
-  int repetitions = 3;
-  double duration_s = 10;
-  double warmup_s = 2;
-  std::string out;
-  std::uint64_t seed = 0;  // 0: pick one (and record it)
-  std::string protocol = "echo";
-  std::vector<std::string> passthrough;  // further flags for every run, e.g. --pipeline=4
-};
-
-std::vector<std::size_t> parse_sizes(const std::string& flag, const std::string& text) {
-  std::vector<std::size_t> values;
-  for (std::size_t pos = 0; pos <= text.size();) {
-    const std::size_t end = std::min(text.find(',', pos), text.size());
-    const std::string item = text.substr(pos, end - pos);
-    std::size_t used = 0;
-    unsigned long long v = 0;
-    try {
-      v = std::stoull(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || v == 0)
-      throw UsageError(fmt::format("{}={}: '{}' is not a positive number; write a list like 1,10,100", flag, text, item));
-    values.push_back(v);
-    pos = end + 1;
-  }
-  return values;
-}
-
-std::vector<std::string> parse_backends(const std::string& text) {
-  std::vector<std::string> names;
-  if (text == "all") {
-    for (const auto& e : backend_registry()) names.emplace_back(e.name);
-    return names;
-  }
-  for (std::size_t pos = 0; pos <= text.size();) {
-    const std::size_t end = std::min(text.find(',', pos), text.size());
-    names.push_back(text.substr(pos, end - pos));
-    if (!make_backend(names.back()))
-      throw UsageError(fmt::format("--backends: unknown backend '{}'; choose from threads, select, poll, epoll, "
-                                   "io_uring, or all",
-                                   names.back()));
-    pos = end + 1;
-  }
-  return names;
-}
-
-ordered_json plan_json(const SweepOptions& o, const std::vector<SweepRun>& runs, const ordered_json& environment) {
-  ordered_json list = ordered_json::array();
-  for (const auto& r : runs) {
-    ordered_json j{{"id", r.id},         {"backend", r.backend},       {"clients", r.clients},
-                   {"message_size", r.message_size}, {"repetition", r.repetition}, {"order", r.order},
-                   {"status", r.status}, {"file", fmt::format("runs/{}.json", r.id)}};
-    if (!r.error.empty()) j["error"] = r.error;
-    list.push_back(j);
-  }
-  return {{"schema_version", 1},        {"seed", o.seed},
-          {"repetitions", o.repetitions}, {"backends", parse_backends(o.backends)},
-          {"clients", parse_sizes("--clients", o.clients)},
-          {"message_sizes", parse_sizes("--message-sizes", o.message_sizes)},
-          {"duration_s", o.duration_s}, {"warmup_s", o.warmup_s},
-          {"protocol", o.protocol},     {"passthrough", o.passthrough},
-          {"environment", environment}, {"runs", list}};
-}
-
-// The plan: every combination, shuffled with the seed. A resumed sweep takes the plan (and
-// seed) it recorded, and insists on the same grid.
-std::vector<SweepRun> make_plan(SweepOptions& o, const fs::path& sweep_file) {
-  if (fs::exists(sweep_file)) {
-    const auto old = nlohmann::json::parse(std::ifstream(sweep_file), nullptr, false);
-    if (old.is_discarded()) throw UsageError(fmt::format("{} is not valid JSON; remove it or use another --out", sweep_file.string()));
-    const bool same = old["backends"] == parse_backends(o.backends) &&
-                      old["clients"] == parse_sizes("--clients", o.clients) &&
-                      old["message_sizes"] == parse_sizes("--message-sizes", o.message_sizes) &&
-                      old["repetitions"] == o.repetitions && old["duration_s"] == o.duration_s &&
-                      old["warmup_s"] == o.warmup_s && old["protocol"] == o.protocol &&
-                      old["passthrough"] == o.passthrough;
-    if (!same)
-      throw UsageError(fmt::format("{} holds a different sweep; give the same flags to resume it, or another --out",
-                                   o.out));
-    o.seed = old["seed"];
-    std::vector<SweepRun> runs;
-    for (const auto& j : old["runs"])
-      runs.push_back({j["id"], j["backend"], j["clients"], j["message_size"], j["repetition"], j["order"],
-                      j["status"], j.value("error", ""), nullptr});
-    return runs;
-  }
-  if (o.seed == 0) o.seed = std::random_device{}() | 1ULL;
-  std::vector<SweepRun> runs;
-  for (const auto& b : parse_backends(o.backends))
-    for (std::size_t c : parse_sizes("--clients", o.clients))
-      for (std::size_t m : parse_sizes("--message-sizes", o.message_sizes))
-        for (int r = 0; r < o.repetitions; ++r)
-          runs.push_back({fmt::format("{}-c{}-m{}-r{}", b, c, m, r), b, c, m, r, 0, "pending", "", nullptr});
-  std::mt19937_64 rng(o.seed);
-  std::shuffle(runs.begin(), runs.end(), rng);
-  for (std::size_t i = 0; i < runs.size(); ++i) runs[i].order = static_cast<int>(i);
-  return runs;
-}
-
-std::vector<std::string> run_args(const SweepOptions& o, const SweepRun& r, const fs::path& dir) {
+std::vector<std::string> run_args(const SweepOptions& o, const SweepTarget& t, const SweepRun& r) {
+  const fs::path& dir = t.dir;
   std::vector<std::string> args = {"bench",
                                    "--backend=" + r.backend,
                                    "--protocol=" + o.protocol,
@@ -150,6 +50,7 @@ std::vector<std::string> run_args(const SweepOptions& o, const SweepRun& r, cons
                                    "--json=" + (dir / "runs" / (r.id + ".json")).string(),
                                    "--hgrm=" + (dir / "runs" / (r.id + ".hgrm")).string()};
   args.insert(args.end(), o.passthrough.begin(), o.passthrough.end());
+  args.insert(args.end(), t.build.flags.begin(), t.build.flags.end());
   return args;
 }
 
@@ -165,8 +66,8 @@ int check_run_flags(const std::vector<std::string>& passthrough) {
   return code;
 }
 
-// Runs one child bench with output to LOG; returns its exit status (130 if interrupted).
-int run_child(const std::vector<std::string>& args, const fs::path& log) {
+// Runs BINARY (a `bench`) with output to LOG; returns its exit status (130 if interrupted).
+int run_child(const std::string& binary, const std::vector<std::string>& args, const fs::path& log) {
   std::vector<std::string> copy = args;
   std::vector<char*> argv;
   for (auto& a : copy) argv.push_back(a.data());
@@ -176,7 +77,7 @@ int run_child(const std::vector<std::string>& args, const fs::path& log) {
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     ::dup2(fd, STDOUT_FILENO);
     ::dup2(fd, STDERR_FILENO);
-    ::execv("/proc/self/exe", argv.data());
+    ::execv(binary.c_str(), argv.data());
     ::_exit(127);
   }
   int status = 0;
@@ -199,21 +100,52 @@ std::string last_line(const fs::path& log) {
   return last;
 }
 
-void progress(std::size_t done, std::size_t total, const SweepRun& r, double eta_s) {
+void progress(std::size_t done, std::size_t total, const SweepTarget& t, const SweepRun& r, double eta_s) {
   const int width = 30;
   const int filled = static_cast<int>(static_cast<double>(done) / static_cast<double>(total) * width);
   const std::string bar = std::string(static_cast<std::size_t>(filled), '#') + std::string(static_cast<std::size_t>(width - filled), '.');
   const std::string eta = eta_s > 0 ? fmt::format("ETA {}m{:02}s", static_cast<int>(eta_s) / 60, static_cast<int>(eta_s) % 60) : "ETA ?";
   const bool tty = ::isatty(STDERR_FILENO) == 1;
-  std::fputs(fmt::format("{}[{}] {}/{}  {} clients={} msg={} rep={}  {}{}", tty ? "\r\033[K" : "", bar, done + 1, total,
-                         r.backend, r.clients, r.message_size, r.repetition, eta, tty ? "" : "\n")
+  const std::string build = t.build.name.empty() ? "" : t.build.name + " ";
+  std::fputs(fmt::format("{}[{}] {}/{}  {}{} clients={} msg={} rep={}  {}{}", tty ? "\r\033[K" : "", bar, done + 1, total,
+                         build, r.backend, r.clients, r.message_size, r.repetition, eta, tty ? "" : "\n")
                  .c_str(),
              stderr);
 }
 
-void write_outputs(const SweepOptions& o, const std::vector<SweepRun>& runs, const fs::path& dir,
-                   const ordered_json& environment) {
-  write_file_atomically((dir / "sweep.json").string(), plan_json(o, runs, environment).dump(2) + "\n");
+// Where and with what a build was measured. An ordinary sweep: this process's environment. A
+// named build: this machine as this process sees it, with the build's own identity (commit,
+// compiler, build type) as its first complete run reported it (null until one completes), so
+// each build's sweep.json fingerprint names its own compiler and build type.
+ordered_json build_environment(const ordered_json& machine, const SweepTarget& t) {
+  if (t.build.name.empty()) return machine;
+  ordered_json env = machine;
+  const char* own[] = {"git_commit", "muxbench_version", "compiler", "build_type"};
+  for (const char* key : own) env[key] = nullptr;
+  for (const auto& r : t.runs) {
+    if (r.status != "complete" || !r.result.is_object() || !r.result.contains("environment")) continue;
+    const auto& reported = r.result["environment"];
+    for (const char* key : own)
+      if (reported.contains(key)) env[key] = reported[key];
+    break;
+  }
+  if (env.contains("machine_fingerprint")) {
+    env["machine_fingerprint"]["compiler"] = env["compiler"];
+    env["machine_fingerprint"]["build_type"] = env["build_type"];
+  }
+  return env;
+}
+
+void write_plans(const SweepOptions& o, const std::vector<SweepTarget>& targets, const ordered_json& machine) {
+  for (const auto& t : targets)
+    write_file_atomically((t.dir / "sweep.json").string(), plan_json(o, t, build_environment(machine, t)).dump(2) + "\n");
+}
+
+void write_outputs(const SweepOptions& o, const SweepTarget& t, const ordered_json& machine) {
+  const std::vector<SweepRun>& runs = t.runs;
+  const fs::path& dir = t.dir;
+  const ordered_json environment = build_environment(machine, t);
+  write_file_atomically((dir / "sweep.json").string(), plan_json(o, t, environment).dump(2) + "\n");
   const auto summary = summarize(runs, o.protocol);
   write_file_atomically((dir / "summary.json").string(), summary.dump(2) + "\n");
   write_file_atomically((dir / "benchmark.json").string(),
@@ -222,9 +154,13 @@ void write_outputs(const SweepOptions& o, const std::vector<SweepRun>& runs, con
   write_file_atomically((dir / "results.csv").string(), long_csv(runs, o.protocol));
 }
 
+// Rounded down, so a coverage just short of a level is never printed as reaching it.
+double coverage_pct(double coverage) { return std::floor(coverage * 1000) / 10; }
+
 void print_summary(const ordered_json& summary) {
-  std::fputs(fmt::format("\n{:<9}{:>8}{:>8}{:>4}{:>12}{:>24}{:>7}{:>10}{:>12}{:>13}{:>12}\n", "backend", "clients", "msg",
-                         "n", "req/s", "95% CI", "cv", "p99 µs", "srv µs/req", "srv sys/req", "srv cs/req")
+  // The interval's column names no confidence level: each row states the coverage it has.
+  std::fputs(fmt::format("\n{:<9}{:>8}{:>8}{:>4}{:>12}{:>28}{:>7}{:>10}{:>12}{:>13}{:>12}\n", "backend", "clients", "msg",
+                         "n", "req/s", "CI of median, coverage", "cv", "p99 µs", "srv µs/req", "srv sys/req", "srv cs/req")
                  .c_str(),
              stdout);
   for (const auto& c : summary["configurations"]) {
@@ -234,10 +170,11 @@ void print_summary(const ordered_json& summary) {
     const auto median = [&](const char* metric) {
       return c[metric].is_null() ? std::string("n/a") : fmt::format("{:.3f}", c[metric]["median"].get<double>());
     };
-    std::fputs(fmt::format("{:<9}{:>8}{:>8}{:>4}{:>12.0f}{:>24}{:>6.1f}%{:>10.0f}{:>12}{:>13}{:>12}\n", c["backend"].get<std::string>(),
+    std::fputs(fmt::format("{:<9}{:>8}{:>8}{:>4}{:>12.0f}{:>28}{:>6.1f}%{:>10.0f}{:>12}{:>13}{:>12}\n", c["backend"].get<std::string>(),
                            c["clients"].get<std::size_t>(), c["message_size"].get<std::size_t>(), t["n"].get<int>(),
                            t["median"].get<double>(),
-                           fmt::format("[{:.0f}, {:.0f}]", t["ci95_low"].get<double>(), t["ci95_high"].get<double>()),
+                           fmt::format("[{:.0f}, {:.0f}] {:.1f}%", t["ci_low"].get<double>(), t["ci_high"].get<double>(),
+                                       coverage_pct(t["ci_coverage"].get<double>())),
                            t["cv"].get<double>() * 100, p99["median"].get<double>(),
                            srv.is_null() ? std::string("n/a") : fmt::format("{:.2f}", srv["median"].get<double>()),
                            median("server_syscalls_per_request"), median("server_context_switches_per_request"))
@@ -263,6 +200,11 @@ int sweep_command(int argc, char** argv) {
   app.add_option("--protocol", o.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
   app.add_option("--seed", o.seed, "seed of the run order (default: random, recorded in sweep.json)");
   app.add_option("--out", o.out, "directory for the results (re-running with the same one resumes)")->required();
+  app.add_option("--builds", o.builds,
+                 "same-machine A/B: NAME=BENCH,NAME=BENCH (two or more `bench` binaries); their runs alternate in "
+                 "a seeded random order, each build's results go to OUT/NAME/");
+  app.add_option("--build-flags", o.build_flags,
+                 "NAME=FLAG: a flag for that build's runs only, e.g. current=--work-us=0.5 (repeatable)");
   try {
     app.parse(argc - 1, argv + 1);
     o.passthrough = app.remaining();
@@ -270,6 +212,7 @@ int sweep_command(int argc, char** argv) {
     parse_sizes("--clients", o.clients);
     parse_sizes("--message-sizes", o.message_sizes);
     if (const int code = check_run_flags(o.passthrough); code != 0) return code;
+    parse_builds(o);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
@@ -278,26 +221,31 @@ int sweep_command(int argc, char** argv) {
     return fail_with(e.what(), kExitUsage);
   }
 
-  const fs::path dir(o.out);
-  std::error_code ec;
-  fs::create_directories(dir / "runs", ec);
-  if (ec) return fail_with(fmt::format("cannot create {}: {}", (dir / "runs").string(), ec.message()), kExitUsage);
-  std::vector<SweepRun> runs;
+  std::vector<SweepTarget> targets;
   try {
-    runs = make_plan(o, dir / "sweep.json");
+    targets = make_plan(o);
   } catch (const UsageError& e) {
     return fail_with(e.what(), kExitUsage);
+  }
+  std::error_code ec;
+  for (const auto& t : targets) {
+    fs::create_directories(t.dir / "runs", ec);
+    if (ec) return fail_with(fmt::format("cannot create {}: {}", (t.dir / "runs").string(), ec.message()), kExitUsage);
   }
   install_stop_signals();
   const auto environment = describe_environment();
 
+  // Every run of every build, in the plan's order.
+  std::vector<std::pair<SweepTarget*, SweepRun*>> order;
+  for (auto& t : targets)
+    for (auto& r : t.runs) order.emplace_back(&t, &r);
+  std::sort(order.begin(), order.end(), [](auto& a, auto& b) { return a.second->order < b.second->order; });
   std::size_t done = 0, attempted = 0;
   double seconds_per_run = 0;
-  std::vector<SweepRun*> order;
-  for (auto& r : runs) order.push_back(&r);
-  std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->order < b->order; });
-  for (SweepRun* r : order) {
-    const fs::path json = dir / "runs" / (r->id + ".json");
+  std::map<const SweepTarget*, int> attempted_by_build;
+  for (auto [t, r] : order) {
+    const fs::path json = t->dir / "runs" / (r->id + ".json");
+    const fs::path log = t->dir / "runs" / (r->id + ".log");
     if (r->status == "complete" && fs::exists(json)) {
       r->result = nlohmann::json::parse(std::ifstream(json), nullptr, false);
       if (!r->result.is_discarded() && r->result.value("complete", false)) {
@@ -318,42 +266,50 @@ int sweep_command(int argc, char** argv) {
       ++done;
       continue;
     }
-    const std::size_t remaining = runs.size() - done;
-    progress(done, runs.size(), *r, attempted ? seconds_per_run * static_cast<double>(remaining) : 0);
+    const std::size_t remaining = order.size() - done;
+    progress(done, order.size(), *t, *r, attempted ? seconds_per_run * static_cast<double>(remaining) : 0);
     const std::uint64_t t0 = now_ns();
-    const int status = run_child(run_args(o, *r, dir), dir / "runs" / (r->id + ".log"));
+    const int status = run_child(t->build.binary, run_args(o, *t, *r), log);
     ++attempted;
+    const bool first_of_build = ++attempted_by_build[t] == 1;
     seconds_per_run += (static_cast<double>(now_ns() - t0) / 1e9 - seconds_per_run) / static_cast<double>(attempted);
     r->result = nlohmann::json::parse(std::ifstream(json), nullptr, false);
     if (status == 0 && !r->result.is_discarded() && r->result.value("complete", false)) {
       r->status = "complete";
     } else {
       r->status = status == kExitInterrupted ? "pending" : "failed";
-      r->error = fmt::format("exit status {}: {}", status, last_line(dir / "runs" / (r->id + ".log")));
-      if (status == kExitUsage && attempted == 1) {  // the flags themselves are wrong: stop now
+      r->error = fmt::format("exit status {}: {}", status, last_line(log));
+      if (status == kExitUsage && first_of_build) {  // the flags themselves are wrong: stop now
         if (::isatty(STDERR_FILENO)) std::fputs("\r\033[K", stderr);
         fs::remove(json, ec);
-        std::string why = last_line(dir / "runs" / (r->id + ".log"));
+        std::string why = last_line(log);
         if (why.starts_with("bench: error: ")) why.erase(0, 14);
+        if (!t->build.name.empty()) why = fmt::format("build {} ({}): {}", t->build.name, t->build.binary, why);
         return fail_with(why, kExitUsage);
       }
     }
     ++done;
-    write_file_atomically((dir / "sweep.json").string(), plan_json(o, runs, environment).dump(2) + "\n");
+    write_plans(o, targets, environment);  // every build's: a resumed sweep finds all or none
   }
   if (::isatty(STDERR_FILENO)) std::fputs("\r\033[K", stderr);
-  write_outputs(o, runs, dir, environment);
-  print_summary(summarize(runs, o.protocol));
-  const auto count = [&](const char* s) { return std::count_if(runs.begin(), runs.end(), [&](auto& r) { return r.status == s; }); };
-  std::fputs(fmt::format("\n{} runs: {} complete, {} failed, {} skipped, {} pending; seed {}; results in {}\n",
-                         runs.size(), count("complete"), count("failed"), count("skipped"), count("pending"), o.seed,
-                         dir.string())
-                 .c_str(),
-             stdout);
-  for (const auto& r : runs)
-    if (r.status == "failed" || r.status == "skipped") std::fputs(fmt::format("  {} {}: {}\n", r.id, r.status, r.error).c_str(), stdout);
+  bool failed = false;
+  for (const auto& t : targets) {
+    const auto& runs = t.runs;
+    write_outputs(o, t, environment);
+    if (!t.build.name.empty()) std::fputs(fmt::format("\nbuild {}: {}\n", t.build.name, t.build.binary).c_str(), stdout);
+    print_summary(summarize(runs, o.protocol));
+    const auto count = [&](const char* s) { return std::count_if(runs.begin(), runs.end(), [&](auto& r) { return r.status == s; }); };
+    std::fputs(fmt::format("\n{} runs: {} complete, {} failed, {} skipped, {} pending; seed {}; results in {}\n",
+                           runs.size(), count("complete"), count("failed"), count("skipped"), count("pending"), o.seed,
+                           t.dir.string())
+                   .c_str(),
+               stdout);
+    for (const auto& r : runs)
+      if (r.status == "failed" || r.status == "skipped") std::fputs(fmt::format("  {} {}: {}\n", r.id, r.status, r.error).c_str(), stdout);
+    failed = failed || count("failed") > 0;
+  }
   if (stop_signal()) return kExitInterrupted;
-  return count("failed") > 0 ? kExitFailed : 0;
+  return failed ? kExitFailed : 0;
 }
 
 }  // namespace mux

@@ -4,11 +4,13 @@
 #include <cmath>
 #include <map>
 #include <numeric>
-#include <random>
+#include <optional>
 #include <string_view>
 #include <tuple>
 
 #include <fmt/format.h>
+
+#include "core/median_interval.hpp"
 
 namespace mux {
 namespace {
@@ -53,12 +55,6 @@ std::optional<double> metric_of(const nlohmann::json& result, const Metric& m) {
   return v->is_number() ? std::optional<double>(v->get<double>()) : std::nullopt;
 }
 
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 std::string config_name(const std::string& protocol, const SweepRun& r) {
   return fmt::format("{}/{}/clients:{}/msg:{}", protocol, r.backend, r.clients, r.message_size);
 }
@@ -80,17 +76,11 @@ ordered_json describe(const std::vector<double>& values) {
   double ss = 0;
   for (double v : values) ss += (v - mean) * (v - mean);
   const double sd = values.size() > 1 ? std::sqrt(ss / (n - 1)) : 0.0;
-  std::mt19937_64 rng(12345);
-  std::uniform_int_distribution<std::size_t> pick(0, values.size() - 1);
-  std::vector<double> medians(2000), sample(values.size());
-  for (double& m : medians) {
-    for (double& s : sample) s = values[pick(rng)];
-    m = median_of(sample);
-  }
-  std::sort(medians.begin(), medians.end());
-  return {{"median", median_of(values)},
-          {"ci95_low", medians[50]},     // 2.5th percentile of 2000 bootstrap medians
-          {"ci95_high", medians[1949]},  // 97.5th
+  const MedianInterval ci = median_interval(values);
+  return {{"median", ci.median},
+          {"ci_low", ci.low},
+          {"ci_high", ci.high},
+          {"ci_coverage", ci.coverage},  // what the interval really achieves: 0.75 at n=3
           {"mean", mean},
           {"cv", mean != 0 ? sd / mean : 0.0},
           {"n", values.size()},
@@ -116,7 +106,9 @@ ordered_json summarize(const std::vector<SweepRun>& runs, const std::string& pro
     });
     configs.push_back(entry);
   }
-  return {{"schema_version", 1}, {"configurations", configs}};
+  // Version 2: the interval is the order-statistic one with its coverage (ci_low, ci_high,
+  // ci_coverage), no longer a bootstrap labelled 95% (ci95_low, ci95_high).
+  return {{"schema_version", 2}, {"ci_method", kMedianIntervalMethod}, {"configurations", configs}};
 }
 
 ordered_json google_benchmark_json(const std::vector<SweepRun>& runs, const std::string& protocol,
@@ -194,10 +186,12 @@ ordered_json google_benchmark_json(const std::vector<SweepRun>& runs, const std:
 
 ordered_json bencher_bmf(const ordered_json& summary) {
   ordered_json bmf = ordered_json::object();
+  // BMF's schema allows further keys in a measure; ci_coverage says what the bounds are worth.
   const auto measure = [](const ordered_json& d, double scale) {
     return ordered_json{{"value", d["median"].get<double>() * scale},
-                        {"lower_value", d["ci95_low"].get<double>() * scale},
-                        {"upper_value", d["ci95_high"].get<double>() * scale}};
+                        {"lower_value", d["ci_low"].get<double>() * scale},
+                        {"upper_value", d["ci_high"].get<double>() * scale},
+                        {"ci_coverage", d["ci_coverage"]}};
   };
   for (const auto& c : summary["configurations"]) {
     ordered_json entry;

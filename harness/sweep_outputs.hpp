@@ -21,8 +21,9 @@ struct SweepRun {
   nlohmann::json result;  // the run's JSON document once complete
 };
 
-// Median and a 95% confidence interval of the median (percentile bootstrap, 2000 resamples,
-// fixed seed), coefficient of variation (sample stddev / mean), n.
+// Median and its order-statistic confidence interval with the interval's real coverage
+// (ci_low, ci_high, ci_coverage; see core/median_interval.hpp), mean, coefficient of variation
+// (sample stddev / mean), n, and the values themselves. null for no values.
 nlohmann::ordered_json describe(const std::vector<double>& values);
 
 nlohmann::ordered_json summarize(const std::vector<SweepRun>& runs, const std::string& protocol);

@@ -76,6 +76,11 @@ struct LoadResult {
   std::uint64_t churn_connects = 0;  // --churn: connections replaced on purpose, measured interval
   LatencyHistogram connect_latency;  // --churn: connect() to established, measured interval
   std::vector<Interval> timeline;
+  // Over the whole run, warm-up included, for the cross-check with the server's own count.
+  std::uint64_t completed_total = 0;  // replies received and verified
+  std::uint64_t sent_total = 0;       // requests written to the socket in full
+  // CPU ns each load thread used in the measured interval (one entry per thread that measured).
+  std::vector<std::uint64_t> thread_cpu_ns;
 
   void merge(const LoadResult& o) {
     latency.merge(o.latency);
@@ -88,6 +93,9 @@ struct LoadResult {
     reconnects += o.reconnects;
     churn_connects += o.churn_connects;
     connect_latency.merge(o.connect_latency);
+    completed_total += o.completed_total;
+    sent_total += o.sent_total;
+    thread_cpu_ns.insert(thread_cpu_ns.end(), o.thread_cpu_ns.begin(), o.thread_cpu_ns.end());
   }
 };
 

@@ -1,5 +1,6 @@
 #include "loadgen/load_generator.hpp"
 
+#include <algorithm>
 #include <latch>
 
 #include "core/clock.hpp"
@@ -7,7 +8,19 @@
 
 namespace mux {
 
-LoadGenerator::LoadGenerator(LoadConfig config) : config_(std::move(config)) {}
+LoadGenerator::LoadGenerator(LoadConfig config) : config_(std::move(config)), stop_ns_(kNotStopped) {}
+
+void LoadGenerator::request_stop() {
+  // A thread stamps a reply, then reads stop_ns_: a reply stamped within the few ns it takes
+  // this store to reach the other cores could still count. Nothing else after the stop can.
+  std::uint64_t not_yet = kNotStopped;
+  stop_ns_.compare_exchange_strong(not_yet, now_ns(), std::memory_order_acq_rel);
+}
+
+LoadGenerator::Window LoadGenerator::measured_window() const {
+  const std::uint64_t end = std::min(end_ns_, stop_ns_.load(std::memory_order_acquire));
+  return {measure_ns_, std::max(measure_ns_, end)};
+}
 
 LoadGenerator::~LoadGenerator() {
   request_stop();
@@ -24,7 +37,7 @@ void LoadGenerator::start(const std::function<void()>& before_clock) {
     // Connections split as evenly as possible: the first (clients % t) threads take one more.
     const std::size_t share = config_.clients / t + (i < config_.clients % t ? 1 : 0);
     const std::size_t idle = config_.idle / t + (i < config_.idle % t ? 1 : 0);
-    clients_.push_back(std::make_unique<LoadThread>(config_, first, share, idle, stop_));
+    clients_.push_back(std::make_unique<LoadThread>(config_, first, share, idle, stop_ns_));
     first += share;
   }
   // Only now start the threads: clients_ must not grow (and move) while they read it.
@@ -34,7 +47,7 @@ void LoadGenerator::start(const std::function<void()>& before_clock) {
       connect_errors_[i] = clients_[i]->connect_all(connect_deadline);
       connected.count_down();
       go_.wait(false);
-      if (!stop_.load()) clients_[i]->run(start_ns_, measure_ns_, end_ns_);
+      if (stop_ns_.load() == kNotStopped) clients_[i]->run(start_ns_, measure_ns_, end_ns_);
     });
   }
   connected.wait();

@@ -28,9 +28,16 @@ class LoadGenerator {
   std::uint64_t measure_start_ns() const { return measure_ns_; }
   std::uint64_t end_ns() const { return end_ns_; }
 
-  // Ctrl-C, or the server died: every thread stops at its next wake-up (within 50 ms).
-  void request_stop() { stop_.store(true); }
-  bool stopped_early() const { return stop_.load(); }
+  // Ctrl-C, or the server died: the measured interval ends now (the first call wins), and
+  // every thread stops at its next wake-up (within 50 ms), counting nothing after this moment.
+  void request_stop();
+  // The interval the threads counted replies in, in ns: [measure_start, min(end, stop)),
+  // empty when stopped before it began. Throughput is requests over exactly this.
+  struct Window {
+    std::uint64_t begin_ns, end_ns;
+    double seconds() const { return static_cast<double>(end_ns - begin_ns) / 1e9; }
+  };
+  Window measured_window() const;
   // Replies completed and errors so far, all threads (for a live progress line).
   std::uint64_t completed_so_far() const;
   std::uint64_t errors_so_far() const;
@@ -39,7 +46,7 @@ class LoadGenerator {
 
  private:
   LoadConfig config_;
-  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> stop_ns_;  // kNotStopped until request_stop()
   std::atomic<bool> go_{false};
   std::vector<std::unique_ptr<LoadThread>> clients_;
   std::vector<std::string> connect_errors_;

@@ -8,11 +8,13 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "core/clock.hpp"
+#include "core/thread_cpu.hpp"
 
 namespace mux {
 namespace {
@@ -20,6 +22,7 @@ constexpr std::size_t kConnectBatch = 256;       // connects in flight at once p
 constexpr std::uint64_t kHousekeepingNs = 50'000'000;
 constexpr std::uint64_t kReconnectDelayNs = 100'000'000;  // a dead server must not make us spin
 constexpr int kMaxIov = 16;
+constexpr const char* kThisThreadSchedstat = "/proc/thread-self/schedstat";
 
 // splitmix64: 8 bytes of state per connection for its Poisson arrivals.
 std::uint64_t next_random(std::uint64_t& state) {
@@ -59,9 +62,9 @@ struct LoadThread::Connection {
 };
 
 LoadThread::LoadThread(const LoadConfig& config, std::size_t first, std::size_t count, std::size_t idle,
-                       const std::atomic<bool>& stop)
+                       const std::atomic<std::uint64_t>& stop_ns)
     : config_(config),
-      stop_(stop),
+      stop_ns_(stop_ns),
       first_(first),
       protocol_(make_client_protocol(config.protocol, {.message_size = config.message_size,
                                                          .expected_body = config.expected_body})),
@@ -110,7 +113,7 @@ std::string LoadThread::connect_all(std::uint64_t deadline_ns) {
     }
     for (std::size_t pending = last - first; pending > 0;) {
       const std::uint64_t now = now_ns();
-      if (now >= deadline_ns || stop_.load(std::memory_order_relaxed))
+      if (now >= deadline_ns || stopped(now))
         return fmt::format("timed out connecting to {} ({} connections still pending); is the server overloaded?",
                            config_.target.to_string(), pending);
       const int n = ::epoll_wait(epoll_.get(), ready.data(), static_cast<int>(ready.size()), 100);
@@ -148,10 +151,15 @@ void LoadThread::run(std::uint64_t start_ns, std::uint64_t measure_ns, std::uint
 
   std::vector<epoll_event> ready(1024);
   std::uint64_t next_housekeeping = now_ns() + kHousekeepingNs;
-  while (!stop_.load(std::memory_order_relaxed)) {
+  // This thread's CPU over the measured interval, sampled on its first wake-up at or after each
+  // edge: a thread asleep at an edge uses no CPU until it wakes.
+  std::optional<std::uint64_t> cpu_at_measure;
+  for (;;) {
     std::uint64_t now = now_ns();
-    if (now >= end_ns) break;
+    if (!cpu_at_measure && now >= measure_ns) cpu_at_measure = read_thread_cpu_ns(kThisThreadSchedstat);
+    if (now >= end_ns || stopped(now)) break;
     std::uint64_t wake = std::min({end_ns, next_housekeeping});
+    if (now < measure_ns) wake = std::min(wake, measure_ns);
     if (!timers_.empty()) wake = std::min(wake, timers_.top().due_ns);
     const std::uint64_t wait_ns = wake > now ? wake - now : 0;
     const timespec timeout{static_cast<time_t>(wait_ns / 1'000'000'000), static_cast<long>(wait_ns % 1'000'000'000)};
@@ -181,6 +189,10 @@ void LoadThread::run(std::uint64_t start_ns, std::uint64_t measure_ns, std::uint
     progress_completed_.store(completed_, std::memory_order_relaxed);
     progress_errors_.store(result_.errors.total(), std::memory_order_relaxed);
   }
+  result_.completed_total = completed_;
+  result_.sent_total = sent_;
+  if (const auto cpu_at_end = read_thread_cpu_ns(kThisThreadSchedstat); cpu_at_measure && cpu_at_end)
+    result_.thread_cpu_ns.push_back(*cpu_at_end - *cpu_at_measure);
 }
 
 // Constant: connection g of N sends at start + (g + j N) / rate, so the connections' schedules
@@ -279,6 +291,7 @@ void LoadThread::flush(Connection& c) {
       left -= rest;
       c.send_pos = 0;
       ++c.send_seq;
+      ++sent_;
     }
   }
   watch(c, EPOLLIN | (c.send_seq < c.next_issue ? EPOLLOUT : 0u));
@@ -337,9 +350,10 @@ void LoadThread::on_reply(Connection& c, std::uint64_t now) {
   issue_due(c, now);
 }
 
-// The second of the measured interval that `now` falls in, or nullptr outside it.
+// The second of the measured interval that `now` falls in, or nullptr outside it. The interval
+// ends early at the stop time, so an interrupted run counts exactly up to it.
 Interval* LoadThread::interval_at(std::uint64_t now) {
-  if (now < measure_ns_ || now >= end_ns_) return nullptr;
+  if (now < measure_ns_ || now >= end_ns_ || stopped(now)) return nullptr;
   const auto i = static_cast<std::size_t>((now - measure_ns_) / 1'000'000'000ULL);
   return i < result_.timeline.size() ? &result_.timeline[i] : nullptr;
 }

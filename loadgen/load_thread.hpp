@@ -19,16 +19,21 @@
 
 namespace mux {
 
+inline constexpr std::uint64_t kNotStopped = ~std::uint64_t{0};
+
 class LoadThread {
  public:
   // Serves clients [first, first + count) of config.clients, plus `idle` silent connections.
+  // `stop_ns`: when the run was stopped early (kNotStopped until then); no reply at or after
+  // it is counted.
   LoadThread(const LoadConfig& config, std::size_t first, std::size_t count, std::size_t idle,
-             const std::atomic<bool>& stop);
+             const std::atomic<std::uint64_t>& stop_ns);
   ~LoadThread();
 
   // Opens every connection; returns an empty string, or what went wrong (one line).
   std::string connect_all(std::uint64_t deadline_ns);
-  // Sends load from start_ns, records replies completed in [measure_ns, end_ns), stops at end_ns.
+  // Sends load from start_ns, records replies completed in [measure_ns, min(end_ns, stop_ns)),
+  // stops at end_ns or stop_ns.
   void run(std::uint64_t start_ns, std::uint64_t measure_ns, std::uint64_t end_ns);
   const LoadResult& result() const { return result_; }
   // For a live progress line, readable from another thread while run() goes on.
@@ -59,9 +64,10 @@ class LoadThread {
   void housekeeping(std::uint64_t now);
   void watch(Connection& c, std::uint32_t events);
   Interval* interval_at(std::uint64_t now);
+  bool stopped(std::uint64_t now) const { return now >= stop_ns_.load(std::memory_order_acquire); }
 
   const LoadConfig& config_;
-  const std::atomic<bool>& stop_;
+  const std::atomic<std::uint64_t>& stop_ns_;
   std::size_t first_;
   std::unique_ptr<ClientProtocol> protocol_;
   UniqueFd epoll_;
@@ -74,6 +80,7 @@ class LoadThread {
   std::uint64_t timeout_ns_;
   LoadResult result_;
   std::uint64_t completed_ = 0;
+  std::uint64_t sent_ = 0;
   std::atomic<std::uint64_t> progress_completed_{0};
   std::atomic<std::uint64_t> progress_errors_{0};
 };

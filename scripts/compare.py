@@ -2,42 +2,51 @@
 """Compares two muxbench sweeps and fails when the current one regressed.
 
     scripts/compare.py BASE_DIR CURRENT_DIR [--max-throughput-drop=PCT]
-                       [--max-p99-rise=PCT] [--alpha=0.05]
+                       [--max-p99-rise=PCT] [--alpha=0.05] [--max-server-cpu-rise=PCT]
+                       [--allow-different-machine]
 
 For every configuration (backend, clients, message size) present in both sweeps, the
 medians of throughput and p99 latency over the repetitions are compared, and a
-two-sided Mann-Whitney U test asks whether the repetitions differ at all.
+two-sided Mann-Whitney U test asks whether the repetitions differ at all.  A current
+sweep that lost a baseline configuration, left runs incomplete or saw failed requests
+fails too: a gate must not pass because the thing it measures broke.
+Low-noise signals where both sweeps have them (server CPU per request, the server's
+syscalls and context switches per request) are compared the same way.  The two sweeps
+must come from the same machine (their machine fingerprints match), else nothing is
+compared.
 """
 
 import argparse
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from scipy.stats import mannwhitneyu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import muxbench_results as mr  # noqa: E402
+from same_machine import check_same_machine  # noqa: E402
 
 # Set from an A/A comparison on this machine, see results/README.md.
 DEFAULT_MAX_THROUGHPUT_DROP_PCT = 10.0
 # Set from an A/A comparison on this machine, see results/README.md.
 DEFAULT_MAX_P99_RISE_PCT = 25.0
 DEFAULT_ALPHA = 0.05
-# Server syscalls per request: nearly deterministic, so a tighter gate. Set from an A/A
-# comparison on this machine, see results/README.md.
-DEFAULT_MAX_SYSCALLS_RISE_PCT = 10.0
 
 RULES = """\
 Regression rule, per configuration and metric:
   * throughput: the current median is more than --max-throughput-drop percent below
     the baseline median, and the difference is significant;
   * p99 latency: the current median is more than --max-p99-rise percent above the
-    baseline median, and the difference is significant;
-  * server syscalls per request (results.kernel_counters): more than --max-syscalls-rise
-    percent above the baseline median, and significant. Configurations where a sweep did
-    not count them (older runs, --counters=off) are listed as not compared.
+    baseline median, and the difference is significant.
+Completeness rule (regressions too, whatever the numbers):
+  * a configuration the baseline completed has no complete run in CURRENT (missing
+    from its plan, failed, skipped or incomplete);
+  * a run in CURRENT failed, is pending or incomplete, or was skipped although the
+    baseline completed its configuration;
+  * a run in CURRENT has failed requests (errors > 0).
+Configurations only in CURRENT are listed but not compared.
 "Significant" means Mann-Whitney U (two-sided) p < --alpha.  With few repetitions that
 can be impossible: the smallest p-value for K vs K repetitions is 2/C(2K,K) (K=3: 0.1).
 When that minimum is >= alpha, the test is replaced by a stricter, honest rule: EVERY
@@ -45,24 +54,42 @@ current repetition must be worse than EVERY baseline repetition by more than the
 threshold (throughput: max(current) < min(base) x (1 - drop); p99: min(current) >
 max(base) x (1 + rise)).  The output says which rule each configuration used.
 
+The low-noise signals (server CPU, syscalls, context switches per request: higher is
+worse) follow the same rule with their own thresholds, where both sweeps have them.
+
 Exit status: 0 no regression, 1 at least one regression, 2 bad input (missing
-directory, no configuration in common, fewer than 2 repetitions on a side)."""
+directory, no configuration planned in both, fewer than 2 repetitions planned on a
+side, a baseline configuration with fewer than 2 complete) sweeps from different machines
+without --allow-different-machine, or an internal error; a
+failure of this script never exits 1, so it cannot pass for a verdict."""
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
+        return compare_sweeps(args)
+    except Exception as e:  # noqa: BLE001 -- any crash exits 2, never 1 (a verdict) or 0
+        print(f"compare.py: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+
+
+def compare_sweeps(args):
+    """Loads both sweeps, compares them, prints the table and verdict; returns the exit status."""
+    try:
         base, current = mr.load_sweep(args.base_dir), mr.load_sweep(args.current_dir)
+        machine_warning = check_same_machine(base, current, args.allow_different_machine)
         pairs = pair_configurations(base, current)
     except mr.InputError as e:
         print(f"compare.py: {e}", file=sys.stderr)
         return 2
+    problems = completeness_problems(base, current)
     results = [compare_configuration(key, b, c, args) for key, (b, c) in pairs.items()]
-    syscalls = compare_syscalls(pairs, args)
-    print_header(base, current, pairs, args)
+    if machine_warning:
+        print(machine_warning)
+    print_header(base, current, args)
     print_table(results)
-    status = print_verdict(results, args)
-    return max(status, print_syscalls_gate(syscalls, args))
+    print_signal_table(results)
+    return print_verdict(results, problems, args)
 
 
 def parse_args(argv):
@@ -76,36 +103,77 @@ def parse_args(argv):
     parser.add_argument("--max-p99-rise", type=float, metavar="PCT",
                         default=DEFAULT_MAX_P99_RISE_PCT,
                         help="allowed rise of median p99 latency, percent (default %(default)g)")
-    parser.add_argument("--max-syscalls-rise", type=float, metavar="PCT",
-                        default=DEFAULT_MAX_SYSCALLS_RISE_PCT,
-                        help="allowed rise of the server's median syscalls per request, percent "
-                             "(default %(default)g)")
     parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                         help="significance level of the Mann-Whitney U test (default %(default)g)")
+    add_machine_and_signal_options(parser)
     return parser.parse_args(argv)
 
 
 def pair_configurations(base, current):
     """{key: (base runs, current runs)} for configurations both sweeps completed.
 
-    Raises InputError when nothing is in common or a side has fewer than 2 repetitions:
-    a comparison that cannot test significance must not pass silently.
+    Raises InputError when the sweeps plan no configuration in common (they measure
+    different grids), when a side planned fewer than 2 repetitions of a configuration, or
+    when the baseline completed fewer than 2: a comparison that cannot test significance
+    must not pass silently.  A configuration CURRENT lost runs of is left out here:
+    completeness_problems reports it as a regression.
     """
     b, c = base.groups(), current.groups()
-    common = [k for k in b if k in c]
-    if not common:
-        raise mr.InputError(f"no configuration (backend, clients, message size) completed in both "
-                            f"{base.path} ({len(b)} configurations) and {current.path} "
-                            f"({len(c)}); run both sweeps with the same --backends/--clients/"
-                            f"--message-sizes")
-    for key in common:
-        for name, runs in (("BASE", b[key]), ("CURRENT", c[key])):
-            if len(runs) < 2:
-                raise mr.InputError(
-                    f"significance cannot be tested: {mr.config_id(key)} has {len(runs)} complete "
-                    f"repetition in {name} (need at least 2 per side, 4+ for p < 0.05); "
-                    f"rerun that sweep with more repetitions, e.g. `bench sweep --repetitions=5`")
-    return {k: (b[k], c[k]) for k in common}
+    planned_current = planned_repetitions(current)
+    if not any(k in planned_current for k in b):
+        raise mr.InputError(f"no configuration (backend, clients, message size) completed in "
+                            f"{base.path} ({len(b)} configurations) is planned in {current.path} "
+                            f"({len(planned_current)}); run both sweeps with the same --backends/"
+                            f"--clients/--message-sizes")
+    pairs = {}
+    for key in (k for k in b if k in c):
+        if len(b[key]) < 2:
+            raise too_few_repetitions(key, "BASE", len(b[key]))
+        if len(c[key]) < 2:
+            if planned_current[key] < 2:
+                raise too_few_repetitions(key, "CURRENT", len(c[key]))
+            continue  # runs were lost, not planned away: a completeness problem
+        pairs[key] = (b[key], c[key])
+    return pairs
+
+
+def too_few_repetitions(key, side, n):
+    return mr.InputError(
+        f"significance cannot be tested: {mr.config_id(key)} has {n} complete repetition in "
+        f"{side} (need at least 2 per side, 4+ for p < 0.05); rerun that sweep with more "
+        f"repetitions, e.g. `bench sweep --repetitions=5`")
+
+
+def planned_repetitions(sweep):
+    """{key: number of runs the sweep planned for that configuration}, complete or not."""
+    planned = {}
+    for run in sweep.runs:
+        planned[run.key] = planned.get(run.key, 0) + 1
+    return planned
+
+
+def completeness_problems(base, current):
+    """Reasons CURRENT fails whatever its numbers: lost configurations, runs, requests.
+
+    Each reason is one line naming the configuration or run.  Skipped runs of a
+    configuration the baseline did not complete either (e.g. io_uring unavailable on
+    both) are not held against CURRENT.
+    """
+    completed_in_base, completed_in_current = set(base.groups()), set(current.groups())
+    problems = []
+    for key in sorted(completed_in_base - completed_in_current, key=mr.config_sort_key):
+        runs = [r for r in current.runs if r.key == key]
+        why = "; ".join(f"{r.id} {r.why_not_ok()}" for r in runs) or "not in its plan"
+        problems.append(f"{mr.config_id(key)} completed in BASE but has no complete run in "
+                        f"CURRENT: {why}")
+    for run in current.runs:
+        if run.key in completed_in_base - completed_in_current:
+            continue  # already named with its configuration
+        if not run.ok and (run.status != "skipped" or run.key in completed_in_base):
+            problems.append(f"{run.id} did not complete in CURRENT: {run.why_not_ok()}")
+        elif run.ok and mr.failed_requests(run):
+            problems.append(f"{run.id} in CURRENT: {mr.failed_requests(run)}")
+    return problems
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -132,10 +200,12 @@ class Comparison:
     exact_rule: bool         # False: Mann-Whitney cannot reach alpha, all-worse rule used
     throughput: Change
     p99: Change
+    signals: dict = field(default_factory=dict)   # low-noise signal name -> Change
 
     @property
     def regression(self):
-        return self.throughput.regression or self.p99.regression
+        return (self.throughput.regression or self.p99.regression
+                or any(ch.regression for ch in self.signals.values()))
 
 
 def compare_configuration(key, base_runs, current_runs, args):
@@ -145,7 +215,8 @@ def compare_configuration(key, base_runs, current_runs, args):
                           -args.max_throughput_drop, args.alpha, use_test)
     p99 = compare_metric(mr.values(base_runs, "p99"), mr.values(current_runs, "p99"),
                          args.max_p99_rise, args.alpha, use_test)
-    return Comparison(key, n1, n2, use_test, tput, p99)
+    return Comparison(key, n1, n2, use_test, tput, p99,
+                      compare_signals(base_runs, current_runs, args, use_test))
 
 
 def compare_metric(base, current, limit_pct, alpha, use_test):
@@ -190,12 +261,12 @@ def repetitions_needed(alpha):
 # ---------------------------------------------------------------------------- output
 
 
-def print_header(base, current, pairs, args):
+def print_header(base, current, args):
     print(f"baseline: {base.path}  ({describe(base)})")
     print(f"current:  {current.path}  ({describe(current)})")
-    only = sorted(set(base.groups()) ^ set(current.groups()), key=mr.config_sort_key)
+    only = sorted(set(current.groups()) - set(base.groups()), key=mr.config_sort_key)
     if only:
-        print(f"not compared (in one sweep only): {', '.join(mr.config_id(k) for k in only)}")
+        print(f"not compared (only in CURRENT): {', '.join(mr.config_id(k) for k in only)}")
     print(f"thresholds: throughput drop > {args.max_throughput_drop:g}%, "
           f"p99 rise > {args.max_p99_rise:g}%, alpha = {args.alpha:g}")
     print()
@@ -227,6 +298,7 @@ def print_table(results):
 def verdict(r):
     """REGRESSION naming the metric(s); else improved / changed but not significant / ok."""
     bad = [name for name, ch in (("throughput", r.throughput), ("p99", r.p99)) if ch.regression]
+    bad += [name for name, ch in r.signals.items() if ch.regression]
     rule = "" if r.exact_rule else " [all-worse rule]"
     if bad:
         return f"REGRESSION ({', '.join(bad)}){rule}"
@@ -237,7 +309,7 @@ def verdict(r):
     return "ok"
 
 
-def print_verdict(results, args):
+def print_verdict(results, problems, args):
     """Explains the rule used, lists the regressions, and returns the exit status."""
     print()
     fallback = [r for r in results if not r.exact_rule]
@@ -254,59 +326,104 @@ def print_verdict(results, args):
     for r in regressions:
         print(f"REGRESSION: {mr.config_label(r.key)} ({mr.config_id(r.key)}): "
               f"throughput {mr.fmt_pct(r.throughput.change_pct, signed=True)}, "
-              f"p99 {mr.fmt_pct(r.p99.change_pct, signed=True)}")
-    if not regressions:
+              f"p99 {mr.fmt_pct(r.p99.change_pct, signed=True)}{describe_signals(r)}")
+    for reason in problems:
+        print(f"REGRESSION: {reason}")
+    if not regressions and not problems:
         print(f"no regression in {len(results)} configuration(s)")
-    return 1 if regressions else 0
+    return 1 if regressions or problems else 0
 
 
-# ---------------------------------------------------------------------------- syscalls gate
+# ---------------------------------------------------------------------------- options of the gate
 
 
-def compare_syscalls(pairs, args):
-    """{key: Change of the server's syscalls per request, or None where a side lacks them}."""
-    changes = {}
-    for key, (base_runs, current_runs) in pairs.items():
-        base = mr.values(base_runs, "server_syscalls_per_req")
-        current = mr.values(current_runs, "server_syscalls_per_req")
-        if len(base) < 2 or len(current) < 2:
-            changes[key] = None
-            continue
-        use_test = mr.min_mannwhitney_p(len(base), len(current)) < args.alpha
-        changes[key] = compare_metric(base, current, args.max_syscalls_rise, args.alpha, use_test)
-    return changes
+def add_machine_and_signal_options(parser):
+    group = parser.add_argument_group("same machine and low-noise signals")
+    group.add_argument("--allow-different-machine", action="store_true",
+                       help="compare even when the machine fingerprints differ or are missing "
+                            "(the report then says so in its first line)")
+    for name, default, what in SIGNAL_OPTIONS:
+        group.add_argument(f"--max-{name}-rise", type=float, metavar="PCT", default=default,
+                           help=f"allowed rise of median {what}, percent (default %(default)g)")
 
 
-def print_syscalls_gate(changes, args):
-    """The server-syscalls-per-request table and its verdict; returns the exit status (0/1)."""
-    print(f"\nserver syscalls per request (regression: rise > {args.max_syscalls_rise:g}% "
-          f"and significant)")
-    compared = {k: ch for k, ch in changes.items() if ch is not None}
-    missing = [mr.config_id(k) for k, ch in changes.items() if ch is None]
-    if missing:
-        print(f"not compared (fewer than 2 runs with results.kernel_counters on a side: older "
-              f"runs or --counters=off): {', '.join(missing)}")
-    if not compared:
-        return 0
-    headers = ["configuration", "base → current", "Δ", "p", "verdict"]
+# ---------------------------------------------------------------------------- low-noise signals
+
+
+# Defaults set from an A/A run of scripts/ci-perf --base=HEAD, see results/README.md.
+DEFAULT_MAX_SERVER_CPU_RISE_PCT = 5.0
+DEFAULT_MAX_SYSCALLS_RISE_PCT = 5.0
+DEFAULT_MAX_CONTEXT_SWITCHES_RISE_PCT = 10.0
+# (option name, default threshold, what it measures); the signal's name in the report, its
+# place in a run's results, and its option: one row each.
+SIGNAL_OPTIONS = (
+    ("server-cpu", DEFAULT_MAX_SERVER_CPU_RISE_PCT, "server CPU µs per request"),
+    ("syscalls", DEFAULT_MAX_SYSCALLS_RISE_PCT, "server syscalls per request"),
+    ("context-switches", DEFAULT_MAX_CONTEXT_SWITCHES_RISE_PCT,
+     "server context switches per request"),
+)
+SIGNALS = (  # (name in the report, path in results, option)
+    ("server CPU/req", ("server_cpu_us_per_request",), "server-cpu"),
+    ("syscalls/req", ("kernel_counters", "server", "syscalls_per_request"), "syscalls"),
+    ("ctx switches/req", ("kernel_counters", "server", "context_switches_per_request"),
+     "context-switches"),
+)
+
+
+def signal_values(runs, path):
+    """The signal over the runs that measured it (a run may report null: not measured)."""
+    values = []
+    for run in runs:
+        v = run.results
+        for key in path:
+            v = v.get(key) if isinstance(v, dict) else None
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            values.append(float(v))
+    return values
+
+
+def compare_signals(base_runs, current_runs, args, use_test):
+    """{signal name: Change} for each signal both sides measured in 2+ repetitions.
+
+    When a run did not measure a signal, the rule (rank test or all-worse) follows the
+    repetitions that did.
+    """
+    out = {}
+    for name, path, option in SIGNALS:
+        b, c = signal_values(base_runs, path), signal_values(current_runs, path)
+        if len(b) >= 2 and len(c) >= 2 and mr.median_ci(b).median > 0:
+            limit = getattr(args, f"max_{option.replace('-', '_')}_rise")
+            test = use_test and mr.min_mannwhitney_p(len(b), len(c)) < args.alpha
+            out[name] = compare_metric(b, c, limit, args.alpha, test)
+    return out
+
+
+def print_signal_table(results):
+    """Base → current median, change and p of every low-noise signal, per configuration."""
+    names = [n for n, _, _ in SIGNALS if any(n in r.signals for r in results)]
+    if not names:
+        print("\nlow-noise signals: none measured in both sweeps")
+        return
+    headers = ["configuration"] + [h for n in names for h in (f"{n} base → current", "Δ", "p")]
     rows = []
-    for key, ch in compared.items():
-        word = ("REGRESSION" if ch.regression else "improved" if ch.improved
-                else "worse, not significant" if ch.beyond_threshold else "ok")
-        rows.append([mr.config_id(key), f"{ch.base:.3f} → {ch.current:.3f}",
-                     mr.fmt_pct(ch.change_pct, signed=True), f"{ch.p:.3f}", word])
+    for r in results:
+        row = [mr.config_id(r.key)]
+        for n in names:
+            ch = r.signals.get(n)
+            row += ([f"{ch.base:.4g} → {ch.current:.4g}", mr.fmt_pct(ch.change_pct, signed=True),
+                     f"{ch.p:.3f}"] if ch else ["not measured", "", ""])
+        rows.append(row)
+    print()
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     for i, row in enumerate([headers] + rows):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
         if i == 0:
             print("  ".join("-" * w for w in widths))
-    regressions = [(k, ch) for k, ch in compared.items() if ch.regression]
-    for key, ch in regressions:
-        print(f"REGRESSION: {mr.config_label(key)} ({mr.config_id(key)}): server syscalls per "
-              f"request {mr.fmt_pct(ch.change_pct, signed=True)}")
-    if not regressions:
-        print(f"no syscalls-per-request regression in {len(compared)} configuration(s)")
-    return 1 if regressions else 0
+
+
+def describe_signals(r):
+    """", server CPU/req +12%" ... for the REGRESSION line."""
+    return "".join(f", {n} {mr.fmt_pct(ch.change_pct, signed=True)}" for n, ch in r.signals.items())
 
 
 if __name__ == "__main__":

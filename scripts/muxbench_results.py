@@ -2,8 +2,8 @@
 """Shared loading, statistics and formatting for muxbench's Python reporting.
 
 plot.py, report.py and compare.py all read the same sweep directories and must agree
-on what a "configuration", a "complete run" and a "median with 95% CI" are; keeping
-that here means the three scripts cannot drift apart.
+on what a "configuration", a "complete run" and a "median with its confidence interval"
+are; keeping that here means the three scripts cannot drift apart.
 
 A sweep directory (written by `bench sweep --out=DIR`) holds DIR/sweep.json, which
 lists every planned run, and DIR/runs/<id>.json, one single-run JSON per run.  A
@@ -285,6 +285,16 @@ def values(runs, name):
     return [v for v in (metric(r, name) for r in runs) if v is not None]
 
 
+def failed_requests(run):
+    """'7 failed requests (timeout 7)' for a run whose requests failed; '' when none did."""
+    errors = metric(run, "errors") or 0
+    if errors <= 0:
+        return ""
+    by_kind = run.results.get("errors_by_kind") or {}
+    kinds = ", ".join(f"{k} {v:,}" for k, v in by_kind.items() if v)
+    return f"{int(errors):,} failed requests" + (f" ({kinds})" if kinds else "")
+
+
 def loadgen_saturated(run):
     """True when the load generator, not the server, limited the run.
 
@@ -350,7 +360,7 @@ def median_ci(samples, confidence=CONFIDENCE):
     1 - 2*P(Binomial(n, 1/2) <= k-1), independent of the distribution.  We pick the
     narrowest such interval reaching `confidence`; when n is too small for any interval
     to reach it (n < 6 for 95%), the interval is the full range and `coverage` says what
-    it really achieves (n=3: 75%, n=5: 94%), so reports can state it honestly.
+    it really achieves (n=3: 75%, n=5: 93.75%), so reports can state it honestly.
     """
     xs = sorted(float(x) for x in samples)
     n = len(xs)
@@ -360,6 +370,17 @@ def median_ci(samples, confidence=CONFIDENCE):
     while k + 1 <= (n + 1) // 2 and _order_stat_coverage(n, k + 1) >= confidence:
         k += 1
     return MedianCI(statistics.median(xs), xs[k - 1], xs[n - k], _order_stat_coverage(n, k), n)
+
+
+def fmt_coverage(coverage):
+    """0.75 -> '75%', 0.96875 -> '96.8%': rounded down, so nothing reads as 95% unless it is."""
+    return f"{math.floor(coverage * 1000) / 10:g}%"
+
+
+def coverage_note(cis):
+    """'coverage 75% (n=3)' for the intervals drawn or tabulated; several when n differs."""
+    seen = sorted({(ci.n, ci.coverage) for ci in cis if ci})
+    return "coverage " + ", ".join(f"{fmt_coverage(c)} (n={n})" for n, c in seen) if seen else ""
 
 
 def _order_stat_coverage(n, k):

@@ -35,7 +35,8 @@ STYLE = {
     "axes.titlesize": 11.5, "axes.labelsize": 10.5, "legend.fontsize": 9,
     "legend.frameon": False, "svg.fonttype": "none", "svg.hashsalt": "muxbench",
 }
-CI_NOTE = "error bars: 95% CI of the median (order statistics; range when n < 6)"
+CI_NOTE = ("error bars: confidence interval of the median by order statistics (the range "
+           "when n < 6), {coverage}")
 # HdrHistogram-style x axis: position 1/(1-p), labelled by percentile.
 SPECTRUM_TICKS = [(2.0, "50%")] + [
     (10.0 ** k, f"{100 - 10.0 ** (2 - k):.8f}".rstrip("0").rstrip(".") + "%") for k in range(1, 9)]
@@ -149,16 +150,18 @@ def plot_if_measured(sweep, outdir, size, metric, notes):
 
 
 def plot_vs_clients(sweep, outdir, size, metric):
-    """One line per backend: median over repetitions with 95% CI error bars, log x."""
+    """One line per backend: median over repetitions with its interval as error bars, log x."""
     groups = {k: runs for k, runs in sweep.groups().items() if k[2] == size}
     backends = mr.sort_backends({k[0] for k in groups})
     fig, ax = new_figure()
+    drawn = []
     for i, backend in enumerate(backends):
-        points = sorted((k[1], mr.median_ci(mr.values(runs, metric.name)))
-                        for k, runs in groups.items() if k[0] == backend)
+        points = sorted(((k[1], mr.median_ci(mr.values(runs, metric.name)))
+                         for k, runs in groups.items() if k[0] == backend), key=lambda p: p[0])
         points = [(c, ci) for c, ci in points if ci]
         if not points:
             continue
+        drawn += [ci for _, ci in points]
         shift = 10 ** ((i - (len(backends) - 1) / 2) * 0.012)  # dodge so error bars stay apart
         ax.errorbar([c * shift for c, _ in points], [ci.median for _, ci in points],
                     yerr=[[ci.median - ci.low for _, ci in points],
@@ -174,7 +177,7 @@ def plot_vs_clients(sweep, outdir, size, metric):
         ax.yaxis.set_major_formatter(FuncFormatter(metric.tick))
     ax.legend(title="backend")
     title = f"{metric.heading} — {fmt_size_duration(sweep, size)}"
-    finish(fig, ax, sweep, title, CI_NOTE)
+    finish(fig, ax, sweep, title, CI_NOTE.format(coverage=mr.coverage_note(drawn)))
     return save(fig, outdir, f"{metric.stem}-m{size}", title)
 
 

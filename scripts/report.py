@@ -93,19 +93,21 @@ def overview(sweep, groups):
 
 def summary_blocks(sweep, groups):
     """The per-configuration table, plus a footnote when the CI is just the range."""
-    headers = ["Msg size", "Backend", "Clients", "Throughput (req/s)", "95% CI", "CV",
-               "p50", "p99", "p99.9", "Server CPU/req", "Srv sys/req", "Srv cs/req", "Errors", "n"]
+    headers = ["Msg size", "Backend", "Clients", "Throughput (req/s)", "CI of median (coverage)",
+               "CV", "p50", "p99", "p99.9", "Server CPU/req", "Srv sys/req",
+               "Srv cs/req", "Errors", "n"]
     planned = {}
     for run in sweep.runs:
         planned[run.key] = planned.get(run.key, 0) + 1
-    rows, short_coverage = [], set()
+    rows, intervals = [], []
     for key, runs in groups.items():
         s = mr.summarize(runs)
         tput = s["throughput"]
-        ci = f"{mr.fmt_count(tput.low)}–{mr.fmt_count(tput.high)}" if s["n"] > 1 else "–"
-        if s["n"] > 1 and tput.coverage < mr.CONFIDENCE:
-            ci += "†"
-            short_coverage.add((s["n"], tput.coverage))
+        ci = "–"
+        if s["n"] > 1:
+            ci = (f"{mr.fmt_count(tput.low)}–{mr.fmt_count(tput.high)} "
+                  f"({mr.fmt_coverage(tput.coverage)})")
+            intervals.append(tput)
         n = str(s["n"]) if planned.get(key, 0) == s["n"] else f"{s['n']} of {planned[key]}"
         rows.append([mr.fmt_bytes(key[2]), key[0], f"{key[1]:,}", mr.fmt_count(tput.median),
                      ci,
@@ -113,11 +115,12 @@ def summary_blocks(sweep, groups):
                      us(s["server_us_per_req"]), per_request(s["server_syscalls_per_req"]),
                      per_request(s["server_cs_per_req"]), f"{s['errors']:,}", n])
     blocks = [("table", headers, rows)]
-    if short_coverage:
-        parts = ", ".join(f"n={n}: {c:.0%}" for n, c in sorted(short_coverage))
-        blocks.append(("p", f"† Too few repetitions for a 95% interval: shown is the min–max "
-                            f"range, which covers the true median with probability {parts}. "
-                            f"Run 6 or more repetitions for a real 95% CI."))
+    if any(ci.coverage < mr.CONFIDENCE for ci in intervals):
+        blocks.append(("p", f"Coverage is the probability that the interval contains the true "
+                            f"median. Below 6 repetitions no interval reaches "
+                            f"{mr.fmt_coverage(mr.CONFIDENCE)}: shown is the min–max range with "
+                            f"what it really covers. Run 6 or more repetitions for a "
+                            f"{mr.fmt_coverage(mr.CONFIDENCE)} interval."))
     blocks.append(("p", "Latencies, server CPU, syscalls and context switches per request are medians "
                         "over repetitions; CV is the coefficient of variation of throughput across "
                         "repetitions."))
@@ -152,9 +155,10 @@ def method_items(sweep):
         "window for the server's whole process (every thread, io_uring's workers included; "
         "perf_event_open tracepoint raw_syscalls:sys_enter, getrusage) and divided by the "
         "requests completed; nearly deterministic, so a quieter regression signal than req/s.",
-        "95% CI of the median: order-statistic (binomial) method, distribution-free; "
-        "with fewer than 6 repetitions no interval reaches 95% and the min–max range is shown "
-        "with its real coverage.",
+        "Confidence interval of the median: order-statistic (binomial) method, "
+        "distribution-free, the narrowest [x(k), x(n−k+1)] whose coverage reaches 95%; with "
+        "fewer than 6 repetitions none does, and the min–max range is shown with its real "
+        "coverage (3 repetitions: 75%).",
     ]
     return items
 
@@ -280,12 +284,9 @@ def warning_caveats(groups):
 def error_caveats(sweep):
     out = []
     for run in sweep.complete_runs:
-        errors = mr.metric(run, "errors") or 0
-        if errors > 0:
-            kinds = ", ".join(f"{k} {v:,}" for k, v in
-                              (run.results.get("errors_by_kind") or {}).items() if v)
-            out.append(f"Run `{run.id}`: {int(errors):,} failed requests"
-                       + (f" ({kinds})" if kinds else "") + ".")
+        failed = mr.failed_requests(run)
+        if failed:
+            out.append(f"Run `{run.id}`: {failed}.")
     return out
 
 

@@ -39,6 +39,19 @@ TEST_P(BackendServes, EveryByteVerifiedAndNoErrors) {
   const auto& server = r["server_counters"];
   ASSERT_TRUE(server.is_object()) << "the server reported no counters";
   EXPECT_GE(server["requests"].get<std::uint64_t>(), requests) << "the server answered fewer than the client counted";
+  const auto& check = r["request_count_check"];
+  ASSERT_TRUE(check.is_object()) << r.dump(2);
+  EXPECT_TRUE(check["ok"].get<bool>()) << check.dump();
+  EXPECT_EQ(check["server_answered"], server["requests"]);
+  EXPECT_GE(check["client_completed"].get<std::uint64_t>(), requests) << "the whole run includes the measured interval";
+  EXPECT_LE(check["client_completed"].get<std::uint64_t>(), check["client_sent"].get<std::uint64_t>());
+  // One window: throughput is the requests over exactly the measured seconds, and the
+  // timeline's seconds hold every one of them.
+  EXPECT_DOUBLE_EQ(static_cast<double>(requests) / r["measured_seconds"].get<double>(), r["throughput_rps"].get<double>());
+  EXPECT_DOUBLE_EQ(r["measured_seconds"].get<double>(), 1.0) << "a complete run measures exactly --duration";
+  std::uint64_t in_timeline = 0;
+  for (const auto& second : r["timeline"]) in_timeline += second["requests"].get<std::uint64_t>();
+  EXPECT_EQ(in_timeline, requests);
   EXPECT_GE(server["accepted"].get<std::uint64_t>(), static_cast<std::uint64_t>(c.clients));
   EXPECT_EQ(server["accepted"], server["closed"]) << "connections left open when the server stopped";
   EXPECT_EQ(server["protocol_errors"], 0);
@@ -48,6 +61,9 @@ TEST_P(BackendServes, EveryByteVerifiedAndNoErrors) {
   EXPECT_LE(lat["p99"].get<double>(), lat["max"].get<double>());
   EXPECT_TRUE(r["server_cpu_us_per_request"].is_number());
   EXPECT_TRUE(r["loadgen_cpu_us_per_request"].is_number());
+  EXPECT_TRUE(r["server_busiest_thread_utilization"].is_number()) << r.dump(2);
+  EXPECT_TRUE(r["loadgen_busiest_thread_utilization"].is_number()) << r.dump(2);
+  EXPECT_EQ(doc["warnings"].dump().find("miscounts"), std::string::npos) << doc["warnings"].dump();
   EXPECT_NE(o.out.find(c.backend), std::string::npos) << "the table names the backend";
   EXPECT_TRUE(tagged_processes().empty()) << "a server process was left running";
 }

@@ -203,6 +203,25 @@ TEST(RejectsBadInput, ServeRefusesNonFiniteWorkAndBadReadSize) {
   }
 }
 
+TEST(RejectsBadInput, LoadWhereNothingListensPrintsNothingOnStdout) {
+  // A port that was free a moment ago: bound, never listened on, closed.
+  UniqueFd probe(::socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(probe.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+  probe.reset();
+
+  TempDir dir;
+  const std::string json = dir.file("r.json");
+  const Outcome o = bench({"load", fmt::format("--target=127.0.0.1:{}", port), "--duration=1", "--json=" + json});
+  expect_rejected(o, json, "cannot connect");
+  EXPECT_EQ(o.out, "") << "nothing was measured, so nothing belongs on stdout";
+}
+
 TEST(RejectsBadInput, HelpIsNotAnError) {
   const Outcome o = bench({"--help"});
   EXPECT_EQ(o.exit_code, 0);

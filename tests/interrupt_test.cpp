@@ -9,13 +9,33 @@
 namespace mux::test {
 namespace {
 
+// The measured interval ends at the stop: throughput divides exactly the requests counted in it.
+void expect_consistent_window(const nlohmann::json& r, double launch_to_signal_s, double warmup_s) {
+  const double measured = r["measured_seconds"].get<double>();
+  const auto requests = r["requests"].get<std::uint64_t>();
+  // The measured interval began after the warm-up, which began after the launch; it ended at
+  // most one 20 ms watch period (allow a loaded machine more) after the signal.
+  EXPECT_LE(measured, launch_to_signal_s - warmup_s + 0.25) << r.dump(2);
+  EXPECT_DOUBLE_EQ(static_cast<double>(requests) / measured, r["throughput_rps"].get<double>());
+  std::uint64_t in_timeline = 0;
+  for (const auto& second : r["timeline"]) in_timeline += second["requests"].get<std::uint64_t>();
+  EXPECT_EQ(in_timeline, requests) << "replies counted outside the measured interval";
+  ASSERT_FALSE(r["timeline"].empty());
+  EXPECT_DOUBLE_EQ(r["timeline"].back()["t_s"].get<double>(), measured);
+  const auto& check = r["request_count_check"];
+  ASSERT_TRUE(check.is_object()) << r.dump(2);
+  EXPECT_TRUE(check["ok"].get<bool>()) << check.dump();
+}
+
 TEST(Interrupted, SigintWritesPartialResultsAndStopsTheServer) {
   TempDir dir;
   const std::string json = dir.file("r.json");
   const auto started = std::chrono::steady_clock::now();
+  double launch_to_signal_s = 0;
   const Outcome o = bench({"--backend=epoll", "--clients=10", "--duration=60", "--warmup=0.2", "--json=" + json},
-                          [](pid_t pid) {
+                          [&](pid_t pid) {
                             sleep_ms(1500);
+                            launch_to_signal_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
                             ::kill(pid, SIGINT);
                           });
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(15));
@@ -26,6 +46,29 @@ TEST(Interrupted, SigintWritesPartialResultsAndStopsTheServer) {
   EXPECT_GT(doc["results"]["requests"].get<std::uint64_t>(), 0u) << "the partial measurement was kept";
   EXPECT_NE(o.out.find("INCOMPLETE"), std::string::npos);
   EXPECT_TRUE(tagged_processes().empty()) << "a server process was left running";
+  expect_consistent_window(doc["results"], launch_to_signal_s, 0.2);
+}
+
+// Open loop at a low rate: a load thread sleeps between sends, so it notices the stop late;
+// replies it handles after the stop must not count.
+TEST(Interrupted, OpenLoopStopsCountingAtTheSignal) {
+  TempDir dir;
+  const std::string json = dir.file("r.json");
+  const auto started = std::chrono::steady_clock::now();
+  double launch_to_signal_s = 0;
+  const Outcome o = bench({"--backend=poll", "--clients=10", "--rate=200", "--duration=60", "--warmup=0.2",
+                           "--json=" + json},
+                          [&](pid_t pid) {
+                            sleep_ms(1700);
+                            launch_to_signal_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+                            ::kill(pid, SIGINT);
+                          });
+  EXPECT_EQ(o.exit_code, 130) << o.out << o.err;
+  const auto doc = read_json(json);
+  EXPECT_FALSE(doc["complete"].get<bool>());
+  EXPECT_GT(doc["results"]["requests"].get<std::uint64_t>(), 0u);
+  expect_consistent_window(doc["results"], launch_to_signal_s, 0.2);
+  EXPECT_TRUE(tagged_processes().empty());
 }
 
 TEST(Interrupted, ServerKilledMidRunIsReportedNotHidden) {

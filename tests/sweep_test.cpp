@@ -33,8 +33,11 @@ TEST(Sweep, TinyGridCompletesWritesEveryFormatAndResumes) {
   for (const auto& c : summary["configurations"]) {
     const auto& t = c["throughput_rps"];
     EXPECT_EQ(t["n"], 2);
-    EXPECT_LE(t["ci95_low"].get<double>(), t["median"].get<double>());
-    EXPECT_GE(t["ci95_high"].get<double>(), t["median"].get<double>());
+    EXPECT_LE(t["ci_low"].get<double>(), t["median"].get<double>());
+    EXPECT_GE(t["ci_high"].get<double>(), t["median"].get<double>());
+    // Two repetitions: the range, which holds the median with probability 1 - 2 * (1/2)^2.
+    EXPECT_DOUBLE_EQ(t["ci_coverage"].get<double>(), 0.5);
+    EXPECT_FALSE(t.contains("ci95_low"));
     EXPECT_EQ(c["errors"]["median"], 0);
   }
 
@@ -57,6 +60,7 @@ TEST(Sweep, TinyGridCompletesWritesEveryFormatAndResumes) {
   const auto& tp = bmf["echo/epoll/clients:20/msg:128"]["throughput"];
   EXPECT_LE(tp["lower_value"].get<double>(), tp["value"].get<double>());
   EXPECT_GE(tp["upper_value"].get<double>(), tp["value"].get<double>());
+  EXPECT_DOUBLE_EQ(tp["ci_coverage"].get<double>(), 0.5);
 
   const std::string csv = slurp(out + "/results.csv");
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "run_id,protocol,backend,clients,message_size,repetition,status,metric,value");

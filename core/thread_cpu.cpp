@@ -1,0 +1,69 @@
+#include "core/thread_cpu.hpp"
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace mux {
+
+std::optional<std::uint64_t> read_thread_cpu_ns(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return std::nullopt;
+  unsigned long long on_cpu = 0;
+  const int fields = std::fscanf(f, "%llu", &on_cpu);
+  std::fclose(f);
+  if (fields != 1) return std::nullopt;
+  return on_cpu;
+}
+
+std::size_t process_thread_count(pid_t pid) {
+  std::FILE* f = std::fopen(fmt::format("/proc/{}/status", pid).c_str(), "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  std::size_t threads = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, "Threads:", 8) == 0) threads = std::strtoull(line + 8, nullptr, 10);
+  std::fclose(f);
+  return threads;
+}
+
+std::optional<std::map<pid_t, std::uint64_t>> read_process_thread_cpu(pid_t pid, std::size_t max_threads) {
+  const std::size_t count = process_thread_count(pid);
+  if (count == 0 || count > max_threads) return std::nullopt;
+  const std::string dir = fmt::format("/proc/{}/task", pid);
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return std::nullopt;
+  std::map<pid_t, std::uint64_t> threads;
+  while (const dirent* e = ::readdir(d)) {
+    const pid_t tid = std::atoi(e->d_name);
+    if (tid <= 0) continue;
+    if (const auto ns = read_thread_cpu_ns(fmt::format("{}/{}/schedstat", dir, tid))) threads[tid] = *ns;
+  }
+  ::closedir(d);
+  if (threads.empty()) return std::nullopt;
+  return threads;
+}
+
+void ThreadCpuUse::add(std::uint64_t on_cpu_ns) {
+  if (on_cpu_ns == 0) return;
+  busiest_on_cpu_ns = std::max(busiest_on_cpu_ns.value_or(0), on_cpu_ns);
+  ++threads;
+}
+
+ThreadCpuUse thread_cpu_use(const std::map<pid_t, std::uint64_t>& before, const std::map<pid_t, std::uint64_t>& after) {
+  ThreadCpuUse use;
+  use.busiest_on_cpu_ns = 0;  // read one by one, even if none ran
+  for (const auto& [tid, end] : after) {
+    const auto start = before.find(tid);
+    const std::uint64_t origin = start == before.end() ? 0 : start->second;
+    use.add(end >= origin ? end - origin : end);  // a counter that went back: a reused id, a new thread
+  }
+  return use;
+}
+
+}  // namespace mux

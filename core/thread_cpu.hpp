@@ -1,0 +1,34 @@
+#pragma once
+// CPU time of single threads, from /proc/.../schedstat (its first field: ns the thread ran, the
+// scheduler's own counter, not 10 ms ticks). A process total divided by its cores cannot show
+// a saturated thread: one busy event loop on two cores reads 50%. Per-thread figures can.
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace mux {
+
+// One thread: `path` is a schedstat file, e.g. /proc/thread-self/schedstat.
+std::optional<std::uint64_t> read_thread_cpu_ns(const std::string& path);
+// Threads process `pid` has now (0 when it is gone).
+std::size_t process_thread_count(pid_t pid);
+// CPU time of every thread of `pid`, by thread id. Null when it has more than `max_threads`
+// (a file each: thousands would take seconds at the edge of the measured interval) or is gone.
+std::optional<std::map<pid_t, std::uint64_t>> read_process_thread_cpu(pid_t pid, std::size_t max_threads);
+
+// What the threads of one side did over a window.
+struct ThreadCpuUse {
+  std::optional<std::uint64_t> busiest_on_cpu_ns;  // the thread that ran most; null: not read one by one
+  std::size_t threads = 0;  // threads that ran (not read one by one: threads at the end of the window)
+  void add(std::uint64_t on_cpu_ns);
+};
+
+// From two samples: threads that began during the window count from zero; threads that ended
+// during it are missing from `after` and not counted.
+ThreadCpuUse thread_cpu_use(const std::map<pid_t, std::uint64_t>& before, const std::map<pid_t, std::uint64_t>& after);
+
+}  // namespace mux

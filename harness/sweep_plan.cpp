@@ -1,0 +1,205 @@
+#include "harness/sweep_plan.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "backends/backend.hpp"
+#include "harness/options.hpp"
+
+namespace mux {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::ordered_json;
+
+// "a,b,c" -> {"a", "b", "c"}; an empty text is one empty item.
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> items;
+  for (std::size_t pos = 0; pos <= text.size();) {
+    const std::size_t end = std::min(text.find(sep, pos), text.size());
+    items.push_back(text.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return items;
+}
+
+// A build's name is a directory under --out: keep it plain.
+bool valid_build_name(const std::string& name) {
+  const auto plain = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; };
+  return !name.empty() && name != "." && name != ".." && std::all_of(name.begin(), name.end(), plain);
+}
+
+ordered_json build_json(const SweepBuild& b) { return {{"name", b.name}, {"binary", b.binary}, {"flags", b.flags}}; }
+
+// The same grid as sweep.json recorded (and, for a named build, the same build)?
+bool same_sweep(const nlohmann::json& old, const SweepOptions& o, const SweepBuild& build) {
+  const bool same_grid = old["backends"] == parse_backends(o.backends) &&
+                         old["clients"] == parse_sizes("--clients", o.clients) &&
+                         old["message_sizes"] == parse_sizes("--message-sizes", o.message_sizes) &&
+                         old["repetitions"] == o.repetitions && old["duration_s"] == o.duration_s &&
+                         old["warmup_s"] == o.warmup_s && old["protocol"] == o.protocol &&
+                         old["passthrough"] == o.passthrough;
+  if (build.name.empty()) return same_grid && !old.contains("build");
+  return same_grid && old.contains("build") && old["build"] == nlohmann::json(build_json(build));
+}
+
+std::vector<SweepRun> load_runs(const nlohmann::json& old) {
+  std::vector<SweepRun> runs;
+  for (const auto& j : old["runs"])
+    runs.push_back({j["id"], j["backend"], j["clients"], j["message_size"], j["repetition"], j["order"],
+                    j["status"], j.value("error", ""), nullptr});
+  return runs;
+}
+
+std::vector<SweepTarget> resume_plan(SweepOptions& o, std::vector<SweepTarget> targets) {
+  for (auto& t : targets) {
+    const fs::path file = t.dir / "sweep.json";
+    const auto old = nlohmann::json::parse(std::ifstream(file), nullptr, false);
+    if (old.is_discarded()) throw UsageError(fmt::format("{} is not valid JSON; remove it or use another --out", file.string()));
+    if (!same_sweep(old, o, t.build))
+      throw UsageError(fmt::format("{} holds a different sweep; give the same flags to resume it, or another --out",
+                                   t.dir.string()));
+    o.seed = old["seed"];
+    t.runs = load_runs(old);
+  }
+  return targets;
+}
+
+}  // namespace
+
+std::vector<std::size_t> parse_sizes(const std::string& flag, const std::string& text) {
+  std::vector<std::size_t> values;
+  for (const std::string& item : split(text, ',')) {
+    std::size_t used = 0;
+    unsigned long long v = 0;
+    try {
+      v = std::stoull(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || v == 0)
+      throw UsageError(fmt::format("{}={}: '{}' is not a positive number; write a list like 1,10,100", flag, text, item));
+    values.push_back(v);
+  }
+  return values;
+}
+
+std::vector<std::string> parse_backends(const std::string& text) {
+  std::vector<std::string> names;
+  if (text == "all") {
+    for (const auto& e : backend_registry()) names.emplace_back(e.name);
+    return names;
+  }
+  for (const std::string& name : split(text, ',')) {
+    if (!make_backend(name))
+      throw UsageError(fmt::format("--backends: unknown backend '{}'; choose from threads, select, poll, epoll, "
+                                   "io_uring, or all",
+                                   name));
+    names.push_back(name);
+  }
+  return names;
+}
+
+std::vector<SweepBuild> parse_builds(const SweepOptions& o) {
+  std::vector<SweepBuild> builds;
+  if (o.builds.empty()) {
+    if (!o.build_flags.empty()) throw UsageError("--build-flags needs --builds=NAME=BENCH,NAME=BENCH to name the builds");
+    return {{"", "/proc/self/exe", {}}};
+  }
+  for (const std::string& item : split(o.builds, ',')) {
+    const std::size_t eq = item.find('=');
+    const std::string name = item.substr(0, eq);
+    if (eq == std::string::npos || !valid_build_name(name) || eq + 1 == item.size())
+      throw UsageError(fmt::format("--builds={}: '{}' is not NAME=PATH (NAME: letters, digits, - _ .); write e.g. "
+                                   "--builds=base=/tmp/base/bench,current=build/bench",
+                                   o.builds, item));
+    const fs::path binary = fs::absolute(item.substr(eq + 1));
+    if (::access(binary.c_str(), X_OK) != 0)
+      throw UsageError(fmt::format("--builds: {}={} is not an executable file; build it first", name, binary.string()));
+    if (std::any_of(builds.begin(), builds.end(), [&](const SweepBuild& b) { return b.name == name; }))
+      throw UsageError(fmt::format("--builds: the name '{}' is given twice; give each build its own name", name));
+    builds.push_back({name, binary.string(), {}});
+  }
+  if (builds.size() < 2) throw UsageError(fmt::format("--builds={}: name two or more builds to compare", o.builds));
+  for (const std::string& item : o.build_flags) {
+    const std::size_t eq = item.find('=');
+    const std::string name = eq == std::string::npos ? item : item.substr(0, eq);
+    auto it = std::find_if(builds.begin(), builds.end(), [&](const SweepBuild& b) { return b.name == name; });
+    if (eq == std::string::npos || eq + 1 == item.size() || it == builds.end())
+      throw UsageError(fmt::format("--build-flags={}: write NAME=FLAG with NAME one of --builds, e.g. "
+                                   "--build-flags=current=--work-us=0.5",
+                                   item));
+    it->flags.push_back(item.substr(eq + 1));
+  }
+  return builds;
+}
+
+std::vector<SweepTarget> make_plan(SweepOptions& o) {
+  std::vector<SweepTarget> targets;
+  for (auto& b : parse_builds(o)) {
+    const fs::path dir = b.name.empty() ? fs::path(o.out) : fs::path(o.out) / b.name;
+    targets.push_back({std::move(b), dir, {}});
+  }
+  const auto recorded = std::count_if(targets.begin(), targets.end(),
+                                      [](const SweepTarget& t) { return fs::exists(t.dir / "sweep.json"); });
+  if (recorded == static_cast<std::ptrdiff_t>(targets.size())) return resume_plan(o, std::move(targets));
+  if (recorded > 0)
+    throw UsageError(fmt::format("{} holds a sweep of other builds (sweep.json in some build directories only); "
+                                 "give the same --builds to resume it, or another --out",
+                                 o.out));
+
+  if (o.seed == 0) o.seed = std::random_device{}() | 1ULL;
+  struct Unit {
+    std::string backend;
+    std::size_t clients, message_size;
+    int repetition;
+  };
+  std::vector<Unit> units;
+  for (const auto& b : parse_backends(o.backends))
+    for (std::size_t c : parse_sizes("--clients", o.clients))
+      for (std::size_t m : parse_sizes("--message-sizes", o.message_sizes))
+        for (int r = 0; r < o.repetitions; ++r) units.push_back({b, c, m, r});
+  std::mt19937_64 rng(o.seed);
+  std::shuffle(units.begin(), units.end(), rng);
+  std::vector<std::size_t> build_order(targets.size());
+  std::iota(build_order.begin(), build_order.end(), 0);
+  int order = 0;
+  for (const Unit& u : units) {
+    if (build_order.size() > 1) std::shuffle(build_order.begin(), build_order.end(), rng);
+    for (std::size_t t : build_order)
+      targets[t].runs.push_back({fmt::format("{}-c{}-m{}-r{}", u.backend, u.clients, u.message_size, u.repetition),
+                                 u.backend, u.clients, u.message_size, u.repetition, order++, "pending", "", nullptr});
+  }
+  return targets;
+}
+
+ordered_json plan_json(const SweepOptions& o, const SweepTarget& target, const ordered_json& environment) {
+  ordered_json list = ordered_json::array();
+  for (const auto& r : target.runs) {
+    ordered_json j{{"id", r.id},         {"backend", r.backend},       {"clients", r.clients},
+                   {"message_size", r.message_size}, {"repetition", r.repetition}, {"order", r.order},
+                   {"status", r.status}, {"file", fmt::format("runs/{}.json", r.id)}};
+    if (!r.error.empty()) j["error"] = r.error;
+    list.push_back(j);
+  }
+  ordered_json plan{{"schema_version", 1},        {"seed", o.seed},
+                    {"repetitions", o.repetitions}, {"backends", parse_backends(o.backends)},
+                    {"clients", parse_sizes("--clients", o.clients)},
+                    {"message_sizes", parse_sizes("--message-sizes", o.message_sizes)},
+                    {"duration_s", o.duration_s}, {"warmup_s", o.warmup_s},
+                    {"protocol", o.protocol},     {"passthrough", o.passthrough}};
+  if (!target.build.name.empty()) plan["build"] = build_json(target.build);
+  plan["environment"] = environment;
+  plan["runs"] = list;
+  return plan;
+}
+
+}  // namespace mux
