@@ -10,7 +10,6 @@
 #include <bit>
 #include <cerrno>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -23,7 +22,7 @@
 
 #include <fmt/format.h>
 
-#include "backends/backend.hpp"
+#include "backends/io_uring.hpp"
 #include "core/acceptor.hpp"
 #include "core/byte_buffer.hpp"
 #include "core/clock.hpp"
@@ -55,15 +54,6 @@ constexpr std::size_t kOutputHighWater = 4 * 1024 * 1024;
 constexpr long long kAcceptPauseNs = 100'000'000;
 constexpr std::uint64_t kDrainTimeoutNs = 2'000'000'000;
 
-// Tests set MUXBENCH_IO_URING_SINGLESHOT=1 to run the older kernels' path on this one.
-bool single_shot_forced() {
-  static const bool forced = [] {
-    const char* value = std::getenv("MUXBENCH_IO_URING_SINGLESHOT");
-    return value != nullptr && std::string_view(value) == "1";
-  }();
-  return forced;
-}
-
 std::string read_sysctl(const char* path) {
   std::ifstream in(path);
   std::string value;
@@ -91,12 +81,14 @@ std::string describe_setup_failure(int err) {
 
 // The ring, in the cheapest task-running mode the kernel accepts: DEFER_TASKRUN (6.1) runs
 // completion work only when this thread waits, COOP_TASKRUN (5.19) at least spares the
-// interrupts; older kernels reject either with -EINVAL.
+// interrupts; older kernels reject either with -EINVAL. Without `defer_taskrun` (the
+// io_uring+nodefer variant) the first mode is skipped.
 class Ring {
  public:
-  explicit Ring(unsigned entries) {
-    const unsigned modes[] = {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE,
-                              IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE, 0};
+  Ring(unsigned entries, bool defer_taskrun) {
+    const unsigned all_modes[] = {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE,
+                                  IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE, 0};
+    const std::span<const unsigned> modes = std::span(all_modes).subspan(defer_taskrun ? 0 : 1);
     int r = -EINVAL;
     for (const unsigned flags : modes) {
       io_uring_params params{};
@@ -235,9 +227,12 @@ struct Connection {
 
 class IoUringLoop {
  public:
-  explicit IoUringLoop(const ServeContext& ctx)
-      : ctx_(ctx), ring_(kSubmissionEntries), acceptor_(ctx.listen_fd), accept_multishot_(!single_shot_forced()) {
-    if (!single_shot_forced()) buffers_ = BufferRing::create(ring_.get(), ctx.read_size);
+  IoUringLoop(const ServeContext& ctx, IoUringFeatures features)
+      : ctx_(ctx),
+        ring_(kSubmissionEntries, features.defer_taskrun),
+        acceptor_(ctx.listen_fd),
+        accept_multishot_(!features.single_shot) {
+    if (!features.single_shot) buffers_ = BufferRing::create(ring_.get(), ctx.read_size);
     recv_multishot_ = buffers_ != nullptr;
   }
 
@@ -564,21 +559,27 @@ class IoUringLoop {
 
 class IoUringBackend final : public Backend {
  public:
-  std::string_view name() const override { return "io_uring"; }
+  explicit IoUringBackend(IoUringFeatures features) : features_(features) {}
+  void serve(const ServeContext& ctx) override { IoUringLoop(ctx, features_).run(); }
 
-  std::string unavailable_reason() const override {
-    io_uring probe{};
-    const int r = io_uring_queue_init(2, &probe, 0);
-    if (r < 0) return describe_setup_failure(-r);
-    io_uring_queue_exit(&probe);
-    return {};
-  }
-
-  void serve(const ServeContext& ctx) override { IoUringLoop(ctx).run(); }
+ private:
+  IoUringFeatures features_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_io_uring_backend() { return std::make_unique<IoUringBackend>(); }
+std::unique_ptr<Backend> make_io_uring_backend(IoUringFeatures features) {
+  return std::make_unique<IoUringBackend>(features);
+}
+
+// Every variant needs a ring, and nothing more: the setup modes and multishot operations each
+// fall back to what the kernel has (see Ring and the -EINVAL cases).
+std::string probe_io_uring() {
+  io_uring probe{};
+  const int r = io_uring_queue_init(2, &probe, 0);
+  if (r < 0) return describe_setup_failure(-r);
+  io_uring_queue_exit(&probe);
+  return {};
+}
 
 }  // namespace mux

@@ -78,10 +78,9 @@ std::vector<std::string> parse_backends(const std::string& text) {
   for (std::size_t pos = 0; pos <= text.size();) {
     const std::size_t end = std::min(text.find(',', pos), text.size());
     names.push_back(text.substr(pos, end - pos));
-    if (!make_backend(names.back()))
-      throw UsageError(fmt::format("--backends: unknown backend '{}'; choose from threads, select, poll, epoll, "
-                                   "io_uring, or all",
-                                   names.back()));
+    if (find_backend(names.back()) == nullptr)
+      throw UsageError(fmt::format("--backends: unknown backend '{}'; choose from {}, or all", names.back(),
+                                   backend_name_list()));
     pos = end + 1;
   }
   return names;

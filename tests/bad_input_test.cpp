@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "core/unique_fd.hpp"
+#include "tests/registry_params.hpp"
 #include "tests/run_bench.hpp"
 
 namespace mux::test {
@@ -135,7 +136,7 @@ TEST(RejectsBadInput, PortInUse) {
   ::getsockname(holder.get(), reinterpret_cast<sockaddr*>(&addr), &len);
   const int port = ntohs(addr.sin_port);
 
-  for (const char* backend : {"epoll", "io_uring", "threads"}) {
+  for (const std::string& backend : one_backend_per_model()) {
     TempDir dir;
     const std::string json = dir.file("r.json");
     const Outcome o = bench({std::string("--backend=") + backend, fmt::format("--port={}", port), "--duration=1",
