@@ -14,6 +14,7 @@ class RawServe : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(RawServe, APlainEchoClientWithAThousandConnectionsGetsEveryByteBack) {
   constexpr std::size_t kConnections = 1000, kChunk = 700, kRounds = 6;
+  MUX_SKIP_IF_SLICED_OUT(GetParam());
   ServeProcess server(GetParam(), "raw");
   if (!server.started()) {
     if (server.start_error().find("unavailable") != std::string::npos) GTEST_SKIP() << server.start_error();

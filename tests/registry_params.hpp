@@ -19,11 +19,28 @@ inline bool only_base_backends() {
   return value != nullptr && std::string_view(value) == "base";
 }
 
-// Every registry entry, in its order (base backends only under MUXBENCH_TEST_BACKENDS=base).
+// Every registry entry, in its order: the parameters of the backend tests. The list is the
+// same whatever the environment (CTest discovers the tests at build time, when it is not set).
 inline std::vector<std::string> every_backend() {
   std::vector<std::string> names;
-  for (const auto& entry : backend_registry())
-    if (!entry.is_variant() || !only_base_backends()) names.emplace_back(entry.name);
+  for (const auto& entry : backend_registry()) names.emplace_back(entry.name);
+  return names;
+}
+
+// True for a variant when MUXBENCH_TEST_BACKENDS=base: its test is skipped, saying why.
+inline bool sliced_out(std::string_view name) {
+  const BackendEntry* entry = find_backend(name);
+  return only_base_backends() && entry != nullptr && entry->is_variant();
+}
+#define MUX_SKIP_IF_SLICED_OUT(name)  \
+  if (::mux::test::sliced_out(name)) \
+  GTEST_SKIP() << "MUXBENCH_TEST_BACKENDS=base: " << (name) << " is a variant, tested in the normal stage only"
+
+// every_backend() less the variants sliced out: for tests that loop over the backends.
+inline std::vector<std::string> backends_in_slice() {
+  std::vector<std::string> names;
+  for (const std::string& name : every_backend())
+    if (!sliced_out(name)) names.push_back(name);
   return names;
 }
 

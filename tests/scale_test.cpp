@@ -23,6 +23,7 @@ nlohmann::json run_ok(std::vector<std::string> args) {
 class TenThousandClients : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TenThousandClients, ServedWithZeroErrors) {
+  MUX_SKIP_IF_SLICED_OUT(GetParam());
 #if defined(__SANITIZE_THREAD__)
   if (find_backend(GetParam())->capabilities.model == IoModel::blocking) GTEST_SKIP() << "ThreadSanitizer supports at most ~8k threads per process";
 #endif
