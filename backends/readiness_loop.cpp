@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <deque>
 #include <utility>
 #include <vector>
 
@@ -54,9 +53,11 @@ class ReadinessLoop {
     for (;;) {
       // Edge-triggered: what was left unread last round is served after this round's news; the
       // wait must not block while anything is left.
-      std::deque<int> carried = std::exchange(unfinished_, {});
+      // (Two vectors swapped, not a fresh container: no allocation per wake-up.)
+      carried_.clear();
+      carried_.swap(unfinished_);
       const bool accept_carried = std::exchange(accept_unfinished_, false);
-      const bool work_left = accept_carried || !carried.empty();
+      const bool work_left = accept_carried || !carried_.empty();
       const int n = poller_->wait(events_, work_left ? 0 : accept_paused_ ? kAcceptPauseMs : -1);
       if (accept_paused_ && now_ns() >= accept_resume_ns_) {
         accept_paused_ = false;
@@ -75,7 +76,7 @@ class ReadinessLoop {
         if ((c = lookup(fd)) != nullptr && (mask & Poller::kWrite)) flush(*c);
       }
       if (accept_carried && !accept_paused_) accept_burst();
-      serve_carried(carried);
+      serve_carried();
     }
   }
 
@@ -147,8 +148,8 @@ class ReadinessLoop {
 
   // The round-robin turn of connections whose budget ran out last round. A connection closed
   // since (its fd perhaps reused by a new one) is no longer marked unfinished and is skipped.
-  void serve_carried(const std::deque<int>& carried) {
-    for (const int fd : carried) {
+  void serve_carried() {
+    for (const int fd : carried_) {
       Connection* c = lookup(fd);
       if (c == nullptr || !std::exchange(c->unfinished, false)) continue;
       if (c->mask & Poller::kRead) on_readable(*c);
@@ -207,7 +208,8 @@ class ReadinessLoop {
   std::vector<Poller::Event> events_;
   std::vector<std::unique_ptr<Connection>> conns_;  // indexed by fd
   std::size_t live_ = 0;
-  std::deque<int> unfinished_;     // edge-triggered: fds with input left after their budget
+  std::vector<int> unfinished_;    // edge-triggered: fds with input left after their budget
+  std::vector<int> carried_;       // last round's unfinished_, served this round
   bool accept_unfinished_ = false; // edge-triggered: the last accept burst ended before EAGAIN
   bool accept_paused_ = false;
   std::uint64_t accept_resume_ns_ = 0;
