@@ -41,23 +41,50 @@ struct ServeContext {
   std::size_t read_size = kDefaultReadSize;  // bytes per receive, kMinReadSize..kMaxReadSize
 };
 
+class Poller;  // backends/readiness_loop.hpp
+using PollerFactory = std::unique_ptr<Poller> (*)();
+
 class Backend {
  public:
   virtual ~Backend() = default;
-  virtual std::string_view name() const = 0;
-  // Empty when the backend can run on this machine; otherwise one line: why not, and the fix.
-  virtual std::string unavailable_reason() const { return {}; }
   // Serves until ctx.stop_fd is readable, then closes every connection and returns.
   // Throws std::runtime_error when it cannot start.
   virtual void serve(const ServeContext& ctx) = 0;
 };
 
+// How a backend learns of I/O: it asks which sockets are ready, it is told what completed, or
+// it blocks one thread per connection.
+enum class IoModel : std::uint8_t { readiness, completion, blocking };
+std::string_view io_model_name(IoModel model);
+
+struct BackendCapabilities {
+  IoModel model;
+  bool edge_triggered = false;      // readiness reported once per change: the loop must drain
+  bool multi_loop = false;          // several event loops, one per core
+  std::string_view kernel_features; // what it needs from the kernel, for humans; "" for nothing special
+};
+
+// The registry: the one place a backend's name and facts are written. A variant of a base
+// backend is named `BASE+FEATURE`, and is one more entry.
 struct BackendEntry {
   std::string_view name;
-  std::unique_ptr<Backend> (*make)();
+  std::string_view base;  // the base backend's name; == name for a base backend
+  std::string_view description;  // one line
+  BackendCapabilities capabilities;
+  std::unique_ptr<Backend> (*make)();  // nullptr: the readiness loop on make_poller
+  // Empty when the backend can run on this machine; otherwise one line: why not, and the fix.
+  std::string (*probe)();
+  PollerFactory make_poller = nullptr;  // readiness backends: the wait mechanism, for its unit test
+
+  bool is_variant() const { return name != base; }
+  std::string_view feature() const { return is_variant() ? name.substr(base.size() + 1) : std::string_view{}; }
 };
 
 std::span<const BackendEntry> backend_registry();
+const BackendEntry* find_backend(std::string_view name);  // nullptr when unknown
 std::unique_ptr<Backend> make_backend(std::string_view name);  // nullptr when unknown
+std::string_view default_backend_name();  // what `--backend` is when not given
+// "threads, select, ..." for error messages.
+std::string backend_name_list();
 
 }  // namespace mux

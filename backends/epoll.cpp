@@ -1,5 +1,6 @@
-// epoll(7), level-triggered: the kernel keeps the interest set, so a wait costs what is ready,
-// not what is watched.
+// epoll(7): the kernel keeps the interest set, so a wait costs what is ready, not what is
+// watched. Level-triggered by default; edge-triggered (EPOLLET, the `epoll+et` variant) reports
+// a socket once per change, so the loop drains it (ReadinessLoop does, when edge_triggered()).
 #include <sys/epoll.h>
 
 #include <cerrno>
@@ -17,18 +18,22 @@ namespace {
 
 class EpollPoller final : public Poller {
  public:
-  EpollPoller() : epfd_(::epoll_create1(EPOLL_CLOEXEC)) {
+  explicit EpollPoller(bool edge_triggered)
+      : epfd_(::epoll_create1(EPOLL_CLOEXEC)), edge_triggered_(edge_triggered) {
     if (!epfd_) throw std::runtime_error(fmt::format("epoll_create1(): {}", std::strerror(errno)));
   }
 
   void set_interest(int fd, unsigned old_mask, unsigned new_mask) override {
     epoll_event ev{};
-    ev.events = ((new_mask & kRead) ? EPOLLIN : 0u) | ((new_mask & kWrite) ? EPOLLOUT : 0u);
+    ev.events = ((new_mask & kRead) ? EPOLLIN : 0u) | ((new_mask & kWrite) ? EPOLLOUT : 0u) |
+                (edge_triggered_ ? static_cast<std::uint32_t>(EPOLLET) : 0u);
     ev.data.fd = fd;
     const int op = old_mask == 0 ? EPOLL_CTL_ADD : new_mask == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
     if (::epoll_ctl(epfd_.get(), op, fd, &ev) != 0)
       throw std::runtime_error(fmt::format("epoll_ctl(fd {}): {}", fd, std::strerror(errno)));
   }
+
+  bool edge_triggered() const override { return edge_triggered_; }
 
   int wait(std::span<Event> out, int timeout_ms) override {
     if (ready_.size() < out.size()) ready_.resize(out.size());
@@ -49,13 +54,13 @@ class EpollPoller final : public Poller {
 
  private:
   UniqueFd epfd_;
+  bool edge_triggered_;
   std::vector<epoll_event> ready_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_epoll_backend() {
-  return make_readiness_backend("epoll", [] { return std::unique_ptr<Poller>(new EpollPoller); });
-}
+std::unique_ptr<Poller> make_epoll_poller() { return std::make_unique<EpollPoller>(false); }
+std::unique_ptr<Poller> make_epoll_et_poller() { return std::make_unique<EpollPoller>(true); }
 
 }  // namespace mux

@@ -3,16 +3,12 @@
 // kernel picks, at most one send) and reacts to what completed. One thread, one ring.
 #include <liburing.h>
 #include <poll.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <bit>
 #include <cerrno>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -23,7 +19,8 @@
 
 #include <fmt/format.h>
 
-#include "backends/backend.hpp"
+#include "backends/io_uring.hpp"
+#include "backends/io_uring_ring.hpp"
 #include "core/acceptor.hpp"
 #include "core/byte_buffer.hpp"
 #include "core/clock.hpp"
@@ -33,188 +30,15 @@
 namespace mux {
 namespace {
 
-constexpr unsigned kSubmissionEntries = 4096;
-// Multishot operations post many completions per submission: a CQ much larger than the SQ
-// keeps a burst from spilling into the kernel's slower overflow list.
-constexpr unsigned kCompletionEntries = 4 * kSubmissionEntries;
-// Provided buffers, one per receive completion, of ctx.read_size bytes each. They are shared by
-// all connections and handed back as soon as their completion is consumed, so their number
-// bounds the completions of one batch, not the connections; running dry only costs a re-armed
-// recv (-ENOBUFS). The ring hands them out in turn, so over a run every buffer gets touched:
-// its memory is a fixed budget whatever the read size, divided into buffers of that size
-// (4096 of 8 KiB, 512 of 64 KiB, 8 of kMaxReadSize): the buffers never take more than that.
-constexpr std::size_t kBufferRingBytes = 32 * 1024 * 1024;
-// The kernel takes a power-of-two number of buffers below 65536 (ids are 16 bits).
-constexpr unsigned kMaxBufferCount = 32768;
-constexpr unsigned kMinBufferCount = 8;
-static_assert(kBufferRingBytes / kMaxReadSize >= kMinBufferCount, "the budget holds the fewest buffers at the largest size");
-static_assert(kMaxReadSize <= UINT32_MAX, "a provided buffer's length is 32 bits");
-constexpr std::uint16_t kBufferGroup = 0;
 // Stop reading from a client that does not read its replies once this much output is queued.
 constexpr std::size_t kOutputHighWater = 4 * 1024 * 1024;
 constexpr long long kAcceptPauseNs = 100'000'000;
 constexpr std::uint64_t kDrainTimeoutNs = 2'000'000'000;
 
-// Tests set MUXBENCH_IO_URING_SINGLESHOT=1 to run the older kernels' path on this one.
-bool single_shot_forced() {
-  static const bool forced = [] {
-    const char* value = std::getenv("MUXBENCH_IO_URING_SINGLESHOT");
-    return value != nullptr && std::string_view(value) == "1";
-  }();
-  return forced;
-}
-
-std::string read_sysctl(const char* path) {
-  std::ifstream in(path);
-  std::string value;
-  in >> value;
-  return value;
-}
-
-// One line for the user: what failed, and what to do about it.
-std::string describe_setup_failure(int err) {
-  const std::string disabled = read_sysctl("/proc/sys/kernel/io_uring_disabled");
-  std::string problem = fmt::format("io_uring_setup: {}", std::strerror(err));
-  if (!disabled.empty()) problem += fmt::format("; /proc/sys/kernel/io_uring_disabled = {}", disabled);
-  std::string_view fix = "choose another --backend";
-  if (!disabled.empty() && disabled != "0")
-    fix = "enable it with `sysctl kernel.io_uring_disabled=0` or choose another --backend";
-  else if (err == EPERM)
-    fix = "a security policy (e.g. a container's seccomp profile) blocks it; allow io_uring_setup or choose "
-          "another --backend";
-  else if (err == ENOSYS)
-    fix = "this kernel has no io_uring, or a seccomp filter hides it; choose another --backend";
-  else if (err == ENOMEM)
-    fix = "raise the locked-memory limit (ulimit -l) or choose another --backend";
-  return fmt::format("io_uring is unavailable here ({}); {}", problem, fix);
-}
-
-// The ring, in the cheapest task-running mode the kernel accepts: DEFER_TASKRUN (6.1) runs
-// completion work only when this thread waits, COOP_TASKRUN (5.19) at least spares the
-// interrupts; older kernels reject either with -EINVAL.
-class Ring {
- public:
-  explicit Ring(unsigned entries) {
-    const unsigned modes[] = {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE,
-                              IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE, 0};
-    int r = -EINVAL;
-    for (const unsigned flags : modes) {
-      io_uring_params params{};
-      params.flags = flags;
-      params.cq_entries = kCompletionEntries;
-      if ((r = io_uring_queue_init_params(entries, &ring_, &params)) != -EINVAL) break;
-    }
-    if (r < 0) throw std::runtime_error(describe_setup_failure(-r));
-  }
-  ~Ring() { io_uring_queue_exit(&ring_); }
-  Ring(const Ring&) = delete;
-  Ring& operator=(const Ring&) = delete;
-
-  io_uring* get() { return &ring_; }
-
- private:
-  io_uring ring_{};
-};
-
-// Receive buffers the kernel picks from as data arrives (a provided buffer ring, 5.19+), so an
-// idle connection holds none. One anonymous mapping holds the ring, then the buffers.
-class BufferRing {
- public:
-  // nullptr when the kernel cannot register one: the caller receives into its own buffers.
-  static std::unique_ptr<BufferRing> create(io_uring* uring, std::size_t buffer_size) {
-    std::unique_ptr<BufferRing> buffers(new BufferRing(uring, buffer_size));
-    return buffers->register_with_kernel() ? std::move(buffers) : nullptr;
-  }
-  ~BufferRing() {
-    if (registered_) io_uring_unregister_buf_ring(uring_, kBufferGroup);
-    ::munmap(memory_, mapping_bytes_);
-  }
-  BufferRing(const BufferRing&) = delete;
-  BufferRing& operator=(const BufferRing&) = delete;
-
-  std::span<const char> bytes(unsigned id, std::size_t n) const { return {buffer(id), n}; }
-  void give_back(unsigned id) {
-    io_uring_buf_ring_add(ring_, buffer(id), static_cast<unsigned>(buffer_size_), static_cast<unsigned short>(id),
-                          io_uring_buf_ring_mask(count_), 0);
-    io_uring_buf_ring_advance(ring_, 1);
-  }
-
- private:
-  static constexpr std::size_t kPage = 4096;
-
-  BufferRing(io_uring* uring, std::size_t buffer_size)
-      : uring_(uring),
-        buffer_size_(buffer_size),
-        count_(std::clamp(static_cast<unsigned>(std::bit_floor(kBufferRingBytes / buffer_size)), kMinBufferCount,
-                          kMaxBufferCount)),
-        // The buffers start on a page of their own, after the ring's entries.
-        ring_bytes_((count_ * sizeof(io_uring_buf) + kPage - 1) / kPage * kPage),
-        mapping_bytes_(ring_bytes_ + std::size_t{count_} * buffer_size) {
-    memory_ = ::mmap(nullptr, mapping_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (memory_ == MAP_FAILED)
-      throw std::runtime_error(fmt::format("mmap of {} MiB for io_uring receive buffers: {}",
-                                           mapping_bytes_ >> 20, std::strerror(errno)));
-    ring_ = static_cast<io_uring_buf_ring*>(memory_);
-  }
-
-  bool register_with_kernel() {
-    io_uring_buf_reg reg{};
-    reg.ring_addr = reinterpret_cast<std::uintptr_t>(ring_);
-    reg.ring_entries = count_;
-    reg.bgid = kBufferGroup;
-    if (io_uring_register_buf_ring(uring_, &reg, 0) != 0) return false;
-    registered_ = true;
-    io_uring_buf_ring_init(ring_);
-    for (unsigned id = 0; id < count_; ++id)
-      io_uring_buf_ring_add(ring_, buffer(id), static_cast<unsigned>(buffer_size_), static_cast<unsigned short>(id),
-                            io_uring_buf_ring_mask(count_), static_cast<int>(id));
-    io_uring_buf_ring_advance(ring_, static_cast<int>(count_));
-    return true;
-  }
-
-  char* buffer(unsigned id) const { return static_cast<char*>(memory_) + ring_bytes_ + std::size_t{id} * buffer_size_; }
-
-  io_uring* uring_;
-  std::size_t buffer_size_;
-  unsigned count_;  // a power of two, as the ring requires
-  std::size_t ring_bytes_;
-  std::size_t mapping_bytes_;
-  void* memory_ = nullptr;
-  io_uring_buf_ring* ring_ = nullptr;
-  bool registered_ = false;
-};
-
 // Accept errors retried at once: a peer that gave up before its turn, a signal, our own cancel.
 bool is_transient_accept_error(int err) {
   return err == ECONNABORTED || err == EINTR || err == EAGAIN || err == ECANCELED;
 }
-
-enum class Op : std::uint8_t { stop, accept, accept_pause, recv_multishot, recv_single, send, cancel };
-
-// The user_data of every operation: what it is and, for a connection's, which connection. The
-// generation tells a slot's occupants apart, so a cancel never hits the next one.
-struct Tag {
-  static constexpr std::uint32_t kGenerationMask = 0xFF'FFFF;
-  Op op;
-  std::uint32_t slot = 0;
-  std::uint32_t generation = 0;
-
-  std::uint64_t encode() const {
-    return std::uint64_t{static_cast<std::uint8_t>(op)} << 56 |
-           std::uint64_t{generation & kGenerationMask} << 32 | slot;
-  }
-  static Tag decode(std::uint64_t v) {
-    return {static_cast<Op>(v >> 56), static_cast<std::uint32_t>(v),
-            static_cast<std::uint32_t>(v >> 32) & kGenerationMask};
-  }
-};
-
-struct Completion {
-  std::uint64_t user_data;
-  int res;
-  unsigned flags;
-  bool more() const { return (flags & IORING_CQE_F_MORE) != 0; }
-};
 
 struct Connection {
   UniqueFd fd;
@@ -235,9 +59,12 @@ struct Connection {
 
 class IoUringLoop {
  public:
-  explicit IoUringLoop(const ServeContext& ctx)
-      : ctx_(ctx), ring_(kSubmissionEntries), acceptor_(ctx.listen_fd), accept_multishot_(!single_shot_forced()) {
-    if (!single_shot_forced()) buffers_ = BufferRing::create(ring_.get(), ctx.read_size);
+  IoUringLoop(const ServeContext& ctx, IoUringFeatures features)
+      : ctx_(ctx),
+        ring_(features.defer_taskrun),
+        acceptor_(ctx.listen_fd),
+        accept_multishot_(!features.single_shot) {
+    if (!features.single_shot) buffers_ = BufferRing::create(ring_.get(), ctx.read_size);
     recv_multishot_ = buffers_ != nullptr;
   }
 
@@ -254,25 +81,13 @@ class IoUringLoop {
     watch_stop_fd();
     arm_accept();
     while (!stop_requested_) {
-      wait_for_completions();
+      ring_.submit_and_wait();
       process_completions();
     }
     shut_down();
   }
 
  private:
-  // Submits everything queued during the last batch in one system call, and waits for news.
-  void wait_for_completions() {
-    const int r = io_uring_submit_and_wait(ring_.get(), 1);
-    if (r >= 0 || r == -EINTR) return;  // interrupted: look at what completed, then wait again
-    if (r != -EBUSY && r != -EAGAIN)
-      throw std::runtime_error(fmt::format("io_uring_submit_and_wait: {}", std::strerror(-r)));
-    // The kernel wants completions reaped (or memory freed) before it takes more: wait for one
-    // without submitting, so the loop does not spin.
-    io_uring_cqe* cqe = nullptr;
-    if (io_uring_cq_ready(ring_.get()) == 0) io_uring_wait_cqe(ring_.get(), &cqe);
-  }
-
   void process_completions() {
     unsigned head = 0;
     unsigned seen = 0;
@@ -305,15 +120,6 @@ class IoUringLoop {
     }
   }
 
-  // A free submission entry; when the queue is full mid-batch, submits what it holds first.
-  io_uring_sqe* next_sqe() {
-    for (;;) {
-      if (io_uring_sqe* sqe = io_uring_get_sqe(ring_.get())) return sqe;
-      const int r = io_uring_submit(ring_.get());
-      if (r < 0 && r != -EINTR) throw std::runtime_error(fmt::format("io_uring_submit: {}", std::strerror(-r)));
-    }
-  }
-
   std::uint64_t queue(io_uring_sqe* sqe, Tag tag) {
     const std::uint64_t user_data = tag.encode();
     io_uring_sqe_set_data64(sqe, user_data);
@@ -322,14 +128,14 @@ class IoUringLoop {
   }
 
   void cancel(std::uint64_t user_data) {
-    io_uring_sqe* sqe = next_sqe();
+    io_uring_sqe* sqe = ring_.next_sqe();
     io_uring_prep_cancel64(sqe, user_data, 0);
     queue(sqe, {Op::cancel});
   }
 
   // A poll, not a read: the eventfd stays readable for anyone else watching it.
   void watch_stop_fd() {
-    io_uring_sqe* sqe = next_sqe();
+    io_uring_sqe* sqe = ring_.next_sqe();
     io_uring_prep_poll_add(sqe, ctx_.stop_fd, POLLIN);
     queue(sqe, {Op::stop});
     stop_armed_ = true;
@@ -337,7 +143,7 @@ class IoUringLoop {
 
   void arm_accept() {
     if (stopping_) return;
-    io_uring_sqe* sqe = next_sqe();
+    io_uring_sqe* sqe = ring_.next_sqe();
     if (accept_multishot_)
       io_uring_prep_multishot_accept(sqe, ctx_.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     else
@@ -364,7 +170,7 @@ class IoUringLoop {
       return;
     }
     // Out of fds with no spare, or worse: failing again at once would spin, so wait a little.
-    io_uring_sqe* sqe = next_sqe();
+    io_uring_sqe* sqe = ring_.next_sqe();
     io_uring_prep_timeout(sqe, &accept_pause_, 0, 0);
     queue(sqe, {Op::accept_pause});
     accept_paused_ = true;
@@ -403,7 +209,7 @@ class IoUringLoop {
   }
 
   void arm_recv(Connection& c) {
-    io_uring_sqe* sqe = next_sqe();
+    io_uring_sqe* sqe = ring_.next_sqe();
     Tag tag{Op::recv_multishot, c.slot, c.generation};
     if (recv_multishot_) {  // one submission, a completion per arrival, buffers from the ring
       io_uring_prep_recv_multishot(sqe, c.fd.get(), nullptr, 0, 0);
@@ -467,7 +273,7 @@ class IoUringLoop {
       c.sending.swap(c.out);
     }
     const auto bytes = c.sending.readable();
-    io_uring_sqe* sqe = next_sqe();
+    io_uring_sqe* sqe = ring_.next_sqe();
     io_uring_prep_send(sqe, c.fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
     c.send_op = queue(sqe, {Op::send, c.slot, c.generation});
     c.send_in_flight = true;
@@ -564,21 +370,17 @@ class IoUringLoop {
 
 class IoUringBackend final : public Backend {
  public:
-  std::string_view name() const override { return "io_uring"; }
+  explicit IoUringBackend(IoUringFeatures features) : features_(features) {}
+  void serve(const ServeContext& ctx) override { IoUringLoop(ctx, features_).run(); }
 
-  std::string unavailable_reason() const override {
-    io_uring probe{};
-    const int r = io_uring_queue_init(2, &probe, 0);
-    if (r < 0) return describe_setup_failure(-r);
-    io_uring_queue_exit(&probe);
-    return {};
-  }
-
-  void serve(const ServeContext& ctx) override { IoUringLoop(ctx).run(); }
+ private:
+  IoUringFeatures features_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_io_uring_backend() { return std::make_unique<IoUringBackend>(); }
+std::unique_ptr<Backend> make_io_uring_backend(IoUringFeatures features) {
+  return std::make_unique<IoUringBackend>(features);
+}
 
 }  // namespace mux

@@ -61,8 +61,6 @@ class PollPoller final : public Poller {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_poll_backend() {
-  return make_readiness_backend("poll", [] { return std::unique_ptr<Poller>(new PollPoller); });
-}
+std::unique_ptr<Poller> make_poll_poller() { return std::make_unique<PollPoller>(); }
 
 }  // namespace mux

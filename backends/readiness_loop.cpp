@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 #include <vector>
 
 #include "core/acceptor.hpp"
@@ -18,11 +19,15 @@ namespace {
 constexpr std::size_t kOutputHighWater = 4 * 1024 * 1024;
 constexpr int kAcceptBurst = 256;  // per wake-up, so a connect storm cannot starve live clients
 constexpr int kAcceptPauseMs = 100;
+// Edge-triggered pollers: reads per connection per wake-up. A connection with more to read after
+// its budget waits its turn in a round-robin queue, so one busy client cannot starve the rest.
+constexpr int kReadBudget = 16;
 
 struct Connection {
   UniqueFd fd;
   unsigned mask = 0;
   bool closing = false;  // peer closed its side or broke the protocol: flush, then close
+  bool unfinished = false;  // edge-triggered: budget spent before EAGAIN, queued in unfinished_
   std::unique_ptr<ServerCodec> codec;
   ByteBuffer out;
 };
@@ -30,7 +35,12 @@ struct Connection {
 class ReadinessLoop {
  public:
   ReadinessLoop(const ServeContext& ctx, std::unique_ptr<Poller> poller)
-      : ctx_(ctx), poller_(std::move(poller)), acceptor_(ctx.listen_fd), scratch_(ctx.read_size), events_(1024) {}
+      : ctx_(ctx),
+        poller_(std::move(poller)),
+        edge_triggered_(poller_->edge_triggered()),
+        acceptor_(ctx.listen_fd),
+        scratch_(ctx.read_size),
+        events_(1024) {}
 
   ~ReadinessLoop() {
     for (auto& c : conns_)
@@ -41,7 +51,14 @@ class ReadinessLoop {
     poller_->set_interest(ctx_.stop_fd, 0, Poller::kRead);
     poller_->set_interest(ctx_.listen_fd, 0, Poller::kRead);
     for (;;) {
-      const int n = poller_->wait(events_, accept_paused_ ? kAcceptPauseMs : -1);
+      // Edge-triggered: what was left unread last round is served after this round's news; the
+      // wait must not block while anything is left.
+      // (Two vectors swapped, not a fresh container: no allocation per wake-up.)
+      carried_.clear();
+      carried_.swap(unfinished_);
+      const bool accept_carried = std::exchange(accept_unfinished_, false);
+      const bool work_left = accept_carried || !carried_.empty();
+      const int n = poller_->wait(events_, work_left ? 0 : accept_paused_ ? kAcceptPauseMs : -1);
       if (accept_paused_ && now_ns() >= accept_resume_ns_) {
         accept_paused_ = false;
         poller_->set_interest(ctx_.listen_fd, 0, Poller::kRead);
@@ -58,12 +75,16 @@ class ReadinessLoop {
         if (mask & Poller::kRead) on_readable(*c);
         if ((c = lookup(fd)) != nullptr && (mask & Poller::kWrite)) flush(*c);
       }
+      if (accept_carried && !accept_paused_) accept_burst();
+      serve_carried();
     }
   }
 
  private:
   Connection* lookup(int fd) { return static_cast<std::size_t>(fd) < conns_.size() ? conns_[fd].get() : nullptr; }
 
+  // Edge-triggered, the listening socket is reported once per change: a burst that ends before
+  // EAGAIN is resumed next round (accept_unfinished_).
   void accept_burst() {
     for (int i = 0; i < kAcceptBurst; ++i) {
       const auto [outcome, fd] = acceptor_.accept_one();
@@ -89,29 +110,49 @@ class ReadinessLoop {
       // select and poll report every ready fd in one call: keep room for all of them.
       if (events_.size() < live_ + 2) events_.resize(live_ * 2 + 2);
     }
+    accept_unfinished_ = edge_triggered_;
   }
 
+  // Level-triggered: one read, and the poller reports the rest. Edge-triggered: reads until
+  // EAGAIN, at most kReadBudget times; a connection with more waits in unfinished_.
   void on_readable(Connection& c) {
-    for (;;) {
+    const int budget = edge_triggered_ ? kReadBudget : 1;
+    for (int reads = 0; !c.closing && c.out.size() < kOutputHighWater;) {
+      if (reads == budget) {
+        if (edge_triggered_ && !std::exchange(c.unfinished, true)) unfinished_.push_back(c.fd.get());
+        break;
+      }
       const ssize_t n = ::recv(c.fd.get(), scratch_.data(), scratch_.size(), 0);
       if (n > 0) {
+        ++reads;
         if (!c.codec->on_bytes({scratch_.data(), static_cast<std::size_t>(n)}, c.out)) {
           if (c.codec->broke_protocol()) ctx_.counters->protocol_errors++;
           c.closing = true;
         }
-        flush(c);
-        return;
+        continue;
       }
       if (n == 0) {  // peer finished sending: answer what it sent, then close
         c.closing = true;
-        flush(c);
-        return;
+        break;
       }
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       ctx_.counters->resets++;
       close(c);
       return;
+    }
+    // Stopped at the output high-water mark: reading resumes when flush() asks for input again
+    // (an edge-triggered poller re-reports a readable socket when its interest changes).
+    flush(c);
+  }
+
+  // The round-robin turn of connections whose budget ran out last round. A connection closed
+  // since (its fd perhaps reused by a new one) is no longer marked unfinished and is skipped.
+  void serve_carried() {
+    for (const int fd : carried_) {
+      Connection* c = lookup(fd);
+      if (c == nullptr || !std::exchange(c->unfinished, false)) continue;
+      if (c->mask & Poller::kRead) on_readable(*c);
     }
   }
 
@@ -161,30 +202,32 @@ class ReadinessLoop {
 
   ServeContext ctx_;
   std::unique_ptr<Poller> poller_;
+  bool edge_triggered_;
   Acceptor acceptor_;
   std::vector<char> scratch_;  // one for all connections: every read is handed to a codec at once
   std::vector<Poller::Event> events_;
   std::vector<std::unique_ptr<Connection>> conns_;  // indexed by fd
   std::size_t live_ = 0;
+  std::vector<int> unfinished_;    // edge-triggered: fds with input left after their budget
+  std::vector<int> carried_;       // last round's unfinished_, served this round
+  bool accept_unfinished_ = false; // edge-triggered: the last accept burst ended before EAGAIN
   bool accept_paused_ = false;
   std::uint64_t accept_resume_ns_ = 0;
 };
 
 class ReadinessBackend final : public Backend {
  public:
-  ReadinessBackend(std::string_view name, PollerFactory make_poller) : name_(name), make_poller_(make_poller) {}
-  std::string_view name() const override { return name_; }
+  explicit ReadinessBackend(PollerFactory make_poller) : make_poller_(make_poller) {}
   void serve(const ServeContext& ctx) override { ReadinessLoop(ctx, make_poller_()).run(); }
 
  private:
-  std::string_view name_;
   PollerFactory make_poller_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_readiness_backend(std::string_view name, PollerFactory make_poller) {
-  return std::make_unique<ReadinessBackend>(name, make_poller);
+std::unique_ptr<Backend> make_readiness_backend(PollerFactory make_poller) {
+  return std::make_unique<ReadinessBackend>(make_poller);
 }
 
 }  // namespace mux

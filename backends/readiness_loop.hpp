@@ -21,13 +21,19 @@ class Poller {
   // Changes what `fd` is watched for from `old_mask` to `new_mask`; 0 means not watched.
   virtual void set_interest(int fd, unsigned old_mask, unsigned new_mask) = 0;
   // Waits up to timeout_ms (-1: no limit) and fills `out` with ready fds; returns how many.
-  // Level-triggered: an fd not drained is reported again. EINTR returns 0.
+  // Level-triggered unless edge_triggered(): an fd not drained is reported again. EINTR returns 0.
   virtual int wait(std::span<Event> out, int timeout_ms) = 0;
+  // Edge-triggered: an fd is reported once per change of readiness, so whoever is told it is
+  // readable must read it until EAGAIN (or remember that it has not).
+  virtual bool edge_triggered() const { return false; }
 };
 
-using PollerFactory = std::unique_ptr<Poller> (*)();
+std::unique_ptr<Poller> make_select_poller();
+std::unique_ptr<Poller> make_poll_poller();
+std::unique_ptr<Poller> make_epoll_poller();
+std::unique_ptr<Poller> make_epoll_et_poller();
 
-// A backend named `name` that runs the shared ReadinessLoop on pollers made by `make_poller`.
-std::unique_ptr<Backend> make_readiness_backend(std::string_view name, PollerFactory make_poller);
+// A backend that runs the shared ReadinessLoop on pollers made by `make_poller`.
+std::unique_ptr<Backend> make_readiness_backend(PollerFactory make_poller);
 
 }  // namespace mux

@@ -1,32 +1,84 @@
-// Every backend, in the order tables list them. Adding one: its file, and one line here.
+// Every backend, in the order tables list them: the one place a backend's name is written.
+// Adding one: its file (or its switch), and one line here; the CLI, preflight, sweeps, the
+// tests and the Python scripts (through `bench --list-backends --json`) all read this table.
 #include <array>
 
+#include <fmt/format.h>
+
 #include "backends/backend.hpp"
+#include "backends/io_uring.hpp"
+#include "backends/readiness_loop.hpp"
 
 namespace mux {
 
 std::unique_ptr<Backend> make_threads_backend();
-std::unique_ptr<Backend> make_select_backend();
-std::unique_ptr<Backend> make_poll_backend();
-std::unique_ptr<Backend> make_epoll_backend();
-std::unique_ptr<Backend> make_io_uring_backend();
 
 namespace {
+
+std::string runs_anywhere() { return {}; }
+
+constexpr BackendCapabilities kBlocking{.model = IoModel::blocking, .kernel_features = ""};
+constexpr BackendCapabilities kLevelTriggered{.model = IoModel::readiness, .kernel_features = ""};
+constexpr BackendCapabilities kIoUring{.model = IoModel::completion,
+                                       .kernel_features = "io_uring (5.1); multishot accept 5.19, provided-buffer "
+                                                          "ring 5.19, multishot recv 6.0, DEFER_TASKRUN 6.1 when present"};
+
 constexpr std::array kBackends{
-    BackendEntry{"threads", make_threads_backend},
-    BackendEntry{"select", make_select_backend},
-    BackendEntry{"poll", make_poll_backend},
-    BackendEntry{"epoll", make_epoll_backend},
-    BackendEntry{"io_uring", make_io_uring_backend},
+    BackendEntry{"threads", "threads", "one blocking thread per connection", kBlocking, make_threads_backend,
+                 runs_anywhere},
+    BackendEntry{"select", "select", "select(2) over fd bit sets: the whole set copied and scanned per wait",
+                 kLevelTriggered, nullptr, runs_anywhere, make_select_poller},
+    BackendEntry{"poll", "poll", "poll(2) over an array: the whole array passed per wait", kLevelTriggered,
+                 nullptr, runs_anywhere, make_poll_poller},
+    BackendEntry{"epoll", "epoll", "epoll(7), level-triggered: the kernel keeps the interest set", kLevelTriggered,
+                 nullptr, runs_anywhere, make_epoll_poller},
+    BackendEntry{"epoll+et", "epoll",
+                 "epoll(7), edge-triggered: reads and accepts drained to EAGAIN, a per-wake-up budget, round-robin",
+                 {.model = IoModel::readiness, .edge_triggered = true, .kernel_features = ""}, nullptr, runs_anywhere, make_epoll_et_poller},
+    BackendEntry{"io_uring", "io_uring", "io_uring(7): multishot accept and recv into a provided-buffer ring",
+                 kIoUring, [] { return make_io_uring_backend({}); }, probe_io_uring},
+    BackendEntry{"io_uring+nodefer", "io_uring",
+                 "io_uring without DEFER_TASKRUN/SINGLE_ISSUER: the kernel runs completion work when it likes",
+                 kIoUring, [] { return make_io_uring_backend({.defer_taskrun = false}); }, probe_io_uring},
+    BackendEntry{"io_uring+singleshot", "io_uring",
+                 "io_uring with single-shot accept and recv into per-connection buffers (older kernels' path)",
+                 {.model = IoModel::completion, .kernel_features = "io_uring (5.1)"},
+                 [] { return make_io_uring_backend({.single_shot = true}); }, probe_io_uring},
 };
+
 }  // namespace
+
+std::string_view io_model_name(IoModel model) {
+  switch (model) {
+    case IoModel::readiness: return "readiness";
+    case IoModel::completion: return "completion";
+    case IoModel::blocking: return "blocking";
+  }
+  return "unknown";
+}
 
 std::span<const BackendEntry> backend_registry() { return kBackends; }
 
-std::unique_ptr<Backend> make_backend(std::string_view name) {
+// The one every readiness-vs-completion comparison starts from.
+std::string_view default_backend_name() { return "epoll"; }
+
+const BackendEntry* find_backend(std::string_view name) {
   for (const auto& entry : kBackends)
-    if (entry.name == name) return entry.make();
+    if (entry.name == name) return &entry;
   return nullptr;
+}
+
+std::unique_ptr<Backend> make_backend(std::string_view name) {
+  const BackendEntry* entry = find_backend(name);
+  if (entry == nullptr) return nullptr;
+  // A readiness backend is the shared loop on its poller; the others build themselves.
+  return entry->make != nullptr ? entry->make() : make_readiness_backend(entry->make_poller);
+}
+
+std::string backend_name_list() {
+  std::string list;
+  for (const auto& entry : kBackends) list += fmt::format("{}{}", list.empty() ? "" : ", ", entry.name);
+  return list;
 }
 
 }  // namespace mux

@@ -84,8 +84,6 @@ class SelectPoller final : public Poller {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_select_backend() {
-  return make_readiness_backend("select", [] { return std::unique_ptr<Poller>(new SelectPoller); });
-}
+std::unique_ptr<Poller> make_select_poller() { return std::make_unique<SelectPoller>(); }
 
 }  // namespace mux

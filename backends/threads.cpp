@@ -145,8 +145,6 @@ class ConnectionThreads {
 
 class ThreadsBackend final : public Backend {
  public:
-  std::string_view name() const override { return "threads"; }
-
   void serve(const ServeContext& ctx) override {
     ConnectionThreads threads(ctx);
     Acceptor acceptor(ctx.listen_fd);

@@ -8,14 +8,9 @@
 #include <string>
 
 #include "core/unique_fd.hpp"
+#include "core/usage_error.hpp"
 
 namespace mux {
-
-// A failure the user can fix: the message names the problem and the fix.
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 struct SocketAddress {
   sockaddr_storage storage{};

@@ -133,7 +133,8 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
   CLI::App app{"muxbench: measure one Linux I/O model serving clients over loopback.\n"
                "The server backend runs in its own pinned process; the load generator on the other cores.",
                "bench"};
-  app.footer("Subcommands: `bench serve --help` runs one backend alone; `bench load --help` drives a running server.");
+  app.footer("Subcommands: `bench serve --help` runs one backend alone; `bench load --help` drives a running server.\n"
+             "`bench --list-backends [--json]` lists the backends, their variants and whether each runs here.");
   LoadFlags flags;
   std::string server_cpus;
   app.add_option("--backend", o.backend, "I/O model of the server")

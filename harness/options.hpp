@@ -17,7 +17,7 @@ inline constexpr int kExitInterrupted = 130;
 
 // What `bench`, `bench load` and `bench sweep` share: the load and how it is reported.
 struct RunOptions {
-  std::string backend = "epoll";   // `bench load`: a label for the target, "external"
+  std::string backend{default_backend_name()};  // `bench load`: a label for the target, "external"
   std::string protocol = "echo";
   // http: the response body to verify byte for byte; `bench` sets its own server's, `bench
   // load` takes --expect-body; none: status, framing and body length are checked.
@@ -52,7 +52,7 @@ struct RunOptions {
 };
 
 struct ServeOptions {
-  std::string backend = "epoll";
+  std::string backend{default_backend_name()};
   std::string protocol = "echo";
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;

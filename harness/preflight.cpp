@@ -57,7 +57,7 @@ void check_fds(std::uint64_t connections) {
         clients, need, limit, need, read_number("/proc/sys/fs/nr_open", 0), limit > kSpareFds ? limit - kSpareFds : 0));
 }
 
-void check_threads(std::uint64_t clients) {
+void check_threads(std::string_view backend, std::uint64_t clients) {
   rlimit nproc{};
   ::getrlimit(RLIMIT_NPROC, &nproc);
   const std::uint64_t need = clients + kSpareFds;
@@ -65,9 +65,9 @@ void check_threads(std::uint64_t clients) {
   const std::uint64_t pid_max = read_number("/proc/sys/kernel/pid_max", UINT64_MAX);
   const std::uint64_t map_count = read_number("/proc/sys/vm/max_map_count", UINT64_MAX);
   auto refuse = [&](const char* limit, std::uint64_t value, const char* fix) {
-    throw UsageError(fmt::format("--backend=threads with --clients={} needs about {} threads, more than {} ({}); {} "
+    throw UsageError(fmt::format("--backend={} with --clients={} needs about {} threads, more than {} ({}); {} "
                                  "or use fewer --clients",
-                                 clients, need, limit, value, fix));
+                                 backend, clients, need, limit, value, fix));
   };
   if (need > threads_max) refuse("kernel.threads-max", threads_max, "raise it with sysctl");
   if (need > pid_max) refuse("kernel.pid_max", pid_max, "raise it with sysctl");
@@ -141,8 +141,9 @@ std::vector<SocketAddress> plan_sources(const RunOptions& o, const SocketAddress
 void preflight(const RunOptions& o) {
   const bool starts_server = o.target.empty();  // `bench load` drives someone else's server
   for (const std::string& name : starts_server ? o.backends() : std::vector<std::string>{}) {
-    if (auto reason = make_backend(name)->unavailable_reason(); !reason.empty()) throw UsageError(reason);
-    if (name == "threads") check_threads(o.clients + o.idle);
+    const BackendEntry& entry = *find_backend(name);  // the CLI accepts registry names only
+    if (auto reason = entry.probe(); !reason.empty()) throw UsageError(fmt::format("--backend={}: {}", name, reason));
+    if (entry.capabilities.model == IoModel::blocking) check_threads(name, o.clients + o.idle);
   }
   plan_sources(o, o.target.empty() ? SocketAddress::parse(o.host, 0) : parse_target(o.target));
   check_fds(o.clients + o.idle);

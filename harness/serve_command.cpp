@@ -93,8 +93,10 @@ int serve_command(int argc, char** argv) {
     if (!o.cpus.empty()) pin_process(o.cpus);
     raise_fd_limit();
     std::signal(SIGPIPE, SIG_IGN);
+    const BackendEntry& entry = *find_backend(o.backend);  // the CLI accepts registry names only
+    if (auto reason = entry.probe(); !reason.empty())
+      throw UsageError(fmt::format("--backend={}: {}", o.backend, reason));
     auto backend = make_backend(o.backend);
-    if (auto reason = backend->unavailable_reason(); !reason.empty()) throw UsageError(reason);
     UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     g_stop_fd = stop.get();
     struct sigaction sa {};

@@ -99,10 +99,9 @@ std::vector<std::string> parse_backends(const std::string& text) {
     return names;
   }
   for (const std::string& name : split(text, ',')) {
-    if (!make_backend(name))
-      throw UsageError(fmt::format("--backends: unknown backend '{}'; choose from threads, select, poll, epoll, "
-                                   "io_uring, or all",
-                                   name));
+    if (find_backend(name) == nullptr)
+      throw UsageError(
+          fmt::format("--backends: unknown backend '{}'; choose from {}, or all", name, backend_name_list()));
     names.push_back(name);
   }
   return names;

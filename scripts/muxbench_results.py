@@ -11,23 +11,55 @@ directory without sweep.json but with single-run JSON files (DIR/runs/*.json or
 DIR/*.json, e.g. from `bench --json`) is accepted too, as one repetition each.
 """
 
+import functools
 import json
 import math
+import os
 import re
 import statistics
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Fixed order and colour per backend, so a backend looks the same in every plot and table.
-BACKEND_ORDER = ("threads", "select", "poll", "epoll", "io_uring")
-BACKEND_COLORS = {
-    "threads": "#7f7f7f",   # grey: the baseline model, one thread per connection
-    "select": "#d62728",    # red
-    "poll": "#ff7f0e",      # orange
-    "epoll": "#1f77b4",     # blue
-    "io_uring": "#2ca02c",  # green
-}
-FALLBACK_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+# The backends, their order and their variants come from the registry, through
+# `bench --list-backends --json` (no backend name is written here). Colours and markers go by
+# position: base backends in registry order take BASE_COLORS, variants VARIANT_COLORS, so a
+# backend looks the same in every plot and table as long as the registry keeps its order.
+BASE_COLORS = ("#7f7f7f", "#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#17becf")
+VARIANT_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173")
+MARKERS = ("s", "v", "^", "o", "D", "P", "X", "*", "h", "<", ">", "p")
+
+
+def find_bench():
+    """The bench binary: $MUXBENCH_BENCH, else a build in this checkout; None when there is none."""
+    root = Path(__file__).resolve().parent.parent
+    for candidate in (os.environ.get("MUXBENCH_BENCH"), root / "build" / "bench", root / "build-test" / "bench"):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def registry():
+    """[{name, base, model, ...}] from `bench --list-backends --json`; None without a bench binary."""
+    bench = find_bench()
+    if bench is None:
+        return None
+    try:
+        out = subprocess.run([bench, "--list-backends", "--json"], capture_output=True, text=True, timeout=30,
+                             check=True).stdout
+        return json.loads(out)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def backend_order(names=()):
+    """Registry order when a bench binary is found; else the names given, alphabetically."""
+    entries = registry()
+    if entries is not None:
+        return tuple(e["name"] for e in entries)
+    return tuple(sorted(names))
+
 
 # A run whose load generator is this busy while the server is not measured the client.
 SATURATION_UTILIZATION = 0.9
@@ -213,7 +245,8 @@ def load_micro(directory):
     if not file.is_file():
         return None
     pattern = re.compile(r"^BM_Wait(\w+?)/(\d+)")
-    names = {"select": "select", "poll": "poll", "epoll": "epoll", "iouring": "io_uring"}
+    # BM_WaitIoUring -> "iouring" -> the registry's "io_uring"
+    names = {n.replace("_", ""): n for n in backend_order()}
     raw = read_json(file).get("benchmarks", [])
     has_median = any(b.get("aggregate_name") == "median" for b in raw)
     samples = {}
@@ -237,22 +270,46 @@ _TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 
 
 def sort_backends(names):
-    """Backends in the fixed BACKEND_ORDER; unknown names after them, alphabetically."""
-    known = [b for b in BACKEND_ORDER if b in names]
-    return known + sorted(n for n in names if n not in BACKEND_ORDER)
+    """Backends in registry order; names the registry does not know after them, alphabetically."""
+    order = backend_order(names)
+    known = [b for b in order if b in names]
+    return known + sorted(n for n in names if n not in order)
 
 
 def config_sort_key(key):
     backend, clients, size = key
-    rank = BACKEND_ORDER.index(backend) if backend in BACKEND_ORDER else len(BACKEND_ORDER)
+    order = backend_order((backend,))
+    rank = order.index(backend) if backend in order else len(order)
     return (size, rank, backend, clients)
 
 
+def _style_index(backend):
+    """(is_variant, position among the bases or among the variants); None when unknown."""
+    entries = registry()
+    if entries is None:
+        return None
+    bases = [e["name"] for e in entries if e["name"] == e["base"]]
+    variants = [e["name"] for e in entries if e["name"] != e["base"]]
+    if backend in bases:
+        return False, bases.index(backend)
+    if backend in variants:
+        return True, variants.index(backend)
+    return None
+
+
 def backend_color(backend):
-    """The fixed colour of a backend; unknown backends get a stable colour from their name."""
-    if backend in BACKEND_COLORS:
-        return BACKEND_COLORS[backend]
-    return FALLBACK_COLORS[sum(map(ord, backend)) % len(FALLBACK_COLORS)]
+    """The colour of a backend by its registry position; unknown ones get a stable colour from their name."""
+    index = _style_index(backend)
+    if index is not None:
+        palette = VARIANT_COLORS if index[0] else BASE_COLORS
+        return palette[index[1] % len(palette)]
+    return VARIANT_COLORS[sum(map(ord, backend)) % len(VARIANT_COLORS)]
+
+
+def backend_marker(backend):
+    """The marker of a backend by its registry position."""
+    order = backend_order((backend,))
+    return MARKERS[(order.index(backend) if backend in order else sum(map(ord, backend))) % len(MARKERS)]
 
 
 def metric(run, name):

@@ -26,7 +26,6 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLo
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import muxbench_results as mr  # noqa: E402
 
-BACKEND_MARKERS = {"threads": "s", "select": "v", "poll": "^", "epoll": "o", "io_uring": "D"}
 FIGSIZE = (8.0, 5.0)
 DPI = 130
 STYLE = {
@@ -280,7 +279,7 @@ def draw_spectra(ax, curves):
         style = dict(color=mr.backend_color(backend), linestyle="-" if exact else "--",
                      linewidth=2.0 if bold else 0.8, alpha=1.0 if bold else 0.45)
         if not exact:
-            style.update(marker=BACKEND_MARKERS.get(backend, "o"), markersize=5 if bold else 3)
+            style.update(marker=mr.backend_marker(backend), markersize=5 if bold else 3)
         ax.plot(xs, vals, label=backend if bold else None, **style)
     return max_x
 
@@ -314,7 +313,7 @@ def plot_timeline(sweep, outdir, run_id, notes):
     t = [p["t_s"] for p in points]
     color = mr.backend_color(run.backend)
     ax.plot(t, [p["throughput_rps"] for p in points], color=color, linewidth=1.8,
-            marker=BACKEND_MARKERS.get(run.backend, "o"), markersize=3.5, label="throughput")
+            marker=mr.backend_marker(run.backend), markersize=3.5, label="throughput")
     ax.set_ylim(bottom=0, top=max(p["throughput_rps"] for p in points) * 1.15)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: mr.fmt_count(v, 3, trim=True)))
     ax.set_ylabel("throughput (requests/s)", color=color)
@@ -407,7 +406,7 @@ def plot_micro(sweep, outdir, notes):
 
 def backend_style(backend):
     """Colour and marker of a backend: the same in every plot."""
-    return dict(color=mr.backend_color(backend), marker=BACKEND_MARKERS.get(backend, "o"),
+    return dict(color=mr.backend_color(backend), marker=mr.backend_marker(backend),
                 markersize=6, linewidth=1.8)
 
 

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "core/unique_fd.hpp"
+#include "tests/registry_params.hpp"
 #include "tests/run_bench.hpp"
 
 namespace mux::test {
@@ -135,7 +136,7 @@ TEST(RejectsBadInput, PortInUse) {
   ::getsockname(holder.get(), reinterpret_cast<sockaddr*>(&addr), &len);
   const int port = ntohs(addr.sin_port);
 
-  for (const char* backend : {"epoll", "io_uring", "threads"}) {
+  for (const std::string& backend : one_backend_per_model()) {
     TempDir dir;
     const std::string json = dir.file("r.json");
     const Outcome o = bench({std::string("--backend=") + backend, fmt::format("--port={}", port), "--duration=1",
@@ -147,13 +148,51 @@ TEST(RejectsBadInput, PortInUse) {
 TEST(RejectsBadInput, IoUringUnavailable) {
   // io_uring_setup denied by a seccomp filter, as with kernel.io_uring_disabled=2 or in a
   // container that blocks it.
-  for (const char* backend : {"io_uring", "all"}) {
+  // Every completion entry (io_uring and its variants), `all`, and `bench serve`: one line that
+  // names the backend, the problem and the fix.
+  std::vector<std::string> backends = backends_of(IoModel::completion);
+  ASSERT_FALSE(backends.empty());
+  const std::string first = backends.front();
+  backends.push_back("all");
+  for (const std::string& backend : backends) {
+    SCOPED_TRACE(backend);
     TempDir dir;
     const std::string json = dir.file("r.json");
-    const Outcome o = run({WITHOUT_IO_URING_PATH, BENCH_PATH, std::string("--backend=") + backend, "--duration=1",
-                           "--json=" + json});
+    const Outcome o = run({WITHOUT_IO_URING_PATH, BENCH_PATH, "--backend=" + backend, "--duration=1", "--json=" + json});
     expect_rejected(o, json, "io_uring");
+    EXPECT_NE(o.err.find("--backend=" + (backend == "all" ? first : backend) + ":"), std::string::npos) << o.err;
+    EXPECT_NE(o.err.find("choose another --backend"), std::string::npos) << o.err;
   }
+  const Outcome serve = run({WITHOUT_IO_URING_PATH, BENCH_PATH, "serve", "--backend=" + first});
+  EXPECT_EQ(serve.exit_code, 2) << serve.out << serve.err;
+  EXPECT_EQ(std::count(serve.err.begin(), serve.err.end(), '\n'), 1) << serve.err;
+  EXPECT_TRUE(tagged_processes().empty());
+}
+
+// `bench --list-backends --json`: every registry entry, in order, with its facts and whether it
+// runs here; with io_uring denied, the completion entries say so and why.
+TEST(ListBackends, JsonListsTheRegistryAndWhyAnEntryCannotRunHere) {
+  const Outcome o = run({WITHOUT_IO_URING_PATH, BENCH_PATH, "--list-backends", "--json"});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const auto list = nlohmann::json::parse(o.out);
+  ASSERT_EQ(list.size(), backend_registry().size());
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const BackendEntry& entry = backend_registry()[i];
+    const auto& e = list[i];
+    EXPECT_EQ(e["name"], entry.name);
+    EXPECT_EQ(e["base"], entry.base);
+    EXPECT_EQ(e["model"], io_model_name(entry.capabilities.model));
+    const bool completion = entry.capabilities.model == IoModel::completion;
+    EXPECT_EQ(e["available"], !completion) << e.dump();
+    EXPECT_EQ(e["unavailable_reason"].is_string(), completion) << e.dump();
+  }
+  const Outcome table = bench({"--list-backends"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  for (const auto& entry : backend_registry()) EXPECT_NE(table.out.find(entry.name), std::string::npos) << entry.name;
+  const Outcome bad = bench({"--list-backends", "--csv"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+  EXPECT_TRUE(bad.out.empty());
 }
 
 // `bench serve` names its cores --server-cpus, as `bench` does; --cpus, its old name, still works.

@@ -3,23 +3,18 @@
 // echo server written here. Then `bench --protocol=raw` end to end on every backend.
 #include <gtest/gtest.h>
 
-#include "backends/backend.hpp"
+#include "tests/registry_params.hpp"
 #include "tests/fault_harness.hpp"
 #include "tests/plain_echo_peers.hpp"
 
 namespace mux::test {
 namespace {
 
-std::vector<std::string> every_backend() {
-  std::vector<std::string> names;
-  for (const auto& entry : backend_registry()) names.emplace_back(entry.name);
-  return names;
-}
-
 class RawServe : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(RawServe, APlainEchoClientWithAThousandConnectionsGetsEveryByteBack) {
   constexpr std::size_t kConnections = 1000, kChunk = 700, kRounds = 6;
+  MUX_SKIP_IF_SLICED_OUT(GetParam());
   ServeProcess server(GetParam(), "raw");
   if (!server.started()) {
     if (server.start_error().find("unavailable") != std::string::npos) GTEST_SKIP() << server.start_error();
@@ -43,7 +38,7 @@ TEST_P(RawServe, APlainEchoClientWithAThousandConnectionsGetsEveryByteBack) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryBackend, RawServe, ::testing::ValuesIn(every_backend()),
-                         [](const auto& param_info) { return param_info.param; });
+                         [](const auto& param_info) { return param_name(param_info.param); });
 
 TEST(RawLoad, DrivesAPlainEchoServerWithoutErrors) {
   TestEchoServer server;

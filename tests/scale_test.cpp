@@ -2,6 +2,7 @@
 // connection churn, and several source addresses.
 #include <gtest/gtest.h>
 
+#include "tests/registry_params.hpp"
 #include "tests/run_bench.hpp"
 
 namespace mux::test {
@@ -22,8 +23,9 @@ nlohmann::json run_ok(std::vector<std::string> args) {
 class TenThousandClients : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TenThousandClients, ServedWithZeroErrors) {
+  MUX_SKIP_IF_SLICED_OUT(GetParam());
 #if defined(__SANITIZE_THREAD__)
-  if (GetParam() == "threads") GTEST_SKIP() << "ThreadSanitizer supports at most ~8k threads per process";
+  if (find_backend(GetParam())->capabilities.model == IoModel::blocking) GTEST_SKIP() << "ThreadSanitizer supports at most ~8k threads per process";
 #endif
   // Correctness, not speed: with 10,000 threads on one core the first replies can take
   // seconds, so the run is long enough for every client to be answered at least once.
@@ -39,7 +41,8 @@ TEST_P(TenThousandClients, ServedWithZeroErrors) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, TenThousandClients,
-                         ::testing::Values("threads", "select", "poll", "epoll", "io_uring"));
+                         ::testing::ValuesIn(every_backend()),
+                         [](const auto& param_info) { return param_name(param_info.param); });
 
 TEST(Connections, IdleConnectionsStayOpenBesideTheClients) {
   const auto doc = run_ok({"--backend=poll", "--clients=20", "--idle=1500", "--duration=1", "--warmup=0.2"});
@@ -49,7 +52,7 @@ TEST(Connections, IdleConnectionsStayOpenBesideTheClients) {
 }
 
 TEST(Connections, ChurnReplacesConnectionsAndCountsConnects) {
-  for (const char* backend : {"threads", "epoll", "io_uring"}) {
+  for (const std::string& backend : one_backend_per_model()) {
     const auto doc = run_ok({std::string("--backend=") + backend, "--clients=20", "--churn=3", "--duration=1",
                              "--warmup=0.2"});
     if (doc.is_null()) return;

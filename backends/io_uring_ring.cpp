@@ -1,0 +1,147 @@
+#include "backends/io_uring_ring.hpp"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "backends/backend.hpp"
+#include "backends/io_uring.hpp"
+
+namespace mux {
+namespace {
+
+constexpr unsigned kSubmissionEntries = 4096;
+// Multishot operations post many completions per submission: a CQ much larger than the SQ
+// keeps a burst from spilling into the kernel's slower overflow list.
+constexpr unsigned kCompletionEntries = 4 * kSubmissionEntries;
+// Provided buffers, one per receive completion, of ctx.read_size bytes each. They are shared by
+// all connections and handed back as soon as their completion is consumed, so their number
+// bounds the completions of one batch, not the connections; running dry only costs a re-armed
+// recv (-ENOBUFS). The ring hands them out in turn, so over a run every buffer gets touched:
+// its memory is a fixed budget whatever the read size, divided into buffers of that size
+// (4096 of 8 KiB, 512 of 64 KiB, 8 of kMaxReadSize): the buffers never take more than that.
+constexpr std::size_t kBufferRingBytes = 32 * 1024 * 1024;
+// The kernel takes a power-of-two number of buffers below 65536 (ids are 16 bits).
+constexpr unsigned kMaxBufferCount = 32768;
+constexpr unsigned kMinBufferCount = 8;
+static_assert(kBufferRingBytes / kMaxReadSize >= kMinBufferCount, "the budget holds the fewest buffers at the largest size");
+static_assert(kMaxReadSize <= UINT32_MAX, "a provided buffer's length is 32 bits");
+constexpr std::size_t kPage = 4096;
+
+std::string read_sysctl(const char* path) {
+  std::ifstream in(path);
+  std::string value;
+  in >> value;
+  return value;
+}
+
+}  // namespace
+
+std::string describe_setup_failure(int err) {
+  const std::string disabled = read_sysctl("/proc/sys/kernel/io_uring_disabled");
+  std::string problem = fmt::format("io_uring_setup: {}", std::strerror(err));
+  if (!disabled.empty()) problem += fmt::format("; /proc/sys/kernel/io_uring_disabled = {}", disabled);
+  std::string_view fix = "choose another --backend";
+  if (!disabled.empty() && disabled != "0")
+    fix = "enable it with `sysctl kernel.io_uring_disabled=0` or choose another --backend";
+  else if (err == EPERM)
+    fix = "a security policy (e.g. a container's seccomp profile) blocks it; allow io_uring_setup or choose "
+          "another --backend";
+  else if (err == ENOSYS)
+    fix = "this kernel has no io_uring, or a seccomp filter hides it; choose another --backend";
+  else if (err == ENOMEM)
+    fix = "raise the locked-memory limit (ulimit -l) or choose another --backend";
+  return fmt::format("io_uring is unavailable here ({}); {}", problem, fix);
+}
+
+Ring::Ring(bool defer_taskrun) {
+  const unsigned all_modes[] = {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE,
+                                IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE, 0};
+  const std::span<const unsigned> modes = std::span(all_modes).subspan(defer_taskrun ? 0 : 1);
+  int r = -EINVAL;
+  for (const unsigned flags : modes) {
+    io_uring_params params{};
+    params.flags = flags;
+    params.cq_entries = kCompletionEntries;
+    if ((r = io_uring_queue_init_params(kSubmissionEntries, &ring_, &params)) != -EINVAL) break;
+  }
+  if (r < 0) throw std::runtime_error(describe_setup_failure(-r));
+}
+
+io_uring_sqe* Ring::next_sqe() {
+  for (;;) {
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+    const int r = io_uring_submit(&ring_);
+    if (r < 0 && r != -EINTR) throw std::runtime_error(fmt::format("io_uring_submit: {}", std::strerror(-r)));
+  }
+}
+
+void Ring::submit_and_wait() {
+  const int r = io_uring_submit_and_wait(&ring_, 1);
+  if (r >= 0 || r == -EINTR) return;  // interrupted: look at what completed, then wait again
+  if (r != -EBUSY && r != -EAGAIN) throw std::runtime_error(fmt::format("io_uring_submit_and_wait: {}", std::strerror(-r)));
+  // The kernel wants completions reaped (or memory freed) before it takes more: wait for one
+  // without submitting, so the loop does not spin.
+  io_uring_cqe* cqe = nullptr;
+  if (io_uring_cq_ready(&ring_) == 0) io_uring_wait_cqe(&ring_, &cqe);
+}
+
+std::unique_ptr<BufferRing> BufferRing::create(io_uring* uring, std::size_t buffer_size) {
+  std::unique_ptr<BufferRing> buffers(new BufferRing(uring, buffer_size));
+  return buffers->register_with_kernel() ? std::move(buffers) : nullptr;
+}
+
+BufferRing::~BufferRing() {
+  if (registered_) io_uring_unregister_buf_ring(uring_, kBufferGroup);
+  ::munmap(memory_, mapping_bytes_);
+}
+
+BufferRing::BufferRing(io_uring* uring, std::size_t buffer_size)
+    : uring_(uring),
+      buffer_size_(buffer_size),
+      count_(std::clamp(static_cast<unsigned>(std::bit_floor(kBufferRingBytes / buffer_size)), kMinBufferCount,
+                        kMaxBufferCount)),
+      // The buffers start on a page of their own, after the ring's entries.
+      ring_bytes_((count_ * sizeof(io_uring_buf) + kPage - 1) / kPage * kPage),
+      mapping_bytes_(ring_bytes_ + std::size_t{count_} * buffer_size) {
+  memory_ = ::mmap(nullptr, mapping_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory_ == MAP_FAILED)
+    throw std::runtime_error(fmt::format("mmap of {} MiB for io_uring receive buffers: {}", mapping_bytes_ >> 20,
+                                         std::strerror(errno)));
+  ring_ = static_cast<io_uring_buf_ring*>(memory_);
+}
+
+bool BufferRing::register_with_kernel() {
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<std::uintptr_t>(ring_);
+  reg.ring_entries = count_;
+  reg.bgid = kBufferGroup;
+  if (io_uring_register_buf_ring(uring_, &reg, 0) != 0) return false;
+  registered_ = true;
+  io_uring_buf_ring_init(ring_);
+  for (unsigned id = 0; id < count_; ++id)
+    io_uring_buf_ring_add(ring_, buffer(id), static_cast<unsigned>(buffer_size_), static_cast<unsigned short>(id),
+                          io_uring_buf_ring_mask(count_), static_cast<int>(id));
+  io_uring_buf_ring_advance(ring_, static_cast<int>(count_));
+  return true;
+}
+
+// Every variant needs a ring, and nothing more: the setup modes and multishot operations each
+// fall back to what the kernel has (Ring above, and the loop's -EINVAL cases).
+std::string probe_io_uring() {
+  io_uring probe{};
+  const int r = io_uring_queue_init(2, &probe, 0);
+  if (r < 0) return describe_setup_failure(-r);
+  io_uring_queue_exit(&probe);
+  return {};
+}
+
+}  // namespace mux
