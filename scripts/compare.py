@@ -291,6 +291,11 @@ def print_table(results):
              f"{mr.fmt_us(r.p99.base)} → {mr.fmt_us(r.p99.current)}",
              mr.fmt_pct(r.p99.change_pct, signed=True), f"{r.p99.p:.3f}", verdict(r)]
             for r in results]
+    print_aligned(headers, rows)
+
+
+def print_aligned(headers, rows):
+    """A plain-text table: columns padded to their widest cell, a rule under the headers."""
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
     for i, row in enumerate([headers] + rows):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
@@ -417,11 +422,7 @@ def print_signal_table(results):
                      f"{ch.p:.3f}"] if ch else ["not measured", "", ""])
         rows.append(row)
     print()
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    for i, row in enumerate([headers] + rows):
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
+    print_aligned(headers, rows)
 
 
 def describe_signals(r):
