@@ -28,6 +28,11 @@ void request_stop(int stop_fd) {
   [[maybe_unused]] const ssize_t n = ::write(stop_fd, &one, sizeof one);
 }
 
+bool stop_requested(int stop_fd) {
+  pollfd stop{stop_fd, POLLIN, 0};
+  return ::poll(&stop, 1, 0) > 0;  // the eventfd stays readable once written
+}
+
 std::string describe_status(int status) {
   if (WIFSIGNALED(status)) return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
   return fmt::format("exited with status {}", WEXITSTATUS(status));
@@ -97,7 +102,8 @@ void WorkerProcesses::wait() {
         int status = 0;
         if (reaped_[i] || ::waitpid(pids_[i], &status, WNOHANG) != pids_[i]) continue;
         reaped_[i] = true;
-        if (failure_.empty() && (ready <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0))
+        // Asked to stop since the poll above? Then a worker ending with status 0 did as told.
+        if (failure_.empty() && (!stop_requested(stop_fd_) || !WIFEXITED(status) || WEXITSTATUS(status) != 0))
           failure_ = fmt::format("worker process {} (pid {}) {}", i, pids_[i], describe_status(status));
       }
     }
