@@ -125,7 +125,8 @@ TEST(ServerProcesses, TwoWorkersServeAndTheirCpuIsCounted) {
     EXPECT_NE(loops[0]["pid"], loops[1]["pid"]) << "two processes";
     for (const auto& loop : loops) EXPECT_GT(loop["accepted"].get<std::uint64_t>(), 0u) << loops.dump(2);
     EXPECT_GT(r["server_cpu_us_per_request"].get<double>(), 0.3) << "a request costs the server a recv and a send";
-    EXPECT_GT(r["server_busiest_thread_utilization"].get<double>(), 0.01) << r.dump(2);
+    // The first process's threads wake every 50 ms and for bench's questions: ~0.01% of a core.
+    EXPECT_GT(r["server_busiest_thread_utilization"].get<double>(), 0.001) << "a worker's loop thread is read";
     const auto& kernel = r["kernel_counters"]["server"];
     // Only the workers receive: the first process makes no recv and no io_uring_enter.
     const char* worker_syscall = backend == std::string("epoll") ? "recvfrom" : "io_uring_enter";
