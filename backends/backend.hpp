@@ -43,6 +43,9 @@ struct ServeContext {
   // int per write, atomic below PIPE_BUF); the loop watches it as it would a listener and
   // serves each fd read from it. -1: the loop accepts from listen_fd itself.
   int handoff_fd = -1;
+  // Set by the loop once its wait mechanism exists and watches its listener (or handoff pipe):
+  // the server says it is ready only when every loop is. May be null.
+  std::atomic<bool>* started = nullptr;
 };
 
 // How several loops get their connections (--accept): an SO_REUSEPORT listener each; one

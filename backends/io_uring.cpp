@@ -82,6 +82,7 @@ class IoUringLoop {
     watch_stop_fd();
     if (ctx_.listen_fd >= 0) arm_accept();
     if (ctx_.handoff_fd >= 0) watch_handoffs();
+    if (ctx_.started != nullptr) *ctx_.started = true;  // the ring exists; its first submit follows
     while (!stop_requested_) {
       ring_.submit_and_wait();
       process_completions();
@@ -355,6 +356,7 @@ class IoUringLoop {
   void release(Connection& c) {
     const std::uint32_t slot = c.slot;
     conns_[slot].reset();  // destroys c: closes the fd
+    acceptor_.restore_spare();
     free_slots_.push_back(slot);
   }
 

@@ -126,6 +126,17 @@ void close_unread(int pipe_reader) {
 
 }  // namespace
 
+bool wait_until_started(std::span<const LoopRecord> loops, int stop_fd) {
+  for (int waited_ms = 0; waited_ms < 10'000; ++waited_ms) {
+    bool all = true;
+    for (const LoopRecord& loop : loops) all = all && loop.started.load();
+    if (all) return true;
+    pollfd stop{stop_fd, POLLIN, 0};
+    if (::poll(&stop, 1, 1) > 0) return false;
+  }
+  return false;
+}
+
 void run_loops(const LoopsPlan& plan) {
   const std::size_t count = plan.loops.size();
   std::vector<UniqueFd> readers, writers;
@@ -164,7 +175,8 @@ void run_loops(const LoopsPlan& plan) {
                        .make_codec = plan.make_codec,
                        .counters = &plan.loops[i].counters,
                        .read_size = plan.read_size,
-                       .handoff_fd = -1};
+                       .handoff_fd = -1,
+                       .started = &plan.loops[i].started};
       if (plan.mode == AcceptMode::handoff)
         ctx.handoff_fd = readers[i].get();
       else
@@ -193,6 +205,7 @@ void run_loops(const LoopsPlan& plan) {
         }
       });
     }
+    if (plan.on_started && wait_until_started(plan.loops, plan.stop_fd)) plan.on_started();
   }  // joins every thread
   for (const UniqueFd& r : readers) close_unread(r.get());
   if (failure) std::rethrow_exception(failure);

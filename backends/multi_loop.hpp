@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -25,6 +26,7 @@ struct LoopRecord {
   std::atomic<std::int32_t> tid{0};      // its thread
   std::atomic<std::int32_t> cpu{-1};     // the core it is pinned to; -1: not pinned
   std::atomic<std::uint64_t> cpu_ns{0};  // the thread's CPU time when the loop ended
+  std::atomic<bool> started{false};  // its loop is set up and waiting (ServeContext::started)
   std::atomic<bool> ended{false};
 };
 
@@ -64,7 +66,12 @@ struct LoopsPlan {
   std::size_t read_size;
   std::span<LoopRecord> loops;  // one per loop: how many loops there are
   ServerCounters* acceptor_counters;
+  std::function<void()> on_started = {};  // called once every loop has started
 };
+
+// Waits until every loop has started; false when stop_fd became readable first (a loop failed,
+// or the server was asked to stop) or after 10 s.
+bool wait_until_started(std::span<const LoopRecord> loops, int stop_fd);
 
 // Runs the loops until stop_fd is readable. When one loop fails, the others are stopped (the
 // stop eventfd is written) and the first failure is rethrown once every thread has ended.

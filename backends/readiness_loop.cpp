@@ -52,6 +52,7 @@ class ReadinessLoop {
     poller_->set_interest(ctx_.stop_fd, 0, Poller::kRead);
     if (ctx_.listen_fd >= 0) poller_->watch_listener(ctx_.listen_fd, true);
     if (ctx_.handoff_fd >= 0) poller_->set_interest(ctx_.handoff_fd, 0, Poller::kRead);
+    if (ctx_.started != nullptr) *ctx_.started = true;
     for (;;) {
       // Edge-triggered: what was left unread last round is served after this round's news; the
       // wait must not block while anything is left.
@@ -221,6 +222,7 @@ class ReadinessLoop {
     ctx_.counters->closed++;
     --live_;
     conns_[fd].reset();  // destroys c: closes the fd
+    acceptor_.restore_spare();
   }
 
   ServeContext ctx_;

@@ -180,16 +180,20 @@ int serve_command(int argc, char** argv) {
     // inherits them.
     const KernelCounters kernel =
         o.kernel_counters ? KernelCounters::open_for_this_process() : KernelCounters(kCountersTurnedOff);
-    if (o.ready_fd >= 0)
-      say(o.ready_fd, fmt::format("ready {}\n", bound.to_string()));
-    else
-      say(-1, fmt::format("muxbench {} server listening on {} (protocol {}{}{}); Ctrl-C stops it\n", o.backend,
-                          bound.to_string(), o.protocol,
-                          o.work_us > 0 ? fmt::format(", {} µs of work per request", o.work_us) : "",
-                          shape.loops() > 1 ? fmt::format(", {} process{} x {} loop{}, accept={}", shape.processes,
-                                                          shape.processes == 1 ? "" : "es", shape.threads,
-                                                          shape.threads == 1 ? "" : "s", accept_mode_name(shape.accept))
-                                            : ""));
+    // Said once every loop is set up (its epoll set or ring exists and watches its listener):
+    // bench then measures a server whose fds and threads are all there.
+    const auto announce = [&] {
+      if (o.ready_fd >= 0)
+        say(o.ready_fd, fmt::format("ready {}\n", bound.to_string()));
+      else
+        say(-1, fmt::format("muxbench {} server listening on {} (protocol {}{}{}); Ctrl-C stops it\n", o.backend,
+                            bound.to_string(), o.protocol,
+                            o.work_us > 0 ? fmt::format(", {} µs of work per request", o.work_us) : "",
+                            shape.loops() > 1 ? fmt::format(", {} process{} x {} loop{}, accept={}", shape.processes,
+                                                            shape.processes == 1 ? "" : "es", shape.threads,
+                                                            shape.threads == 1 ? "" : "s", accept_mode_name(shape.accept))
+                                              : ""));
+    };
 
     SharedLoopRecords records(shape.loops());
     const auto work_ns = static_cast<std::uint64_t>(o.work_us * 1000.0 + 0.5);
@@ -203,12 +207,20 @@ int serve_command(int argc, char** argv) {
                          .make_codec = with_request_work(server_codec_factory(o.protocol), work_ns),
                          .read_size = o.read_size,
                          .loops = records.all(),
-                         .acceptor_counters = &records.acceptors()};
+                         .acceptor_counters = &records.acceptors(),
+                         .on_started = shape.processes == 1 ? std::function<void()>(announce) : nullptr};
     // Forked before any thread starts; the control thread is then the last destroyed before them.
     std::optional<WorkerProcesses> workers;
     if (shape.processes > 1) {
       workers.emplace(shape, plan);
       listeners.clear();  // the workers hold them; open here they would take connections too
+      if (wait_until_started(records.all(), stop.get())) {
+        announce();
+      } else {
+        workers->wait();  // throws when a worker failed
+        pollfd asked{stop.get(), POLLIN, 0};
+        if (::poll(&asked, 1, 0) <= 0) throw std::runtime_error("the worker processes did not start their loops within 10 s");
+      }
     }
     const ServerReadings readings{
         .cpu_us = [&] { return process_cpu_us() + (workers ? workers->cpu_us() : 0.0); },
