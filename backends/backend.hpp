@@ -34,12 +34,27 @@ inline constexpr std::size_t kMinReadSize = 512;
 inline constexpr std::size_t kMaxReadSize = 4 * 1024 * 1024;
 
 struct ServeContext {
-  int listen_fd;                  // bound, listening, non-blocking
+  int listen_fd;                  // bound, listening, non-blocking; -1 when connections come by handoff_fd
   int stop_fd;                    // an eventfd that becomes readable when the server must stop
   ServerCodecFactory make_codec;  // one codec per connection
   ServerCounters* counters;
   std::size_t read_size = kDefaultReadSize;  // bytes per receive, kMinReadSize..kMaxReadSize
+  // --accept=handoff: a non-blocking pipe on which an acceptor thread writes accepted fds (one
+  // int per write, atomic below PIPE_BUF); the loop watches it as it would a listener and
+  // serves each fd read from it. -1: the loop accepts from listen_fd itself.
+  int handoff_fd = -1;
+  // Set by the loop once its wait mechanism exists and watches its listener (or handoff pipe):
+  // the server says it is ready only when every loop is. May be null.
+  std::atomic<bool>* started = nullptr;
 };
+
+// How several loops get their connections (--accept): an SO_REUSEPORT listener each; one
+// listener all of them watch; or one acceptor thread handing each connection to the loop with
+// the fewest open (Seastar's design).
+enum class AcceptMode : std::uint8_t { reuseport, shared, handoff };
+std::string_view accept_mode_name(AcceptMode mode);
+inline constexpr std::uint8_t accept_mode_bit(AcceptMode mode) { return static_cast<std::uint8_t>(1u << static_cast<unsigned>(mode)); }
+inline constexpr std::uint8_t kEveryAcceptMode = 0b111;
 
 class Poller;  // backends/readiness_loop.hpp
 using PollerFactory = std::unique_ptr<Poller> (*)();
@@ -60,7 +75,11 @@ std::string_view io_model_name(IoModel model);
 struct BackendCapabilities {
   IoModel model;
   bool edge_triggered = false;      // readiness reported once per change: the loop must drain
-  bool multi_loop = false;          // several event loops, one per core
+  bool multi_loop = false;          // several event loops (--server-threads) and processes (--server-processes)
+  std::uint8_t accept_modes = 0;    // multi-loop: the --accept modes it has a design for (accept_mode_bit)
+  // Its feature acts only when several loops watch one listener (EPOLLEXCLUSIVE): it needs
+  // --accept=shared and more than one loop in all.
+  bool needs_shared_listener = false;
   std::string_view kernel_features; // what it needs from the kernel, for humans; "" for nothing special
 };
 

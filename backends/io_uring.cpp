@@ -4,6 +4,7 @@
 #include <liburing.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -79,7 +80,9 @@ class IoUringLoop {
 
   void run() {
     watch_stop_fd();
-    arm_accept();
+    if (ctx_.listen_fd >= 0) arm_accept();
+    if (ctx_.handoff_fd >= 0) watch_handoffs();
+    if (ctx_.started != nullptr) *ctx_.started = true;  // the ring exists; its first submit follows
     while (!stop_requested_) {
       ring_.submit_and_wait();
       process_completions();
@@ -117,6 +120,11 @@ class IoUringLoop {
       case Op::recv_single: on_recv(tag, cq); break;
       case Op::send: on_send(tag, cq); break;
       case Op::cancel: break;  // what matters is the cancelled operation's own completion
+      case Op::handoff:
+        handoff_armed_ = false;
+        take_handoffs();
+        watch_handoffs();
+        break;
     }
   }
 
@@ -139,6 +147,27 @@ class IoUringLoop {
     io_uring_prep_poll_add(sqe, ctx_.stop_fd, POLLIN);
     queue(sqe, {Op::stop});
     stop_armed_ = true;
+  }
+
+  // --accept=handoff: a one-shot poll on the pipe, then plain reads until EAGAIN. (A read
+  // submitted to the ring would come back -EAGAIN at once: the pipe is O_NONBLOCK.) The poll
+  // checks readiness when armed, so a write between the last read and the re-arm is not lost.
+  void watch_handoffs() {
+    if (stopping_) return;
+    io_uring_sqe* sqe = ring_.next_sqe();
+    io_uring_prep_poll_add(sqe, ctx_.handoff_fd, POLLIN);
+    queue(sqe, {Op::handoff});
+    handoff_armed_ = true;
+  }
+
+  void take_handoffs() {
+    int fds[256];
+    for (;;) {
+      const ssize_t n = ::read(ctx_.handoff_fd, fds, sizeof fds);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      for (std::size_t i = 0; i < static_cast<std::size_t>(n) / sizeof(int); ++i) add_connection(UniqueFd(fds[i]));
+    }
   }
 
   void arm_accept() {
@@ -327,6 +356,7 @@ class IoUringLoop {
   void release(Connection& c) {
     const std::uint32_t slot = c.slot;
     conns_[slot].reset();  // destroys c: closes the fd
+    acceptor_.restore_spare();
     free_slots_.push_back(slot);
   }
 
@@ -336,6 +366,7 @@ class IoUringLoop {
     if (stop_armed_) cancel(Tag{Op::stop}.encode());
     if (accept_armed_) cancel(Tag{Op::accept}.encode());
     if (accept_paused_) cancel(Tag{Op::accept_pause}.encode());
+    if (handoff_armed_) cancel(Tag{Op::handoff}.encode());
     for (auto& c : conns_) {
       if (c == nullptr) continue;
       if (!c->closed) close(*c);
@@ -363,6 +394,7 @@ class IoUringLoop {
   bool recv_multishot_ = false;
   bool accept_armed_ = false;
   bool accept_paused_ = false;
+  bool handoff_armed_ = false;
   bool stop_armed_ = false;
   bool stop_requested_ = false;
   bool stopping_ = false;

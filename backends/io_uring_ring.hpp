@@ -14,7 +14,7 @@ namespace mux {
 
 inline constexpr std::uint16_t kBufferGroup = 0;  // the group id recv operations name
 
-enum class Op : std::uint8_t { stop, accept, accept_pause, recv_multishot, recv_single, send, cancel };
+enum class Op : std::uint8_t { stop, accept, accept_pause, recv_multishot, recv_single, send, cancel, handoff };
 
 // The user_data of every operation: what it is and, for a connection's, which connection. The
 // generation tells a slot's occupants apart, so a cancel never hits the next one.

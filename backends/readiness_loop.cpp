@@ -1,6 +1,7 @@
 #include "backends/readiness_loop.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -49,7 +50,9 @@ class ReadinessLoop {
 
   void run() {
     poller_->set_interest(ctx_.stop_fd, 0, Poller::kRead);
-    poller_->set_interest(ctx_.listen_fd, 0, Poller::kRead);
+    if (ctx_.listen_fd >= 0) poller_->watch_listener(ctx_.listen_fd, true);
+    if (ctx_.handoff_fd >= 0) poller_->set_interest(ctx_.handoff_fd, 0, Poller::kRead);
+    if (ctx_.started != nullptr) *ctx_.started = true;
     for (;;) {
       // Edge-triggered: what was left unread last round is served after this round's news; the
       // wait must not block while anything is left.
@@ -61,13 +64,17 @@ class ReadinessLoop {
       const int n = poller_->wait(events_, work_left ? 0 : accept_paused_ ? kAcceptPauseMs : -1);
       if (accept_paused_ && now_ns() >= accept_resume_ns_) {
         accept_paused_ = false;
-        poller_->set_interest(ctx_.listen_fd, 0, Poller::kRead);
+        poller_->watch_listener(ctx_.listen_fd, true);
       }
       for (int i = 0; i < n; ++i) {
         const auto [fd, mask] = events_[static_cast<std::size_t>(i)];
         if (fd == ctx_.stop_fd) return;
         if (fd == ctx_.listen_fd) {
           accept_burst();
+          continue;
+        }
+        if (fd == ctx_.handoff_fd) {
+          take_handoffs();
           continue;
         }
         Connection* c = lookup(fd);
@@ -94,23 +101,40 @@ class ReadinessLoop {
         continue;
       }
       if (outcome == Acceptor::Outcome::failed) {  // out of fds with no spare, or worse: back off
-        poller_->set_interest(ctx_.listen_fd, Poller::kRead, 0);
+        poller_->watch_listener(ctx_.listen_fd, false);
         accept_paused_ = true;
         accept_resume_ns_ = now_ns() + kAcceptPauseMs * 1'000'000ULL;
         return;
       }
-      if (static_cast<std::size_t>(fd) >= conns_.size()) conns_.resize(static_cast<std::size_t>(fd) * 2 + 16);
-      auto c = std::make_unique<Connection>();
-      c->fd.reset(fd);
-      c->codec = ctx_.make_codec();
-      conns_[fd] = std::move(c);
-      ++live_;
-      ctx_.counters->accepted++;
-      update_interest(*conns_[fd]);
-      // select and poll report every ready fd in one call: keep room for all of them.
-      if (events_.size() < live_ + 2) events_.resize(live_ * 2 + 2);
+      adopt(fd);
     }
     accept_unfinished_ = edge_triggered_;
+  }
+
+  // --accept=handoff: connections accepted by the acceptor thread, one int per fd on the pipe.
+  // Read until EAGAIN (an edge-triggered poller reports the pipe once per change); a write of
+  // 4 bytes is atomic, so reads of whole ints return whole ints.
+  void take_handoffs() {
+    int fds[256];
+    for (;;) {
+      const ssize_t n = ::read(ctx_.handoff_fd, fds, sizeof fds);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      for (std::size_t i = 0; i < static_cast<std::size_t>(n) / sizeof(int); ++i) adopt(fds[i]);
+    }
+  }
+
+  void adopt(int fd) {
+    if (static_cast<std::size_t>(fd) >= conns_.size()) conns_.resize(static_cast<std::size_t>(fd) * 2 + 16);
+    auto c = std::make_unique<Connection>();
+    c->fd.reset(fd);
+    c->codec = ctx_.make_codec();
+    conns_[fd] = std::move(c);
+    ++live_;
+    ctx_.counters->accepted++;
+    update_interest(*conns_[fd]);
+    // select and poll report every ready fd in one call: keep room for all of them.
+    if (events_.size() < live_ + 2) events_.resize(live_ * 2 + 2);
   }
 
   // Level-triggered: one read, and the poller reports the rest. Edge-triggered: reads until
@@ -198,6 +222,7 @@ class ReadinessLoop {
     ctx_.counters->closed++;
     --live_;
     conns_[fd].reset();  // destroys c: closes the fd
+    acceptor_.restore_spare();
   }
 
   ServeContext ctx_;

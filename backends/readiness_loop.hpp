@@ -26,12 +26,19 @@ class Poller {
   // Edge-triggered: an fd is reported once per change of readiness, so whoever is told it is
   // readable must read it until EAGAIN (or remember that it has not).
   virtual bool edge_triggered() const { return false; }
+  // Starts (on) or stops watching a listening socket for connections. A plain read interest,
+  // except where the poller watches listeners its own way (EPOLLEXCLUSIVE).
+  virtual void watch_listener(int fd, bool on) {
+    const unsigned read = kRead;
+    set_interest(fd, on ? 0u : read, on ? read : 0u);
+  }
 };
 
 std::unique_ptr<Poller> make_select_poller();
 std::unique_ptr<Poller> make_poll_poller();
 std::unique_ptr<Poller> make_epoll_poller();
 std::unique_ptr<Poller> make_epoll_et_poller();
+std::unique_ptr<Poller> make_epoll_exclusive_poller();
 
 // A backend that runs the shared ReadinessLoop on pollers made by `make_poller`.
 std::unique_ptr<Backend> make_readiness_backend(PollerFactory make_poller);

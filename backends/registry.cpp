@@ -18,8 +18,11 @@ namespace {
 std::string runs_anywhere() { return {}; }
 
 constexpr BackendCapabilities kBlocking{.model = IoModel::blocking, .kernel_features = ""};
-constexpr BackendCapabilities kLevelTriggered{.model = IoModel::readiness, .kernel_features = ""};
+constexpr BackendCapabilities kLevelTriggered{
+    .model = IoModel::readiness, .multi_loop = true, .accept_modes = kEveryAcceptMode, .kernel_features = ""};
 constexpr BackendCapabilities kIoUring{.model = IoModel::completion,
+                                       .multi_loop = true,
+                                       .accept_modes = kEveryAcceptMode,
                                        .kernel_features = "io_uring (5.1); multishot accept 5.19, provided-buffer "
                                                           "ring 5.19, multishot recv 6.0, DEFER_TASKRUN 6.1 when present"};
 
@@ -34,7 +37,14 @@ constexpr std::array kBackends{
                  nullptr, runs_anywhere, make_epoll_poller},
     BackendEntry{"epoll+et", "epoll",
                  "epoll(7), edge-triggered: reads and accepts drained to EAGAIN, a per-wake-up budget, round-robin",
-                 {.model = IoModel::readiness, .edge_triggered = true, .kernel_features = ""}, nullptr, runs_anywhere, make_epoll_et_poller},
+                 {.model = IoModel::readiness, .edge_triggered = true, .multi_loop = true, .accept_modes = kEveryAcceptMode,
+                  .kernel_features = ""},
+                 nullptr, runs_anywhere, make_epoll_et_poller},
+    BackendEntry{"epoll+exclusive", "epoll",
+                 "epoll(7) with EPOLLEXCLUSIVE on a listener shared by several loops: one waiter woken per connection",
+                 {.model = IoModel::readiness, .multi_loop = true, .accept_modes = accept_mode_bit(AcceptMode::shared),
+                  .needs_shared_listener = true, .kernel_features = "EPOLLEXCLUSIVE (4.5)"},
+                 nullptr, runs_anywhere, make_epoll_exclusive_poller},
     BackendEntry{"io_uring", "io_uring", "io_uring(7): multishot accept and recv into a provided-buffer ring",
                  kIoUring, [] { return make_io_uring_backend({}); }, probe_io_uring},
     BackendEntry{"io_uring+nodefer", "io_uring",
@@ -42,7 +52,8 @@ constexpr std::array kBackends{
                  kIoUring, [] { return make_io_uring_backend({.defer_taskrun = false}); }, probe_io_uring},
     BackendEntry{"io_uring+singleshot", "io_uring",
                  "io_uring with single-shot accept and recv into per-connection buffers (older kernels' path)",
-                 {.model = IoModel::completion, .kernel_features = "io_uring (5.1)"},
+                 {.model = IoModel::completion, .multi_loop = true, .accept_modes = kEveryAcceptMode,
+                  .kernel_features = "io_uring (5.1)"},
                  [] { return make_io_uring_backend({.single_shot = true}); }, probe_io_uring},
 };
 
@@ -53,6 +64,15 @@ std::string_view io_model_name(IoModel model) {
     case IoModel::readiness: return "readiness";
     case IoModel::completion: return "completion";
     case IoModel::blocking: return "blocking";
+  }
+  return "unknown";
+}
+
+std::string_view accept_mode_name(AcceptMode mode) {
+  switch (mode) {
+    case AcceptMode::reuseport: return "reuseport";
+    case AcceptMode::shared: return "shared";
+    case AcceptMode::handoff: return "handoff";
   }
   return "unknown";
 }

@@ -150,6 +150,7 @@ class ThreadsBackend final : public Backend {
     Acceptor acceptor(ctx.listen_fd);
     pollfd fds[2] = {{ctx.listen_fd, POLLIN, 0}, {ctx.stop_fd, POLLIN, 0}};
     int timeout_ms = -1;
+    if (ctx.started != nullptr) *ctx.started = true;
     for (;;) {
       const int n = ::poll(fds, 2, timeout_ms);
       timeout_ms = -1;

@@ -28,6 +28,10 @@ Acceptor::Result Acceptor::accept_one() {
   }
 }
 
+void Acceptor::restore_spare() {
+  if (!spare_) spare_ = open_spare();
+}
+
 Acceptor::Outcome Acceptor::on_error(int err) {
   if (err != EMFILE && err != ENFILE) return Outcome::failed;
   if (!spare_) return Outcome::failed;  // could not re-open the spare last time: back off

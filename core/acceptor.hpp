@@ -22,6 +22,10 @@ class Acceptor {
   Result accept_one();
   // Handles an accept error reported by someone else (io_uring's accept completion).
   Outcome on_error(int err);
+  // Takes the spare back if it was lost: several loops in one process share its fd table, and
+  // between one acceptor's drop and its re-open another's accept can take the freed fd. Call
+  // when a connection closes (an fd was freed); costs a test while the spare is held.
+  void restore_spare();
 
   int listen_fd() const { return listen_fd_; }
   std::uint64_t dropped() const { return dropped_; }

@@ -56,11 +56,13 @@ std::string SocketAddress::to_string() const {
   return fmt::format("[{}]:{}", buf, port());
 }
 
-UniqueFd listen_tcp(const SocketAddress& address, int backlog) {
+UniqueFd listen_tcp(const SocketAddress& address, int backlog, bool reuse_port) {
   UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) throw std::runtime_error(fmt::format("socket(): {}", std::strerror(errno)));
   int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuse_port && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+    throw std::runtime_error(fmt::format("setsockopt(SO_REUSEPORT): {}", std::strerror(errno)));
   if (::bind(fd.get(), address.get(), address.length) != 0) {
     const int err = errno;
     if (err == EADDRINUSE)

@@ -25,7 +25,8 @@ struct SocketAddress {
 };
 
 // A non-blocking listening TCP socket; throws UsageError naming the fix when the port is in use.
-UniqueFd listen_tcp(const SocketAddress& address, int backlog);
+// With `reuse_port`, SO_REUSEPORT: sockets bound to one port share its connections, by hash.
+UniqueFd listen_tcp(const SocketAddress& address, int backlog, bool reuse_port = false);
 SocketAddress local_address(int fd);
 
 void set_nonblocking(int fd);

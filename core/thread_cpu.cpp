@@ -49,6 +49,24 @@ std::optional<std::map<pid_t, std::uint64_t>> read_process_thread_cpu(pid_t pid,
   return threads;
 }
 
+std::size_t processes_thread_count(const std::vector<pid_t>& pids) {
+  std::size_t threads = 0;
+  for (const pid_t pid : pids) threads += process_thread_count(pid);
+  return threads;
+}
+
+std::optional<std::map<pid_t, std::uint64_t>> read_processes_thread_cpu(const std::vector<pid_t>& pids,
+                                                                        std::size_t max_threads) {
+  if (pids.empty() || processes_thread_count(pids) > max_threads) return std::nullopt;
+  std::map<pid_t, std::uint64_t> threads;
+  for (const pid_t pid : pids) {
+    auto one = read_process_thread_cpu(pid, max_threads);
+    if (!one) return std::nullopt;
+    threads.merge(*one);
+  }
+  return threads;
+}
+
 void ThreadCpuUse::add(std::uint64_t on_cpu_ns) {
   if (on_cpu_ns == 0) return;
   busiest_on_cpu_ns = std::max(busiest_on_cpu_ns.value_or(0), on_cpu_ns);

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace mux {
 
@@ -19,6 +20,11 @@ std::size_t process_thread_count(pid_t pid);
 // CPU time of every thread of `pid`, by thread id. Null when it has more than `max_threads`
 // (a file each: thousands would take seconds at the edge of the measured interval) or is gone.
 std::optional<std::map<pid_t, std::uint64_t>> read_process_thread_cpu(pid_t pid, std::size_t max_threads);
+// The same over several processes (a server and its workers): their threads together, null when
+// they have more than `max_threads` in all or any is gone.
+std::optional<std::map<pid_t, std::uint64_t>> read_processes_thread_cpu(const std::vector<pid_t>& pids,
+                                                                        std::size_t max_threads);
+std::size_t processes_thread_count(const std::vector<pid_t>& pids);
 
 // What the threads of one side did over a window.
 struct ThreadCpuUse {

@@ -17,6 +17,14 @@
 namespace mux {
 namespace {
 
+// The --accept designs of a multi-loop backend, by name.
+nlohmann::ordered_json accept_modes(const BackendCapabilities& caps) {
+  nlohmann::ordered_json modes = nlohmann::ordered_json::array();
+  for (const AcceptMode m : {AcceptMode::reuseport, AcceptMode::shared, AcceptMode::handoff})
+    if (caps.accept_modes & accept_mode_bit(m)) modes.push_back(accept_mode_name(m));
+  return modes;
+}
+
 nlohmann::ordered_json entry_json(const BackendEntry& e, const std::string& reason) {
   const auto& caps = e.capabilities;
   return {{"name", e.name},
@@ -26,6 +34,8 @@ nlohmann::ordered_json entry_json(const BackendEntry& e, const std::string& reas
           {"model", io_model_name(caps.model)},
           {"edge_triggered", caps.edge_triggered},
           {"multi_loop", caps.multi_loop},
+          {"accept_modes", accept_modes(caps)},
+          {"needs_shared_listener", caps.needs_shared_listener},
           {"kernel_features", caps.kernel_features},
           {"available", reason.empty()},
           {"unavailable_reason", reason.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(reason)}};

@@ -62,8 +62,10 @@ CpuSample sample_cpu(ServerProcess* server) {
   s.loadgen_us = process_cpu_us();
   if (server != nullptr && server->alive()) {
     s.server_us = server->cpu_time_us();
-    s.server_threads = read_process_thread_cpu(server->pid(), kMaxServerThreadsRead);
-    s.server_thread_count = process_thread_count(server->pid());
+    // Every process of the server: with --server-processes, the workers hold the loops.
+    const std::vector<pid_t> pids = server->processes();
+    s.server_threads = read_processes_thread_cpu(pids, kMaxServerThreadsRead);
+    s.server_thread_count = processes_thread_count(pids);
   }
   return s;
 }

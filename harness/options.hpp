@@ -8,6 +8,7 @@
 #include "backends/backend.hpp"
 #include "core/cpu_set.hpp"
 #include "core/net.hpp"
+#include "harness/server_shape.hpp"
 
 namespace mux {
 
@@ -44,6 +45,7 @@ struct RunOptions {
   std::string sources = "auto";    // "auto", or a comma-separated list of local addresses
   double work_us = 0;              // `bench`: simulated application work per request in the server
   std::size_t read_size = kDefaultReadSize;  // `bench`: bytes per receive in the server
+  ServerShapeFlags server_shape;   // `bench`: loops, processes, accept design (resolved per backend)
   bool counters = true;            // --counters: syscalls, context switches... per request, both sides
   bool show_syscalls = false;      // --syscalls: the per-syscall breakdown under the table
 
@@ -60,6 +62,7 @@ struct ServeOptions {
   double work_us = 0;  // simulated application work per request
   std::size_t read_size = kDefaultReadSize;
   CpuList cpus;
+  ServerShapeFlags shape;
   int ready_fd = -1;    // set by `bench`: report the address, CPU time and final counters on this pipe
   int control_fd = -1;  // set by `bench`: requests ("cpu") arrive on this pipe
   bool kernel_counters = false;  // set by `bench`: count what this process costs the kernel

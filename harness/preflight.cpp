@@ -13,6 +13,7 @@
 #include "core/echo_protocol.hpp"
 #include "core/limits.hpp"
 #include "core/net.hpp"
+#include "harness/server_shape.hpp"
 
 namespace mux {
 namespace {
@@ -105,6 +106,29 @@ void check_output_path(const char* flag, const std::string& path) {
 
 }  // namespace
 
+// What the server's processes need beyond one connection each. The first process opens every
+// listener before it forks the workers (reuseport: one per loop), and each process holds its own
+// fixed set (listeners, epoll or ring, eventfd, pipes, stdio); the connections may all land in
+// one process, as no accept design guarantees a spread.
+void check_server_process_fds(const ServerShape& shape, std::uint64_t connections) {
+  if (shape.processes == 1 && shape.loops() <= kSpareFds / 2) return;
+  const std::uint64_t limit = raise_fd_limit();
+  const std::uint64_t listeners = shape.accept == AcceptMode::reuseport ? shape.loops() : 1;
+  const std::uint64_t first = listeners + 2 * shape.loops() + kSpareFds;
+  if (first > limit)
+    throw UsageError(fmt::format("--server-processes={} x --server-threads={} need about {} open files in the server's "
+                                 "first process ({} listeners, pipes, headroom) but the limit is {}; use fewer "
+                                 "processes or threads, or raise `ulimit -n`",
+                                 shape.processes, shape.threads, first, listeners, limit));
+  const std::uint64_t file_max = read_number("/proc/sys/fs/file-max", UINT64_MAX);
+  const std::uint64_t system = 2 * connections + shape.processes * (first + kSpareFds);
+  if (system > file_max)
+    throw UsageError(fmt::format("--server-processes={} with {} connections need about {} open files on the system "
+                                 "(both ends of each connection, and each process's own) but fs.file-max is {}; use "
+                                 "fewer processes or clients, or raise fs.file-max with sysctl",
+                                 shape.processes, connections, system, file_max));
+}
+
 std::vector<SocketAddress> plan_sources(const RunOptions& o, const SocketAddress& target) {
   std::uint64_t lo = 0, hi = 0;
   const std::uint64_t ports = ephemeral_ports(lo, hi);
@@ -144,6 +168,7 @@ void preflight(const RunOptions& o) {
     const BackendEntry& entry = *find_backend(name);  // the CLI accepts registry names only
     if (auto reason = entry.probe(); !reason.empty()) throw UsageError(fmt::format("--backend={}: {}", name, reason));
     if (entry.capabilities.model == IoModel::blocking) check_threads(name, o.clients + o.idle);
+    check_server_process_fds(resolve_server_shape(entry, o.server_shape, o.server_cpus.size()), o.clients + o.idle);
   }
   plan_sources(o, o.target.empty() ? SocketAddress::parse(o.host, 0) : parse_target(o.target));
   check_fds(o.clients + o.idle);

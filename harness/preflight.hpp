@@ -9,6 +9,8 @@ namespace mux {
 // here, and fds, ports, threads and memory suffice on both sides. Throws UsageError with one
 // line naming the limit and the fix. Raises this process's fd limit as far as allowed.
 void preflight(const RunOptions& options);
+// The fds of the server's processes and loops (`bench serve` checks its own with connections = 0).
+void check_server_process_fds(const ServerShape& shape, std::uint64_t connections);
 
 // The local addresses the load generator connects from: empty when one address has ports
 // enough, else 127.0.0.1, 127.0.0.2, ... (or --sources). Throws UsageError when none suffice.

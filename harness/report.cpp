@@ -53,6 +53,25 @@ std::string kernel_cell(const RunRecord& r, const char* side, const char* field)
   return fmt::format("{:.3f}", kc[side][field].get<double>());
 }
 
+// Several loops: how evenly they shared the connections and the requests (reuseport's hash
+// and EPOLLEXCLUSIVE's LIFO wake-ups are known to skew it).
+std::string loop_spread_note(const RunRecord& r) {
+  if (!r.server_shape || r.server_shape->loops() < 2 || !r.server_loops.is_array() || r.server_loops.empty()) return {};
+  const auto spread = [&](const char* key) -> std::string {
+    std::uint64_t lo = UINT64_MAX, hi = 0;
+    for (const auto& loop : r.server_loops) {
+      if (!loop[key].is_number()) return "n/a";
+      lo = std::min(lo, loop[key].get<std::uint64_t>());
+      hi = std::max(hi, loop[key].get<std::uint64_t>());
+    }
+    return fmt::format("min {} max {}", lo, hi);
+  };
+  const ServerShape& s = *r.server_shape;
+  return fmt::format("  {}: {} loops ({} process{} x {}, accept={}): connections per loop {}, requests per loop {}\n",
+                     r.backend, s.loops(), s.processes, s.processes == 1 ? "" : "es", s.threads,
+                     accept_mode_name(s.accept), spread("accepted"), spread("requests"));
+}
+
 }  // namespace
 
 std::string table_header(const RunOptions& o) {
@@ -131,6 +150,7 @@ std::string table_notes(const RunOptions& o, const RunRecord& r) {
                          r.backend, o.clients + o.idle, per(r.server_memory_bytes), per(r.loadgen_memory_bytes),
                          per(r.kernel_tcp_memory_bytes));
   }
+  notes += loop_spread_note(r);
   if (o.counters) notes += kernel_counter_notes(r.backend, r.kernel_counters, o.show_syscalls);
   for (const auto& w : warnings(o, r)) notes += fmt::format("  {}: WARNING: {}\n", r.backend, w);
   return notes;
@@ -253,6 +273,9 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
                    {"server_cpus", o.server_cpus},
                    {"server_work_us", o.target.empty() ? ordered_json(o.work_us) : ordered_json()},  // unknown for `bench load`
                    {"read_size", o.target.empty() ? ordered_json(o.read_size) : ordered_json()},  // the server's, as above
+                   {"server_threads", r.server_shape ? ordered_json(r.server_shape->threads) : ordered_json()},
+                   {"server_processes", r.server_shape ? ordered_json(r.server_shape->processes) : ordered_json()},
+                   {"accept", r.server_shape ? ordered_json(accept_mode_name(r.server_shape->accept)) : ordered_json()},
                    {"client_cpus", o.client_cpus},
                    {"loadgen_threads", o.loadgen_threads}};
   doc["environment"] = environment;
@@ -289,6 +312,7 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
       {"bottleneck", bottleneck(o, r)},
       {"loadgen_saturated", bottleneck(o, r) == "load_generator"},
       {"server_counters", r.server_counters},
+      {"server_loops", r.server_loops},
       {"request_count_check", count_check_json},
       {"kernel_counters", r.kernel_counters},
       {"timeline", timeline},

@@ -31,6 +31,8 @@ struct RunRecord {
   std::optional<ThreadCpuUse> loadgen_threads;  // the load threads
   std::string server_cpu_unknown_reason;        // why server CPU figures are null, if any is
   nlohmann::json server_counters;        // the server's own count; null if it died first
+  std::optional<ServerShape> server_shape;  // loops, processes, accept design; null for `bench load`
+  nlohmann::json server_loops;           // one entry per loop (results.server_loops); null if unknown
   nlohmann::ordered_json kernel_counters;  // {"server", "loadgen"}: what each request cost the kernel
   // Memory the open connections cost: growth from before connecting to the start of the
   // measured interval (every connection open). Kernel socket memory is the system's TCP total.

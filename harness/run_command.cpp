@@ -53,10 +53,13 @@ int run_command(int argc, char** argv) {
     RunRecord record;
     try {
       const int backlog = static_cast<int>(std::min<std::size_t>(std::max<std::size_t>(o.clients, 1024), 1 << 20));
+      const ServerShape shape = resolve_server_shape(*find_backend(backend), o.server_shape, o.server_cpus.size());
       ServerProcess server(
-          {backend, o.protocol, o.host, o.port, backlog, o.work_us, o.server_cpus, o.read_size, o.counters});
+          {backend, o.protocol, o.host, o.port, backlog, o.work_us, o.server_cpus, o.read_size, o.counters, shape});
       record = measure(o, backend, server.address(), &server, print_header);
       record.server_counters = server.stop();
+      record.server_shape = shape;
+      record.server_loops = server.loops();
       publish(o, record, environment);
     } catch (const UsageError& e) {
       return fail_with(e.what(), kExitUsage);

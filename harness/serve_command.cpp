@@ -8,18 +8,26 @@
 #include <csignal>
 #include <cerrno>
 #include <cstdio>
+#include <functional>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "backends/backend.hpp"
+#include "backends/multi_loop.hpp"
 #include "core/limits.hpp"
 #include "core/net.hpp"
 #include "core/request_work.hpp"
 #include "harness/commands.hpp"
 #include "harness/kernel_counters.hpp"
 #include "harness/options.hpp"
+#include "harness/preflight.hpp"
+#include "harness/serve_protocol.hpp"
+#include "harness/server_shape.hpp"
+#include "harness/server_workers.hpp"
 
 namespace mux {
 namespace {
@@ -40,12 +48,20 @@ void say(int fd, const std::string& line) {
   }
 }
 
-// Answers requests from `bench` on `control_fd`: "cpu" with this process's user+sys CPU time
-// (getrusage: all threads, µs, where /proc would give 10 ms ticks), "kernel" with its kernel
-// counters (one line of JSON) and "accepted" with the connections accepted so far (bench starts the clock only when all are). Ends when the
-// server stops (stop_fd stays readable once written) or the pipe closes.
-void answer_requests(int control_fd, int reply_fd, int stop_fd, const ServerCounters* counters,
-                     const KernelCounters* kernel) {
+// What the control thread reads: the server's CPU (every process), its connections accepted so
+// far (every loop) and its kernel counters.
+struct ServerReadings {
+  std::function<double()> cpu_us;
+  std::function<std::uint64_t()> accepted;
+  std::function<KernelSnapshot()> kernel;
+};
+
+// Answers requests from `bench` on `control_fd` (harness/serve_protocol.hpp): "cpu" with the
+// server's user+sys CPU time (getrusage: all threads, µs, where /proc would give 10 ms ticks;
+// plus the workers' process CPU clocks), "kernel" with its kernel counters (one line of JSON)
+// and "accepted" with the connections accepted so far (bench starts the clock only when all
+// are). Ends when the server stops (stop_fd stays readable once written) or the pipe closes.
+void answer_requests(int control_fd, int reply_fd, int stop_fd, const ServerReadings& read) {
   // bench reads the server's CPU time and kernel counters at its window's edges through this
   // thread: among 1,000 busy per-connection threads at nice 0 it would wait up to a second for
   // the CPU. At -20 (where permitted: CAP_SYS_NICE) it answers at once; it uses almost no CPU.
@@ -61,25 +77,75 @@ void answer_requests(int control_fd, int reply_fd, int stop_fd, const ServerCoun
     // Requests are "NAME SEQ\n"; the reply repeats both so bench can match it to its request.
     std::string_view request(buf, static_cast<std::size_t>(n));
     while (!request.empty() && (request.back() == '\n' || request.back() == '\r')) request.remove_suffix(1);
-    if (request.starts_with("kernel")) {
-      say(reply_fd, fmt::format("{} {}\n", request, snapshot_to_json(kernel->snapshot()).dump()));
+    if (request.starts_with(serve_protocol::kRequestKernel)) {
+      say(reply_fd, fmt::format("{} {}\n", request, snapshot_to_json(read.kernel()).dump()));
       continue;
     }
-    if (request.starts_with("accepted")) {
-      say(reply_fd, fmt::format("{} {}\n", request, counters->accepted.load()));
+    if (request.starts_with(serve_protocol::kRequestAccepted)) {
+      say(reply_fd, fmt::format("{} {}\n", request, read.accepted()));
       continue;
     }
-    say(reply_fd, fmt::format("{} {:.0f}\n", request, process_cpu_us()));  // one write < PIPE_BUF: never interleaved
+    say(reply_fd, fmt::format("{} {:.0f}\n", request, read.cpu_us()));  // one write < PIPE_BUF: never interleaved
   }
 }
 
 // requests: null when the protocol cannot count them (raw has no message boundaries).
-nlohmann::ordered_json counters_json(const ServerCounters& c, const std::string& protocol) {
-  return {{"accepted", c.accepted.load()},       {"closed", c.closed.load()},
-          {"dropped_at_accept", c.dropped_at_accept.load()}, {"refused", c.refused.load()},
-          {"protocol_errors", c.protocol_errors.load()},     {"resets", c.resets.load()},
-          {"requests", protocol_counts_requests(protocol) ? nlohmann::ordered_json(c.requests.load())
-                                                          : nlohmann::ordered_json()}};
+nlohmann::ordered_json requests_json(std::uint64_t requests, const std::string& protocol) {
+  return protocol_counts_requests(protocol) ? nlohmann::ordered_json(requests) : nlohmann::ordered_json();
+}
+
+nlohmann::ordered_json counters_json(const SharedLoopRecords& records, const std::string& protocol) {
+  const auto total = [&](std::atomic<std::uint64_t> ServerCounters::*c) { return counter_total(records, c); };
+  return {{"accepted", total(&ServerCounters::accepted)},
+          {"closed", total(&ServerCounters::closed)},
+          {"dropped_at_accept", total(&ServerCounters::dropped_at_accept)},
+          {"refused", total(&ServerCounters::refused)},
+          {"protocol_errors", total(&ServerCounters::protocol_errors)},
+          {"resets", total(&ServerCounters::resets)},
+          {"requests", requests_json(total(&ServerCounters::requests), protocol)}};
+}
+
+// results.server_loops: one entry per loop, over the server's whole life (warm-up and the
+// stop's drain included, as the counters are). cpu_seconds: its thread's CPU clock when it ended.
+nlohmann::ordered_json loops_json(const SharedLoopRecords& records, const ServerShape& shape, const std::string& protocol) {
+  nlohmann::ordered_json loops = nlohmann::ordered_json::array();
+  std::size_t i = 0;
+  for (const LoopRecord& loop : records.all()) {
+    loops.push_back({{"process", i / shape.threads},
+                     {"pid", loop.pid.load()},
+                     {"loop", i % shape.threads},
+                     {"cpu", loop.cpu.load() >= 0 ? nlohmann::ordered_json(loop.cpu.load()) : nlohmann::ordered_json()},
+                     {"cpu_seconds", loop.ended ? nlohmann::ordered_json(static_cast<double>(loop.cpu_ns.load()) / 1e9)
+                                                : nlohmann::ordered_json()},
+                     {"accepted", loop.counters.accepted.load()},
+                     {"requests", requests_json(loop.counters.requests.load(), protocol)}});
+    ++i;
+  }
+  return loops;
+}
+
+// SO_REUSEPORT: one listener per loop on one port. The port is first taken by an ordinary
+// socket, so a port already in use is refused (a reuseport socket could join someone else's
+// group) and port 0 becomes a real port the others then bind.
+std::vector<UniqueFd> open_listeners(const SocketAddress& address, int backlog, const ServerShape& shape) {
+  std::vector<UniqueFd> listeners;
+  listeners.push_back(listen_tcp(address, backlog));
+  if (shape.accept != AcceptMode::reuseport || shape.loops() == 1) return listeners;
+  const SocketAddress port = local_address(listeners.front().get());
+  listeners.clear();
+  for (std::size_t i = 0; i < shape.loops(); ++i) listeners.push_back(listen_tcp(port, backlog, /*reuse_port=*/true));
+  return listeners;
+}
+
+// getrusage(RUSAGE_SELF) counts one process: with workers, its context switches and page faults
+// would be the idle first process's alone. Reported as not counted rather than undercounted.
+void mark_single_process_counts(KernelSnapshot& snapshot, std::size_t processes) {
+  for (const char* name : {"context_switches", "voluntary_context_switches", "involuntary_context_switches", "page_faults"}) {
+    snapshot.counts.erase(name);
+    snapshot.unavailable[name] = fmt::format("getrusage counts one process, and --server-processes={} forks "
+                                             "workers whose counts it does not see",
+                                             processes);
+  }
 }
 
 }  // namespace
@@ -104,27 +170,75 @@ int serve_command(int argc, char** argv) {
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);
 
-    UniqueFd listener = listen_tcp(SocketAddress::parse(o.host, o.port), o.backlog);
-    const SocketAddress bound = local_address(listener.get());
+    const std::size_t server_cpus = (o.cpus.empty() ? allowed_cpus() : o.cpus).size();
+    const ServerShape shape = resolve_server_shape(entry, o.shape, server_cpus);
+    check_server_process_fds(shape, 0);
+    std::vector<UniqueFd> listeners = open_listeners(SocketAddress::parse(o.host, o.port), o.backlog, shape);
+    const SocketAddress bound = local_address(listeners.front().get());
     // Opened while this is the process's only thread: every thread started from here on (the
-    // control thread, the backend's threads, io_uring's workers) inherits them.
+    // control thread, the backend's threads, io_uring's workers) and every worker process
+    // inherits them.
     const KernelCounters kernel =
         o.kernel_counters ? KernelCounters::open_for_this_process() : KernelCounters(kCountersTurnedOff);
-    if (o.ready_fd >= 0)
-      say(o.ready_fd, fmt::format("ready {}\n", bound.to_string()));
-    else
-      say(-1, fmt::format("muxbench {} server listening on {} (protocol {}{}); Ctrl-C stops it\n", o.backend,
-                          bound.to_string(), o.protocol,
-                          o.work_us > 0 ? fmt::format(", {} µs of work per request", o.work_us) : ""));
+    // Said once every loop is set up (its epoll set or ring exists and watches its listener):
+    // bench then measures a server whose fds and threads are all there.
+    const auto announce = [&] {
+      if (o.ready_fd >= 0)
+        say(o.ready_fd, fmt::format("ready {}\n", bound.to_string()));
+      else
+        say(-1, fmt::format("muxbench {} server listening on {} (protocol {}{}{}); Ctrl-C stops it\n", o.backend,
+                            bound.to_string(), o.protocol,
+                            o.work_us > 0 ? fmt::format(", {} µs of work per request", o.work_us) : "",
+                            shape.loops() > 1 ? fmt::format(", {} process{} x {} loop{}, accept={}", shape.processes,
+                                                            shape.processes == 1 ? "" : "es", shape.threads,
+                                                            shape.threads == 1 ? "" : "s", accept_mode_name(shape.accept))
+                                              : ""));
+    };
 
-    ServerCounters counters;
+    SharedLoopRecords records(shape.loops());
+    const auto work_ns = static_cast<std::uint64_t>(o.work_us * 1000.0 + 0.5);
+    std::vector<int> listen_fds;
+    for (const UniqueFd& l : listeners) listen_fds.push_back(l.get());
+    const LoopsPlan plan{.backend = backend.get(),
+                         .mode = shape.accept,
+                         .listen_fds = listen_fds,
+                         .cpus = o.cpus.empty() ? allowed_cpus() : o.cpus,
+                         .stop_fd = stop.get(),
+                         .make_codec = with_request_work(server_codec_factory(o.protocol), work_ns),
+                         .read_size = o.read_size,
+                         .loops = records.all(),
+                         .acceptor_counters = &records.acceptors(),
+                         .on_started = shape.processes == 1 ? std::function<void()>(announce) : nullptr};
+    // Forked before any thread starts; the control thread is then the last destroyed before them.
+    std::optional<WorkerProcesses> workers;
+    if (shape.processes > 1) {
+      workers.emplace(shape, plan);
+      listeners.clear();  // the workers hold them; open here they would take connections too
+      if (wait_until_started(records.all(), stop.get())) {
+        announce();
+      } else {
+        workers->wait();  // throws when a worker failed
+        pollfd asked{stop.get(), POLLIN, 0};
+        if (::poll(&asked, 1, 0) <= 0) throw std::runtime_error("the worker processes did not start their loops within 10 s");
+      }
+    }
+    const ServerReadings readings{
+        .cpu_us = [&] { return process_cpu_us() + (workers ? workers->cpu_us() : 0.0); },
+        .accepted = [&] { return counter_total(records, &ServerCounters::accepted); },
+        .kernel = [&] {
+          KernelSnapshot s = kernel.snapshot();
+          if (shape.processes > 1) mark_single_process_counts(s, shape.processes);
+          return s;
+        }};
     std::jthread control;
     if (o.control_fd >= 0 && o.ready_fd >= 0)
-      control = std::jthread(answer_requests, o.control_fd, o.ready_fd, stop.get(), &counters, &kernel);
-    const auto work_ns = static_cast<std::uint64_t>(o.work_us * 1000.0 + 0.5);
-    backend->serve({listener.get(), stop.get(), with_request_work(server_codec_factory(o.protocol), work_ns), &counters,
-                    o.read_size});
-    const auto stats = counters_json(counters, o.protocol);
+      control = std::jthread(answer_requests, o.control_fd, o.ready_fd, stop.get(), std::cref(readings));
+    if (workers)
+      workers->wait();
+    else
+      run_loops(plan);
+    auto stats = counters_json(records, o.protocol);
+    stats[serve_protocol::kLoopsKey] = loops_json(records, shape, o.protocol);
     if (o.ready_fd >= 0)
       say(o.ready_fd, fmt::format("stats {}\n", stats.dump()));
     else

@@ -21,12 +21,13 @@
 
 #include "core/clock.hpp"
 #include "harness/options.hpp"
+#include "harness/serve_protocol.hpp"
 
 namespace mux {
 namespace {
 
-constexpr int kReadyFd = 3;    // child -> bench: "ready ADDR", "cpu US", "stats {...}", "error MSG"
-constexpr int kControlFd = 4;  // bench -> child: "cpu", "accepted", "kernel"
+using serve_protocol::kControlFd;
+using serve_protocol::kReadyFd;
 constexpr int kStartTimeoutMs = 10'000;
 constexpr int kStopTimeoutMs = 5'000;
 constexpr int kControlTimeoutMs = 5'000;
@@ -43,6 +44,10 @@ ServerProcess::ServerProcess(const Config& config) {
   if (!config.cpus.empty()) args.push_back("--server-cpus=" + format_cpu_list(config.cpus));
   if (config.work_us > 0) args.push_back(fmt::format("--work-us={}", config.work_us));
   if (config.kernel_counters) args.push_back("--kernel-counters");
+  args.push_back(fmt::format("--server-threads={}", config.shape.threads));
+  args.push_back(fmt::format("--server-processes={}", config.shape.processes));
+  if (config.shape.loops() > 1 || config.shape.accept != AcceptMode::reuseport)
+    args.push_back(fmt::format("--accept={}", accept_mode_name(config.shape.accept)));
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -139,12 +144,12 @@ std::optional<std::string> ServerProcess::ask(const char* request) {
 
 double ServerProcess::cpu_time_us() {
   // Ask the server itself: getrusage in the child is exact to the µs for all its threads.
-  if (const auto us = ask("cpu")) return std::stod(*us);
+  if (const auto us = ask(serve_protocol::kRequestCpu)) return std::stod(*us);
   return cpu_time_from_proc_us();
 }
 
 std::optional<KernelSnapshot> ServerProcess::kernel_snapshot() {
-  const auto reply = ask("kernel");
+  const auto reply = ask(serve_protocol::kRequestKernel);
   if (!reply) return std::nullopt;
   const auto json = nlohmann::json::parse(*reply, nullptr, false);
   if (json.is_discarded()) return std::nullopt;
@@ -152,7 +157,7 @@ std::optional<KernelSnapshot> ServerProcess::kernel_snapshot() {
 }
 
 std::uint64_t ServerProcess::accepted() {
-  const auto n = ask("accepted");
+  const auto n = ask(serve_protocol::kRequestAccepted);
   return n ? std::stoull(*n) : 0;
 }
 
@@ -172,11 +177,26 @@ double ServerProcess::cpu_time_from_proc_us() const {
   return (utime + stime) * 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+std::vector<pid_t> ServerProcess::processes() const {
+  std::vector<pid_t> pids;
+  if (pid_ <= 0 || reaped_) return pids;
+  pids.push_back(pid_);
+  std::ifstream children(fmt::format("/proc/{}/task/{}/children", pid_, pid_));
+  for (pid_t child; children >> child;) pids.push_back(child);
+  return pids;
+}
+
+// Summed over its processes: pages a worker shares with the first one (copy-on-write since the
+// fork) are counted in each, an overestimate of a few MiB per worker.
 std::uint64_t ServerProcess::resident_bytes() const {
-  std::ifstream in(fmt::format("/proc/{}/statm", pid_));
-  std::uint64_t pages = 0, resident = 0;
-  in >> pages >> resident;
-  return in ? resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)) : 0;
+  std::uint64_t bytes = 0;
+  for (const pid_t pid : processes()) {
+    std::ifstream in(fmt::format("/proc/{}/statm", pid));
+    std::uint64_t pages = 0, resident = 0;
+    in >> pages >> resident;
+    if (in) bytes += resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  }
+  return bytes;
 }
 
 nlohmann::json ServerProcess::stop() {
@@ -186,6 +206,10 @@ nlohmann::json ServerProcess::stop() {
     while (auto line = read_line(kStopTimeoutMs)) {
       if (line->starts_with("stats ")) {
         stats = nlohmann::json::parse(line->substr(6), nullptr, false);
+        if (stats.is_object() && stats.contains(serve_protocol::kLoopsKey)) {
+          loops_ = stats[serve_protocol::kLoopsKey];
+          stats.erase(serve_protocol::kLoopsKey);
+        }
         break;
       }
     }

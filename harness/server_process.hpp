@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,7 @@
 #include "core/net.hpp"
 #include "core/unique_fd.hpp"
 #include "harness/kernel_counters.hpp"
+#include "harness/server_shape.hpp"
 
 namespace mux {
 
@@ -29,6 +31,7 @@ class ServerProcess {
     CpuList cpus;
     std::size_t read_size;  // bytes per receive
     bool kernel_counters = true;  // count its syscalls, context switches... (--counters)
+    ServerShape shape{};           // loops, processes, accept design (resolved for this backend)
   };
   // Starts the server and waits until it listens; throws UsageError with the server's own
   // one-line reason (port in use, io_uring disabled, ...) when it cannot.
@@ -48,6 +51,10 @@ class ServerProcess {
   std::optional<KernelSnapshot> kernel_snapshot();
   // Connections the server has accepted so far (0 if it does not answer).
   std::uint64_t accepted();
+  // The server's processes: the one started, then its workers (--server-processes); empty once gone.
+  std::vector<pid_t> processes() const;
+  // One entry per loop, from its final stats (results.server_loops); null before stop().
+  const nlohmann::json& loops() const { return loops_; }
   // The server's resident set, bytes (0 once it is gone).
   std::uint64_t resident_bytes() const;
   // Asks it to stop (SIGTERM), collects its final counters, reaps it.
@@ -67,6 +74,7 @@ class ServerProcess {
   std::uint64_t requests_sent_ = 0;
   std::string pending_;
   SocketAddress address_;
+  nlohmann::json loops_;
 };
 
 }  // namespace mux

@@ -18,7 +18,7 @@ TEST(Bottleneck, SaturatedSingleLoopServerOnTwoCoresIsTheServer) {
   // queued, even when other processes take turns on its cores (it then waits, runnable); the
   // load generator, at a few µs per request, is far from saturated though it shares CPU 1.
   TempDir dir;
-  const Outcome o = bench({"--backend=epoll", "--server-cpus=0-1", "--client-cpus=1", "--work-us=200",
+  const Outcome o = bench({"--backend=epoll", "--server-cpus=0-1", "--server-threads=1", "--client-cpus=1", "--work-us=200",
                            "--clients=50", "--duration=2", "--warmup=0.3", "--json=" + dir.file("r.json")});
   ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
   const auto r = read_json(dir.file("r.json"))["results"];
