@@ -107,9 +107,12 @@ int serve_command(int argc, char** argv) {
     UniqueFd listener = listen_tcp(SocketAddress::parse(o.host, o.port), o.backlog);
     const SocketAddress bound = local_address(listener.get());
     // Opened while this is the process's only thread: every thread started from here on (the
-    // control thread, the backend's threads, io_uring's workers) inherits them.
-    const KernelCounters kernel =
-        o.kernel_counters ? KernelCounters::open_for_this_process() : KernelCounters(kCountersTurnedOff);
+    // control thread, the backend's threads, io_uring's workers) is counted. A worker process
+    // forked from here on is added with kernel.count_process(pid) (see kernel_counters.hpp).
+    KernelCounters kernel = o.kernel_counters ? KernelCounters::open_for_this_process(
+                                                    o.syscall_counter.empty() ? std::nullopt
+                                                                              : SyscallCounterHandoff::parse(o.syscall_counter))
+                                              : KernelCounters(kCountersTurnedOff);
     if (o.ready_fd >= 0)
       say(o.ready_fd, fmt::format("ready {}\n", bound.to_string()));
     else

@@ -27,6 +27,8 @@ namespace {
 
 constexpr int kReadyFd = 3;    // child -> bench: "ready ADDR", "cpu US", "stats {...}", "error MSG"
 constexpr int kControlFd = 4;  // bench -> child: "cpu", "accepted", "kernel"
+constexpr int kSyscallProcessesFd = 5;  // bench's eBPF syscall counter's maps, in the child
+constexpr int kSyscallCountsFd = 6;
 constexpr int kStartTimeoutMs = 10'000;
 constexpr int kStopTimeoutMs = 5'000;
 constexpr int kControlTimeoutMs = 5'000;
@@ -43,6 +45,15 @@ ServerProcess::ServerProcess(const Config& config) {
   if (!config.cpus.empty()) args.push_back("--server-cpus=" + format_cpu_list(config.cpus));
   if (config.work_us > 0) args.push_back(fmt::format("--work-us={}", config.work_us));
   if (config.kernel_counters) args.push_back("--kernel-counters");
+  // One eBPF program counts both sides: the server gets a slot of bench's (a second program
+  // would cost every system call of both sides another run). Refused: the server tries alone.
+  std::string no_ebpf;
+  if (config.kernel_counters) syscall_slot_ = BpfSlot::acquire(&no_ebpf);
+  if (syscall_slot_)
+    args.push_back("--syscall-counter=" +
+                   SyscallCounterHandoff{kSyscallProcessesFd, kSyscallCountsFd, syscall_slot_.slot()}.to_argument());
+  const int syscall_fds[2] = {syscall_slot_ ? syscall_slot_.counter().processes_fd() : -1,
+                              syscall_slot_ ? syscall_slot_.counter().counts_fd() : -1};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -65,10 +76,14 @@ ServerProcess::ServerProcess(const Config& config) {
     if (::getppid() != parent) ::_exit(127);
     ::sched_setaffinity(0, sizeof server_cpus, &server_cpus);
     // dup2 clears close-on-exec on the copies; the originals close at exec. Move the control
-    // pipe out of the way first in case it sits on fd 3.
+    // pipe and the eBPF maps out of the way first in case they sit on fds 3-6.
     const int control_read = ::fcntl(control[0], F_DUPFD_CLOEXEC, 10);
+    const int processes = syscall_fds[0] >= 0 ? ::fcntl(syscall_fds[0], F_DUPFD_CLOEXEC, 10) : -1;
+    const int counts = syscall_fds[1] >= 0 ? ::fcntl(syscall_fds[1], F_DUPFD_CLOEXEC, 10) : -1;
     ::dup2(fds[1], kReadyFd);
     ::dup2(control_read, kControlFd);
+    if (processes >= 0) ::dup2(processes, kSyscallProcessesFd);
+    if (counts >= 0) ::dup2(counts, kSyscallCountsFd);
     ::execv("/proc/self/exe", argv.data());
     ::_exit(127);
   }
