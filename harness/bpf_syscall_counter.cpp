@@ -14,6 +14,8 @@
 
 #include <fmt/format.h>
 
+#include "harness/kernel_btf.hpp"
+
 namespace mux {
 namespace {
 
@@ -80,8 +82,8 @@ std::vector<bpf_insn> counting_program(int processes_fd, int counts_fd) {
   p.push_back(jump_imm(BPF_JEQ, BPF_REG_0, 0, 18));             // no: to `r0 = 0; exit`
   p.push_back(load32(BPF_REG_8, BPF_REG_0, 0));                 // r8 = its slot
   p.push_back(load64(BPF_REG_7, BPF_REG_6, 8));                 // r7 = args[1], the syscall number
-  p.push_back(jump_imm(BPF_JLT, BPF_REG_7, BpfSyscallCounter::kNumbers, 1));
-  p.push_back(mov_imm(BPF_REG_7, BpfSyscallCounter::kNumbers - 1));  // out of range: the last one
+  p.push_back(jump_imm(BPF_JLT, BPF_REG_7, BpfSyscallCounter::kOtherSyscalls, 1));
+  p.push_back(mov_imm(BPF_REG_7, BpfSyscallCounter::kOtherSyscalls));  // out of range: "other"
   p.push_back(call(BPF_FUNC_get_smp_processor_id));             // r0 = cpu
   p.push_back(alu_imm(BPF_MUL, BPF_REG_0, kSlots));
   p.push_back(add_reg(BPF_REG_0, BPF_REG_8));                   // r0 = cpu * kSlots + slot
@@ -102,6 +104,57 @@ std::vector<bpf_insn> counting_program(int processes_fd, int counts_fd) {
   return p;
 }
 
+// On sched_migrate_task(struct task_struct *p, int dest_cpu), ctx args[0] and args[1]: the
+// task's tgid and current CPU are read at their BTF offsets; a counted process's task that
+// changes CPU adds one to [cpu][slot][kMigrations] (the kernel fires this even when it stays).
+std::vector<bpf_insn> migration_program(int processes_fd, int counts_fd, std::uint32_t tgid_offset,
+                                        std::uint32_t cpu_offset) {
+  constexpr int kNumberBits = 9;
+  constexpr int kSlots = static_cast<int>(BpfSyscallCounter::kSlots);
+  std::vector<bpf_insn> p;
+  p.push_back(load64(BPF_REG_7, BPF_REG_1, 0));                 // r7 = p
+  p.push_back(load64(BPF_REG_8, BPF_REG_1, 8));                 // r8 = dest_cpu
+  p.push_back(mov_reg(BPF_REG_1, BPF_REG_10));
+  p.push_back(alu_imm(BPF_ADD, BPF_REG_1, -4));                 // stack -4: the tgid (u32)
+  p.push_back(mov_imm(BPF_REG_2, 4));
+  p.push_back(mov_reg(BPF_REG_3, BPF_REG_7));
+  p.push_back(alu_imm(BPF_ADD, BPF_REG_3, static_cast<int>(tgid_offset)));
+  p.push_back(call(BPF_FUNC_probe_read_kernel));
+  p.push_back(jump_imm(BPF_JNE, BPF_REG_0, 0, 31));             // unreadable: to `r0 = 0`
+  p.push_back(mov_reg(BPF_REG_1, BPF_REG_10));
+  p.push_back(alu_imm(BPF_ADD, BPF_REG_1, -8));                 // stack -8: the task's CPU (u32)
+  p.push_back(mov_imm(BPF_REG_2, 4));
+  p.push_back(mov_reg(BPF_REG_3, BPF_REG_7));
+  p.push_back(alu_imm(BPF_ADD, BPF_REG_3, static_cast<int>(cpu_offset)));
+  p.push_back(call(BPF_FUNC_probe_read_kernel));
+  p.push_back(jump_imm(BPF_JNE, BPF_REG_0, 0, 24));
+  p.push_back(load32(BPF_REG_1, BPF_REG_10, -8));
+  p.push_back(insn(BPF_ALU | BPF_MOV | BPF_X, BPF_REG_8, BPF_REG_8, 0, 0));  // dest_cpu as u32
+  p.push_back(insn(BPF_JMP | BPF_JEQ | BPF_X, BPF_REG_1, BPF_REG_8, 21, 0));  // stays: to `r0 = 0`
+  load_map(p, BPF_REG_1, processes_fd);                         // (2 slots)
+  p.push_back(mov_reg(BPF_REG_2, BPF_REG_10));
+  p.push_back(alu_imm(BPF_ADD, BPF_REG_2, -4));
+  p.push_back(call(BPF_FUNC_map_lookup_elem));                  // a counted process?
+  p.push_back(jump_imm(BPF_JEQ, BPF_REG_0, 0, 15));
+  p.push_back(load32(BPF_REG_8, BPF_REG_0, 0));                 // r8 = its slot
+  p.push_back(call(BPF_FUNC_get_smp_processor_id));
+  p.push_back(alu_imm(BPF_MUL, BPF_REG_0, kSlots));
+  p.push_back(add_reg(BPF_REG_0, BPF_REG_8));
+  p.push_back(alu_imm(BPF_LSH, BPF_REG_0, kNumberBits));
+  p.push_back(alu_imm(BPF_ADD, BPF_REG_0, static_cast<int>(BpfSyscallCounter::kMigrations)));
+  p.push_back(store32(BPF_REG_10, -12, BPF_REG_0));
+  load_map(p, BPF_REG_1, counts_fd);                            // (2 slots)
+  p.push_back(mov_reg(BPF_REG_2, BPF_REG_10));
+  p.push_back(alu_imm(BPF_ADD, BPF_REG_2, -12));
+  p.push_back(call(BPF_FUNC_map_lookup_elem));
+  p.push_back(jump_imm(BPF_JEQ, BPF_REG_0, 0, 2));
+  p.push_back(mov_imm(BPF_REG_1, 1));
+  p.push_back(atomic_add64(BPF_REG_0, 0, BPF_REG_1));
+  p.push_back(mov_imm(BPF_REG_0, 0));
+  p.push_back(exit_insn());
+  return p;
+}
+
 std::string refusal(const char* what, int err) {
   if (err == EPERM || err == EACCES)
     return fmt::format("{} refused: {}: loading eBPF tracing programs needs CAP_BPF and CAP_PERFMON (or "
@@ -113,8 +166,15 @@ std::string refusal(const char* what, int err) {
 
 }  // namespace
 
+std::uint64_t BpfSyscallCounter::total_syscalls(const Counts& counts) {
+  std::uint64_t total = 0;
+  for (std::size_t n = 0; n < kMigrations; ++n) total += counts[n];
+  return total;
+}
+
 BpfSyscallCounter::~BpfSyscallCounter() {
   attachment_.reset();  // detach first
+  migration_attachment_.reset();
   if (mapped_) ::munmap(const_cast<std::uint64_t*>(mapped_), mapped_bytes_);
 }
 
@@ -193,15 +253,54 @@ std::shared_ptr<BpfSyscallCounter> BpfSyscallCounter::shared(std::string* why) {
     *why = refusal("bpf(BPF_RAW_TRACEPOINT_OPEN, sys_enter)", errno);
     return nullptr;
   }
+  c->attach_migration_program();
   current = c;
   return c;
 #endif
 }
 
-std::shared_ptr<BpfSyscallCounter> BpfSyscallCounter::adopt(int processes_fd, int counts_fd, std::string* why) {
+void BpfSyscallCounter::attach_migration_program() {
+  std::string why;
+  const auto tgid = kernel_field_offset("task_struct", {"tgid"}, &why);
+  const auto cpu = tgid ? kernel_field_offset("task_struct", {"thread_info", "cpu"}, &why) : std::nullopt;
+  if (!tgid || !cpu) {
+    migrations_refused_ = why;
+    return;
+  }
+  const std::vector<bpf_insn> program = migration_program(processes_.get(), counts_.get(), *tgid, *cpu);
+  std::vector<char> log(64 * 1024);
+  bpf_attr attr{};
+  attr.prog_type = BPF_PROG_TYPE_RAW_TRACEPOINT;
+  attr.insns = reinterpret_cast<std::uintptr_t>(program.data());
+  attr.insn_cnt = static_cast<std::uint32_t>(program.size());
+  attr.license = reinterpret_cast<std::uintptr_t>("GPL");  // bpf_probe_read_kernel is GPL-only
+  attr.log_buf = reinterpret_cast<std::uintptr_t>(log.data());
+  attr.log_size = static_cast<std::uint32_t>(log.size());
+  attr.log_level = 1;
+  std::strncpy(attr.prog_name, "mux_migrate", sizeof attr.prog_name - 1);
+  migration_program_.reset(bpf(BPF_PROG_LOAD, attr));
+  if (!migration_program_) {
+    migrations_refused_ = refusal("bpf(BPF_PROG_LOAD, migrations)", errno);
+    if (log[0] != '\0') migrations_refused_ += fmt::format("; the verifier said: {}", log.data());
+    return;
+  }
+  attr = {};
+  attr.raw_tracepoint.name = reinterpret_cast<std::uintptr_t>("sched_migrate_task");
+  attr.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(migration_program_.get());
+  migration_attachment_.reset(bpf(BPF_RAW_TRACEPOINT_OPEN, attr));
+  if (!migration_attachment_) {
+    migrations_refused_ = refusal("bpf(BPF_RAW_TRACEPOINT_OPEN, sched_migrate_task)", errno);
+    return;
+  }
+  migrations_refused_.clear();
+}
+
+std::shared_ptr<BpfSyscallCounter> BpfSyscallCounter::adopt(int processes_fd, int counts_fd, bool migrations,
+                                                            std::string* why) {
   std::shared_ptr<BpfSyscallCounter> c(new BpfSyscallCounter);
   c->processes_.reset(processes_fd);
   c->counts_.reset(counts_fd);
+  if (migrations) c->migrations_refused_.clear();
   if (!c->map_counts(why)) return nullptr;
   return c;
 }

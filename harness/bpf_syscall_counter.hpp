@@ -16,6 +16,10 @@
 // submitted them is). Processes a counted process forks are NOT counted until added with
 // count_process(): unlike perf's inherited events, the map follows process ids, not fork.
 //
+// Migrations: an inherited perf software event would make every context switch of a counted
+// thread switch perf contexts (+190-460 ns per switch measured here); this program runs only
+// when the scheduler moves a task, and counts it where the task's CPU changes.
+//
 // The program runs on every system call of every process while attached (~150 ns each here
 // for the others too, the lookup that misses): `bench` keeps it attached only while a counter
 // or a counted server is alive, and one program serves both sides.
@@ -34,18 +38,22 @@ namespace mux {
 
 class BpfSyscallCounter {
  public:
-  // Syscall numbers below this are counted one by one (x86-64 has ~460); any other in the last.
+  // A row of counts: syscall numbers below kOtherSyscalls one by one (x86-64 has ~460), any
+  // other at kOtherSyscalls; CPU migrations at kMigrations.
   static constexpr std::size_t kNumbers = 512;
+  static constexpr std::size_t kOtherSyscalls = kNumbers - 2;
+  static constexpr std::size_t kMigrations = kNumbers - 1;
   static constexpr std::uint32_t kSlots = 4;           // sides counted at once
   static constexpr std::size_t kMaxProcesses = 1024;  // processes counted at once, all slots
-  using Counts = std::array<std::uint64_t, kNumbers>;  // per syscall number, all CPUs summed
+  using Counts = std::array<std::uint64_t, kNumbers>;  // one row, all CPUs summed
 
   // This process's counter: loaded and attached by the first caller, detached when the last
   // holder lets go. Null with `*why` where the kernel refuses (no CAP_BPF/CAP_SYS_ADMIN,
   // seccomp, no BPF) or the program, once attached, misses this process's own system calls.
   static std::shared_ptr<BpfSyscallCounter> shared(std::string* why);
   // The maps of a parent's counter, inherited as fds (the parent's program does the counting).
-  static std::shared_ptr<BpfSyscallCounter> adopt(int processes_fd, int counts_fd, std::string* why);
+  // `migrations`: the parent's counter counts them (counts_migrations()).
+  static std::shared_ptr<BpfSyscallCounter> adopt(int processes_fd, int counts_fd, bool migrations, std::string* why);
   BpfSyscallCounter(const BpfSyscallCounter&) = delete;
   BpfSyscallCounter& operator=(const BpfSyscallCounter&) = delete;
   ~BpfSyscallCounter();
@@ -65,15 +73,23 @@ class BpfSyscallCounter {
   // (another pid namespace sees other ids).
   bool sees_this_process(std::uint32_t slot, std::string* why) const;
   Counts read(std::uint32_t slot) const;
+  static std::uint64_t total_syscalls(const Counts& counts);
+  // CPU migrations are counted too (a second program, on the raw tracepoint sched_migrate_task,
+  // reading the task's tgid and CPU at offsets from the kernel's BTF): else why not.
+  bool counts_migrations() const { return migrations_refused_.empty(); }
+  const std::string& migrations_refused() const { return migrations_refused_; }
 
  private:
   BpfSyscallCounter() = default;
   bool map_counts(std::string* why);
+  void attach_migration_program();
 
   UniqueFd processes_;  // hash map: tgid -> slot
   UniqueFd counts_;     // array of u64: [(cpu * kSlots + slot) * kNumbers + syscall number]
   UniqueFd program_;
   UniqueFd attachment_;  // the raw tracepoint link: closing it detaches the program
+  UniqueFd migration_program_, migration_attachment_;
+  std::string migrations_refused_ = "not counted by an inherited eBPF counter";
   const std::uint64_t* mapped_ = nullptr;
   std::size_t mapped_bytes_ = 0;
   std::size_t cpus_ = 0;

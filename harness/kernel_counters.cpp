@@ -150,14 +150,18 @@ struct EventSpec {
 
 std::span<const BreakdownSyscall> breakdown_syscalls() { return kBreakdown; }
 
-std::string SyscallCounterHandoff::to_argument() const { return fmt::format("{},{},{}", processes_fd, counts_fd, slot); }
+std::string SyscallCounterHandoff::to_argument() const {
+  return fmt::format("{},{},{},{:d}", processes_fd, counts_fd, slot, migrations);
+}
 
 std::optional<SyscallCounterHandoff> SyscallCounterHandoff::parse(const std::string& argument) {
   SyscallCounterHandoff h;
   char end = 0;
-  if (std::sscanf(argument.c_str(), "%d,%d,%u%c", &h.processes_fd, &h.counts_fd, &h.slot, &end) != 3 ||
-      h.processes_fd < 0 || h.counts_fd < 0 || h.slot >= BpfSyscallCounter::kSlots)
+  int migrations = -1;
+  if (std::sscanf(argument.c_str(), "%d,%d,%u,%d%c", &h.processes_fd, &h.counts_fd, &h.slot, &migrations, &end) != 4 ||
+      h.processes_fd < 0 || h.counts_fd < 0 || h.slot >= BpfSyscallCounter::kSlots || (migrations != 0 && migrations != 1))
     return std::nullopt;
+  h.migrations = migrations == 1;
   return h;
 }
 
@@ -185,7 +189,7 @@ KernelCounters::KernelCounters(std::string reason) : off_reason_(std::move(reaso
 BpfSlot open_ebpf(const std::optional<SyscallCounterHandoff>& handoff, std::string* why) {
   BpfSlot slot;
   if (handoff) {
-    if (auto counter = BpfSyscallCounter::adopt(handoff->processes_fd, handoff->counts_fd, why))
+    if (auto counter = BpfSyscallCounter::adopt(handoff->processes_fd, handoff->counts_fd, handoff->migrations, why))
       slot = BpfSlot(std::move(counter), handoff->slot, false);
   } else {
     slot = BpfSlot::acquire(why);
@@ -211,7 +215,9 @@ KernelCounters KernelCounters::open_for_this_process(const std::optional<Syscall
   } else {
     c.unavailable_["syscalls"] = tp.error;
   }
-  software.push_back({"cpu_migrations", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_MIGRATIONS});
+  // Counted by eBPF where it can: as an inherited perf event it costs every context switch.
+  if (!c.syscalls_ || !c.syscalls_.counter().counts_migrations())
+    software.push_back({"cpu_migrations", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_MIGRATIONS});
   hardware.push_back({"instructions", PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS});
   hardware.push_back({"cycles", PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES});
 
@@ -312,9 +318,8 @@ KernelSnapshot KernelCounters::snapshot() const {
   for (const auto& [name, total] : totals) s.counts[name] = static_cast<std::uint64_t>(total + 0.5);
   if (syscalls_) {
     const BpfSyscallCounter::Counts counts = syscalls_.counter().read(syscalls_.slot());
-    std::uint64_t total = 0;
-    for (const std::uint64_t n : counts) total += n;
-    s.counts["syscalls"] = total;
+    s.counts["syscalls"] = BpfSyscallCounter::total_syscalls(counts);
+    if (syscalls_.counter().counts_migrations()) s.counts["cpu_migrations"] = counts[BpfSyscallCounter::kMigrations];
     for (const auto& [name, number] : kBreakdown)
       if (number >= 0 && static_cast<std::size_t>(number) < counts.size())
         s.counts[fmt::format("syscall:{}", name)] = counts[static_cast<std::size_t>(number)];

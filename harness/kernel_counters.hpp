@@ -45,10 +45,12 @@ struct BreakdownSyscall {
 std::span<const BreakdownSyscall> breakdown_syscalls();
 
 // `bench` hands a server it starts one slot of its eBPF syscall counter: the maps' fds, which
-// the child inherits, and the slot (`bench serve --syscall-counter=PROCESSES_FD,COUNTS_FD,SLOT`).
+// the child inherits, the slot, and whether it counts migrations too
+// (`bench serve --syscall-counter=PROCESSES_FD,COUNTS_FD,SLOT,MIGRATIONS`).
 struct SyscallCounterHandoff {
   int processes_fd = -1, counts_fd = -1;
   std::uint32_t slot = 0;
+  bool migrations = false;  // bench's counter counts CPU migrations too
   std::string to_argument() const;
   static std::optional<SyscallCounterHandoff> parse(const std::string& argument);
 };

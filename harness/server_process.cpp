@@ -51,7 +51,9 @@ ServerProcess::ServerProcess(const Config& config) {
   if (config.kernel_counters) syscall_slot_ = BpfSlot::acquire(&no_ebpf);
   if (syscall_slot_)
     args.push_back("--syscall-counter=" +
-                   SyscallCounterHandoff{kSyscallProcessesFd, kSyscallCountsFd, syscall_slot_.slot()}.to_argument());
+                   SyscallCounterHandoff{kSyscallProcessesFd, kSyscallCountsFd, syscall_slot_.slot(),
+                                         syscall_slot_.counter().counts_migrations()}
+                       .to_argument());
   const int syscall_fds[2] = {syscall_slot_ ? syscall_slot_.counter().processes_fd() : -1,
                               syscall_slot_ ? syscall_slot_.counter().counts_fd() : -1};
   std::vector<char*> argv;

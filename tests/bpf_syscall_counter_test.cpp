@@ -95,6 +95,35 @@ TEST(BpfSyscallCounter, AnUncountedOrForgottenProcessIsNotCounted) {
   EXPECT_EQ(slot.counter().read(slot.slot())[SYS_getppid] - before[SYS_getppid], 0u);
 }
 
+// A task of a counted process moved to another CPU counts as a migration, as the kernel's own
+// count (se.nr_migrations) says: here a child pinned to one CPU and re-pinned to the other,
+// back and forth, moves at each re-pinning.
+TEST(BpfSyscallCounter, CountsMigrationsOfACountedProcess) {
+  if (::sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "one CPU: nothing to migrate to";
+  std::string why;
+  BpfSlot slot = BpfSlot::acquire(&why);
+  if (!slot) GTEST_SKIP() << "eBPF refused here: " << why;
+  if (!slot.counter().counts_migrations()) GTEST_SKIP() << "migrations not counted by eBPF: " << slot.counter().migrations_refused();
+  constexpr int kMoves = 200;
+  GatedChild child([] {
+    const auto pin = [](int cpu) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      if (::sched_setaffinity(0, sizeof set, &set) != 0) ::_exit(3);
+    };
+    for (int i = 0; i < kMoves; ++i) pin(i % 2);
+  });
+  ASSERT_TRUE(slot.counter().count_process(child.pid(), slot.slot(), &why)) << why;
+  const auto before = slot.counter().read(slot.slot());
+  ASSERT_TRUE(child.run_to_end());
+  const auto moved = slot.counter().read(slot.slot())[BpfSyscallCounter::kMigrations] -
+                     before[BpfSyscallCounter::kMigrations];
+  // The first pinning may find it on that CPU already; each later one moves it.
+  EXPECT_GE(moved, kMoves - 1u);
+  EXPECT_LE(moved, kMoves + 2u) << "a moment unpinned before the first may add a move";
+}
+
 // A worker process forked by a counted process is added with count_process: its calls then
 // count into the side's breakdown (sched_yield: a listed call this test process does not make).
 TEST(KernelCountersCountProcess, AddsAForkedWorkersSystemCalls) {
