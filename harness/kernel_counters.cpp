@@ -12,6 +12,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -25,12 +26,28 @@ namespace {
 // (neither `bench` nor `bench serve` has more than two then), the rest go uncounted, said so.
 constexpr std::size_t kMaxTasks = 64;
 
-constexpr const char* kBreakdown[] = {
-    "read",        "readv",        "recvfrom",       "recvmsg",         "recvmmsg",     "write",
-    "writev",      "sendto",       "sendmsg",        "sendmmsg",        "epoll_wait",   "epoll_pwait",
-    "epoll_pwait2", "epoll_ctl",   "poll",           "ppoll",           "select",       "pselect6",
-    "io_uring_enter", "accept",    "accept4",        "connect",         "close",        "shutdown",
-    "futex",       "nanosleep",    "clock_nanosleep", "clock_gettime",  "sched_yield",  "getrusage"};
+#if defined(__x86_64__)
+#define MUX_NR(name) SYS_##name
+#else
+#define MUX_NR(name) -1L  // the eBPF path, which needs the numbers, is x86-64 only
+#endif
+constexpr BreakdownSyscall kBreakdown[] = {
+    {"read", MUX_NR(read)},           {"readv", MUX_NR(readv)},
+    {"recvfrom", MUX_NR(recvfrom)},   {"recvmsg", MUX_NR(recvmsg)},
+    {"recvmmsg", MUX_NR(recvmmsg)},   {"write", MUX_NR(write)},
+    {"writev", MUX_NR(writev)},       {"sendto", MUX_NR(sendto)},
+    {"sendmsg", MUX_NR(sendmsg)},     {"sendmmsg", MUX_NR(sendmmsg)},
+    {"epoll_wait", MUX_NR(epoll_wait)}, {"epoll_pwait", MUX_NR(epoll_pwait)},
+    {"epoll_pwait2", MUX_NR(epoll_pwait2)}, {"epoll_ctl", MUX_NR(epoll_ctl)},
+    {"poll", MUX_NR(poll)},           {"ppoll", MUX_NR(ppoll)},
+    {"select", MUX_NR(select)},       {"pselect6", MUX_NR(pselect6)},
+    {"io_uring_enter", MUX_NR(io_uring_enter)}, {"accept", MUX_NR(accept)},
+    {"accept4", MUX_NR(accept4)},     {"connect", MUX_NR(connect)},
+    {"close", MUX_NR(close)},         {"shutdown", MUX_NR(shutdown)},
+    {"futex", MUX_NR(futex)},         {"nanosleep", MUX_NR(nanosleep)},
+    {"clock_nanosleep", MUX_NR(clock_nanosleep)}, {"clock_gettime", MUX_NR(clock_gettime)},
+    {"sched_yield", MUX_NR(sched_yield)}, {"getrusage", MUX_NR(getrusage)}};
+#undef MUX_NR
 
 std::string errno_text(int err) {
   const char* name = ::strerrorname_np(err);  // "EACCES"; null when unknown
@@ -62,7 +79,7 @@ Tracepoints read_tracepoints(const std::string& root) {
   Tracepoints t;
   t.sys_enter = tracepoint_id(root, "raw_syscalls/sys_enter");
   if (!t.sys_enter) t.error = fmt::format("this kernel has no raw_syscalls:sys_enter tracepoint in {}", root);
-  for (const char* name : kBreakdown)
+  for (const auto& [name, number] : kBreakdown)
     if (const auto id = tracepoint_id(root, fmt::format("syscalls/sys_enter_{}", name)))
       t.per_syscall.emplace_back(name, *id);
   return t;
@@ -131,10 +148,26 @@ struct EventSpec {
 
 }  // namespace
 
-std::span<const char* const> breakdown_syscalls() { return kBreakdown; }
+std::span<const BreakdownSyscall> breakdown_syscalls() { return kBreakdown; }
+
+std::string SyscallCounterHandoff::to_argument() const {
+  return fmt::format("{},{},{},{:d}", processes_fd, counts_fd, slot, migrations);
+}
+
+std::optional<SyscallCounterHandoff> SyscallCounterHandoff::parse(const std::string& argument) {
+  SyscallCounterHandoff h;
+  char end = 0;
+  int migrations = -1;
+  if (std::sscanf(argument.c_str(), "%d,%d,%u,%d%c", &h.processes_fd, &h.counts_fd, &h.slot, &migrations, &end) != 4 ||
+      h.processes_fd < 0 || h.counts_fd < 0 || h.slot >= BpfSyscallCounter::kSlots || (migrations != 0 && migrations != 1))
+    return std::nullopt;
+  h.migrations = migrations == 1;
+  return h;
+}
 
 nlohmann::json snapshot_to_json(const KernelSnapshot& s) {
-  return {{"counts", s.counts}, {"unavailable", s.unavailable}, {"scaled", s.scaled}, {"coverage", s.coverage}};
+  return {{"counts", s.counts},   {"unavailable", s.unavailable},         {"scaled", s.scaled},
+          {"coverage", s.coverage}, {"syscalls_counted_by", s.syscalls_counted_by}, {"ebpf_refused", s.ebpf_refused}};
 }
 
 KernelSnapshot snapshot_from_json(const nlohmann::json& j) {
@@ -144,24 +177,47 @@ KernelSnapshot snapshot_from_json(const nlohmann::json& j) {
   s.unavailable = j.value("unavailable", std::map<std::string, std::string>{});
   s.scaled = j.value("scaled", std::vector<std::string>{});
   s.coverage = j.value("coverage", std::string());
+  s.syscalls_counted_by = j.value("syscalls_counted_by", std::string());
+  s.ebpf_refused = j.value("ebpf_refused", std::string());
   return s;
 }
 
 KernelCounters::KernelCounters(std::string reason) : off_reason_(std::move(reason)) {}
 
-KernelCounters KernelCounters::open_for_this_process() {
+// This process's system calls counted in a slot of an eBPF counter: its own (shared with a
+// server it starts) or its parent's, handed down; empty with `*why` set where refused.
+BpfSlot open_ebpf(const std::optional<SyscallCounterHandoff>& handoff, std::string* why) {
+  BpfSlot slot;
+  if (handoff) {
+    if (auto counter = BpfSyscallCounter::adopt(handoff->processes_fd, handoff->counts_fd, handoff->migrations, why))
+      slot = BpfSlot(std::move(counter), handoff->slot, false);
+  } else {
+    slot = BpfSlot::acquire(why);
+  }
+  if (!slot || !slot.counter().count_process(::getpid(), slot.slot(), why) ||
+      !slot.counter().sees_this_process(slot.slot(), why))
+    return {};
+  return slot;
+}
+
+KernelCounters KernelCounters::open_for_this_process(const std::optional<SyscallCounterHandoff>& handoff) {
   KernelCounters c;
+  c.syscalls_ = open_ebpf(handoff, &c.ebpf_refused_);
   // Two groups, each read with one read(2): the software group (the tracepoints and CPU
   // migrations: never multiplexed) and the hardware group, which may have to share the PMU.
   std::vector<EventSpec> software, hardware;
   const Tracepoints& tp = tracepoints();
-  if (tp.sys_enter) {
+  if (c.syscalls_) {
+    // counted by eBPF: no tracepoint event
+  } else if (tp.sys_enter) {
     software.push_back({"syscalls", PERF_TYPE_TRACEPOINT, *tp.sys_enter});
     for (const auto& [name, id] : tp.per_syscall) software.push_back({"syscall:" + name, PERF_TYPE_TRACEPOINT, id});
   } else {
     c.unavailable_["syscalls"] = tp.error;
   }
-  software.push_back({"cpu_migrations", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_MIGRATIONS});
+  // Counted by eBPF where it can: as an inherited perf event it costs every context switch.
+  if (!c.syscalls_ || !c.syscalls_.counter().counts_migrations())
+    software.push_back({"cpu_migrations", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_MIGRATIONS});
   hardware.push_back({"instructions", PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS});
   hardware.push_back({"cycles", PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES});
 
@@ -205,11 +261,34 @@ KernelCounters KernelCounters::open_for_this_process() {
       if (!group.fds.empty()) c.groups_.push_back(std::move(group));
     }
   }
+  if (const auto it = c.unavailable_.find("syscalls"); it != c.unavailable_.end() && !c.ebpf_refused_.empty())
+    it->second = fmt::format("eBPF: {}; perf_event: {}", c.ebpf_refused_, it->second);
   // A thread started by an uncounted thread while the counters were being opened escapes them.
   std::size_t late = 0;
   for (const pid_t tid : threads_of_this_process()) late += known.count(tid) == 0 ? 1 : 0;
   if (late > 0) note(fmt::format("{} threads started while the counters were being opened may not be counted", late));
   return c;
+}
+
+bool KernelCounters::count_process(pid_t pid, std::string* why) {
+  if (!off_reason_.empty()) {
+    *why = off_reason_;
+    return false;
+  }
+  if (!syscalls_) return true;  // perf_event: inherited by the child already
+  if (!syscalls_.counter().count_process(pid, syscalls_.slot(), why)) {
+    coverage_ += fmt::format("{}the system calls of process {} are not counted: {}", coverage_.empty() ? "" : "; ", pid, *why);
+    return false;
+  }
+  if (processes_added_++ == 0)
+    coverage_ += fmt::format("{}the system calls of the worker processes are counted, their context switches and page "
+                             "faults are not (getrusage covers this process only)",
+                             coverage_.empty() ? "" : "; ");
+  return true;
+}
+
+void KernelCounters::forget_process(pid_t pid) {
+  if (syscalls_) syscalls_.counter().forget_process(pid);
 }
 
 KernelSnapshot KernelCounters::snapshot() const {
@@ -237,6 +316,18 @@ KernelSnapshot KernelCounters::snapshot() const {
     }
   }
   for (const auto& [name, total] : totals) s.counts[name] = static_cast<std::uint64_t>(total + 0.5);
+  if (syscalls_) {
+    const BpfSyscallCounter::Counts counts = syscalls_.counter().read(syscalls_.slot());
+    s.counts["syscalls"] = BpfSyscallCounter::total_syscalls(counts);
+    if (syscalls_.counter().counts_migrations()) s.counts["cpu_migrations"] = counts[BpfSyscallCounter::kMigrations];
+    for (const auto& [name, number] : kBreakdown)
+      if (number >= 0 && static_cast<std::size_t>(number) < counts.size())
+        s.counts[fmt::format("syscall:{}", name)] = counts[static_cast<std::size_t>(number)];
+    s.syscalls_counted_by = "ebpf";
+  } else if (s.counts.contains("syscalls")) {
+    s.syscalls_counted_by = "perf_event";
+    s.ebpf_refused = ebpf_refused_;
+  }
   s.scaled.assign(scaled.begin(), scaled.end());
   // getrusage(RUSAGE_SELF): every thread of the process, those that already exited included.
   rusage ru{};

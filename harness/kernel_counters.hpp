@@ -1,9 +1,10 @@
 #pragma once
 // What a process costs the kernel, counted by the kernel itself: system calls (in total and one
-// by one), CPU migrations, instructions and cycles from perf_event_open(2); context switches
-// and page faults from getrusage(2). KernelCounters counts the process that opens it: every
-// thread it has at that moment and, by inheritance (inherit=1), every thread or process those
-// create afterwards, io_uring's io-wq workers and SQPOLL thread included.
+// by one) by an eBPF program on the raw tracepoint sys_enter (harness/bpf_syscall_counter.hpp),
+// or, where bpf(2) is refused, by perf_event tracepoint events; CPU migrations, instructions and
+// cycles from perf_event_open(2); context switches and page faults from getrusage(2).
+// KernelCounters counts the process that opens it, every thread it has or creates (io_uring's
+// io-wq workers and SQPOLL thread included). Processes it forks: see count_process().
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/unique_fd.hpp"
+#include "harness/bpf_syscall_counter.hpp"
 
 namespace mux {
 
@@ -28,23 +30,52 @@ struct KernelSnapshot {
   std::map<std::string, std::string> unavailable;  // counter -> why it is not counted
   std::vector<std::string> scaled;                 // counters the kernel multiplexed: extrapolated
   std::string coverage;                            // threads that may have escaped counting, if any
+  std::string syscalls_counted_by;                 // "ebpf" or "perf_event" (empty: not counted)
+  std::string ebpf_refused;                        // why not eBPF, where perf_event counted instead
 };
 nlohmann::json snapshot_to_json(const KernelSnapshot& snapshot);
 KernelSnapshot snapshot_from_json(const nlohmann::json& json);
 
-// The system calls counted one by one (those this kernel has a tracepoint for): what the
-// backends, the load generator and the harness call.
-std::span<const char* const> breakdown_syscalls();
+// The system calls listed one by one: what the backends, the load generator and the harness
+// call (x86-64 numbers; the rest is summed as "other").
+struct BreakdownSyscall {
+  const char* name;
+  long number;
+};
+std::span<const BreakdownSyscall> breakdown_syscalls();
+
+// `bench` hands a server it starts one slot of its eBPF syscall counter: the maps' fds, which
+// the child inherits, the slot, and whether it counts migrations too
+// (`bench serve --syscall-counter=PROCESSES_FD,COUNTS_FD,SLOT,MIGRATIONS`).
+struct SyscallCounterHandoff {
+  int processes_fd = -1, counts_fd = -1;
+  std::uint32_t slot = 0;
+  bool migrations = false;  // bench's counter counts CPU migrations too
+  std::string to_argument() const;
+  static std::optional<SyscallCounterHandoff> parse(const std::string& argument);
+};
 
 class KernelCounters {
  public:
   // Counts nothing; every counter is unavailable for `reason`.
   explicit KernelCounters(std::string reason);
-  // Opens the counters on every thread of this process, each inherited by what it creates.
-  // Never throws: what cannot be opened is reported unavailable with the reason.
-  static KernelCounters open_for_this_process();
+  // Opens the counters on this process: system calls in a slot of this process's eBPF counter,
+  // or of the one `handoff` names (a server started by `bench`), or else by perf_event; the perf
+  // events on every thread, each inherited by what it creates. Never throws: what cannot be
+  // opened is reported unavailable with the reason.
+  static KernelCounters open_for_this_process(const std::optional<SyscallCounterHandoff>& handoff = std::nullopt);
   KernelCounters(KernelCounters&&) = default;
   KernelCounters& operator=(KernelCounters&&) = default;
+
+  // Adds the system calls of process `pid` (a worker process this one forked) to this side's
+  // count; call it right after fork(), before the child does its work. With eBPF this is
+  // needed: the program counts process ids, not what they fork. With perf_event the child is
+  // counted already, by inheritance (nothing to do). Its context switches and page faults are
+  // not added (getrusage counts this process): the JSON's coverage says so. False with `*why`
+  // set if it cannot be counted (said in the coverage too).
+  bool count_process(pid_t pid, std::string* why);
+  // Stops counting `pid` once it is reaped, before its id can be reused (eBPF only).
+  void forget_process(pid_t pid);
 
   KernelSnapshot snapshot() const;
 
@@ -56,6 +87,9 @@ class KernelCounters {
     std::vector<UniqueFd> fds;
   };
   std::vector<Group> groups_;
+  BpfSlot syscalls_;        // eBPF: system calls counted in this slot
+  std::string ebpf_refused_;  // why perf_event counts the system calls instead
+  std::size_t processes_added_ = 0;
   std::map<std::string, std::string> unavailable_;
   std::string coverage_;
   std::string off_reason_;  // non-empty: nothing counted, not even getrusage

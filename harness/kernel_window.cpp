@@ -17,16 +17,21 @@ using nlohmann::ordered_json;
 
 // What each side's numbers include (results.kernel_counters.*.attribution).
 constexpr const char* kServerAttribution =
-    "the server process (bench serve) with all its threads: perf counters are opened on its one thread after it "
-    "listens and before it starts any other, and inherited by every thread it creates (per-connection threads, "
-    "io_uring's io-wq workers and SQPOLL thread, which belong to the ring owner), threads that exit during the "
-    "window included; context switches and page faults come from getrusage(RUSAGE_SELF), which covers every "
-    "thread too. Included: its control thread's few syscalls when bench asks for the counters at the window's "
-    "edges. Kernel work done outside the process (softirq, the loopback's other side) is not attributed to it";
+    "the server process (bench serve) with all its threads, threads that exit during the window included: its "
+    "system calls are counted by process id (syscalls_counted_by \"ebpf\": bench's eBPF program on the raw "
+    "tracepoint sys_enter, in the server's own slot; worker processes it forks are added by their ids) or, where "
+    "bpf(2) is refused, by perf tracepoint events opened on its one thread before it starts any other and "
+    "inherited by every thread and process it creates (\"perf_event\"). Either way per-connection threads and "
+    "io_uring's io-wq workers and SQPOLL thread (threads of the ring owner) count; those io_uring threads make no "
+    "system calls of their own: the operations they run are not system calls, the io_uring_enter that submitted "
+    "them is. Context switches and page faults come from getrusage(RUSAGE_SELF), which covers every thread too. "
+    "Included: its control thread's few syscalls when bench asks for the counters at the window's edges. Kernel "
+    "work done outside the process (softirq, the loopback's other side) is not attributed to it";
 constexpr const char* kLoadgenAttribution =
-    "the bench process: the load generator's threads (perf counters opened on the main thread before it creates "
-    "them, and inherited) and the main thread, which watches the clock (about 50 sleeps a second) and asks the "
-    "server for its counters at the window's edges; context switches and page faults from getrusage(RUSAGE_SELF)";
+    "the bench process: the load generator's threads and the main thread, which watches the clock (about 50 "
+    "sleeps a second) and asks the server for its counters at the window's edges; system calls counted by "
+    "process id (eBPF) or by inherited perf tracepoint events (perf_event); context switches and page faults "
+    "from getrusage(RUSAGE_SELF)";
 
 // Counter -> field, in the order the JSON lists them.
 struct PerRequestField {
@@ -93,7 +98,7 @@ ordered_json kernel_window_json(const KernelSnapshot& before, const KernelSnapsh
 
   ordered_json per_syscall = ordered_json::object();
   std::uint64_t listed = 0;
-  for (const char* name : breakdown_syscalls()) {
+  for (const auto& [name, number] : breakdown_syscalls()) {
     const auto d = delta(before, after, fmt::format("syscall:{}", name));
     if (!d) continue;  // not counted (no tracepoint on this kernel, or refused)
     listed += *d;
@@ -110,8 +115,11 @@ ordered_json kernel_window_json(const KernelSnapshot& before, const KernelSnapsh
 
   std::vector<std::string> scaled = after.scaled;
   std::string coverage = after.coverage.empty() ? before.coverage : after.coverage;
+  const auto text_or_null = [](const std::string& s) { return s.empty() ? ordered_json() : ordered_json(s); };
   ordered_json side{{"available", syscalls.has_value()},
                     {"unavailable_reason", syscalls ? ordered_json() : ordered_json(reason_for(before, after, "syscalls"))},
+                    {"syscalls_counted_by", syscalls ? text_or_null(after.syscalls_counted_by) : ordered_json()},
+                    {"ebpf_refused", text_or_null(after.ebpf_refused)},
                     {"attribution", attribution},
                     {"requests", requests}};
   side.update(per_request);
@@ -191,6 +199,10 @@ std::string kernel_counter_notes(const std::string& label, const ordered_json& k
       notes += fmt::format("  {}: {} counters multiplexed by the kernel, extrapolated: {}\n", label, name,
                            fmt::join(s["multiplexed"].get<std::vector<std::string>>(), ", "));
     if (s["coverage"].is_string()) notes += fmt::format("  {}: {} counters: {}\n", label, name, s["coverage"].get<std::string>());
+    if (s["ebpf_refused"].is_string())
+      notes += fmt::format("  {}: {} system calls counted by perf_event tracepoints, which cost more per call, "
+                           "because eBPF was refused: {}\n",
+                           label, name, s["ebpf_refused"].get<std::string>());
   }
   std::string unavailable;
   for (const auto& [what, sides] : missing)
@@ -208,8 +220,9 @@ std::string kernel_counter_notes(const std::string& label, const ordered_json& k
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     std::vector<std::string> parts;
     for (const auto& [per, syscall] : rows) parts.push_back(fmt::format("{} {:.3g}", syscall, per));
-    notes += fmt::format("  {}: {} syscalls per request: {}\n", label, name,
-                         parts.empty() ? std::string("none") : fmt::format("{}", fmt::join(parts, ", ")));
+    notes += fmt::format("  {}: {} syscalls per request: {} (counted by {})\n", label, name,
+                         parts.empty() ? std::string("none") : fmt::format("{}", fmt::join(parts, ", ")),
+                         s["syscalls_counted_by"].is_string() ? s["syscalls_counted_by"].get<std::string>() : "?");
   }
   return notes;
 }

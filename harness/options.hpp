@@ -66,6 +66,7 @@ struct ServeOptions {
   int ready_fd = -1;    // set by `bench`: report the address, CPU time and final counters on this pipe
   int control_fd = -1;  // set by `bench`: requests ("cpu") arrive on this pipe
   bool kernel_counters = false;  // set by `bench`: count what this process costs the kernel
+  std::string syscall_counter;   // set by `bench`: its eBPF syscall counter's fds and slot (SyscallCounterHandoff)
 };
 
 // Parse argv; on --help print it and return std::nullopt with exit_code 0; on bad input print

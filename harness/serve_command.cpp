@@ -176,10 +176,12 @@ int serve_command(int argc, char** argv) {
     std::vector<UniqueFd> listeners = open_listeners(SocketAddress::parse(o.host, o.port), o.backlog, shape);
     const SocketAddress bound = local_address(listeners.front().get());
     // Opened while this is the process's only thread: every thread started from here on (the
-    // control thread, the backend's threads, io_uring's workers) and every worker process
-    // inherits them.
-    const KernelCounters kernel =
-        o.kernel_counters ? KernelCounters::open_for_this_process() : KernelCounters(kCountersTurnedOff);
+    // control thread, the backend's threads, io_uring's workers) is counted. A worker process
+    // forked from here on is added with kernel.count_process(pid) (see kernel_counters.hpp).
+    KernelCounters kernel = o.kernel_counters ? KernelCounters::open_for_this_process(
+                                                    o.syscall_counter.empty() ? std::nullopt
+                                                                              : SyscallCounterHandoff::parse(o.syscall_counter))
+                                              : KernelCounters(kCountersTurnedOff);
     // Said once every loop is set up (its epoll set or ring exists and watches its listener):
     // bench then measures a server whose fds and threads are all there.
     const auto announce = [&] {
@@ -213,6 +215,11 @@ int serve_command(int argc, char** argv) {
     std::optional<WorkerProcesses> workers;
     if (shape.processes > 1) {
       workers.emplace(shape, plan);
+      // Registered before the server says it is ready, so the measured window counts them.
+      for (const pid_t pid : workers->pids()) {
+        std::string why;
+        kernel.count_process(pid, &why);  // when refused, the coverage says so
+      }
       listeners.clear();  // the workers hold them; open here they would take connections too
       if (wait_until_started(records.all(), stop.get())) {
         announce();
@@ -233,9 +240,10 @@ int serve_command(int argc, char** argv) {
     std::jthread control;
     if (o.control_fd >= 0 && o.ready_fd >= 0)
       control = std::jthread(answer_requests, o.control_fd, o.ready_fd, stop.get(), std::cref(readings));
-    if (workers)
+    if (workers) {
       workers->wait();
-    else
+      for (const pid_t pid : workers->pids()) kernel.forget_process(pid);  // reaped: ids may be reused
+    } else
       run_loops(plan);
     auto stats = counters_json(records, o.protocol);
     stats[serve_protocol::kLoopsKey] = loops_json(records, shape, o.protocol);

@@ -7,6 +7,10 @@ namespace mux::serve_protocol {
 
 inline constexpr int kReadyFd = 3;
 inline constexpr int kControlFd = 4;
+// bench's eBPF syscall counter's maps (the tgid -> slot map, the per-CPU counts), passed to the
+// child so one program counts both sides (see harness/bpf_syscall_counter.hpp).
+inline constexpr int kSyscallProcessesFd = 5;
+inline constexpr int kSyscallCountsFd = 6;
 
 inline constexpr const char* kRequestCpu = "cpu";            // user+sys µs of every server process
 inline constexpr const char* kRequestAccepted = "accepted";  // connections accepted so far, every loop

@@ -28,6 +28,8 @@ namespace {
 
 using serve_protocol::kControlFd;
 using serve_protocol::kReadyFd;
+using serve_protocol::kSyscallCountsFd;
+using serve_protocol::kSyscallProcessesFd;
 constexpr int kStartTimeoutMs = 10'000;
 constexpr int kStopTimeoutMs = 5'000;
 constexpr int kControlTimeoutMs = 5'000;
@@ -48,6 +50,17 @@ ServerProcess::ServerProcess(const Config& config) {
   args.push_back(fmt::format("--server-processes={}", config.shape.processes));
   if (config.shape.loops() > 1 || config.shape.accept != AcceptMode::reuseport)
     args.push_back(fmt::format("--accept={}", accept_mode_name(config.shape.accept)));
+  // One eBPF program counts both sides: the server gets a slot of bench's (a second program
+  // would cost every system call of both sides another run). Refused: the server tries alone.
+  std::string no_ebpf;
+  if (config.kernel_counters) syscall_slot_ = BpfSlot::acquire(&no_ebpf);
+  if (syscall_slot_)
+    args.push_back("--syscall-counter=" +
+                   SyscallCounterHandoff{kSyscallProcessesFd, kSyscallCountsFd, syscall_slot_.slot(),
+                                         syscall_slot_.counter().counts_migrations()}
+                       .to_argument());
+  const int syscall_fds[2] = {syscall_slot_ ? syscall_slot_.counter().processes_fd() : -1,
+                              syscall_slot_ ? syscall_slot_.counter().counts_fd() : -1};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -70,10 +83,14 @@ ServerProcess::ServerProcess(const Config& config) {
     if (::getppid() != parent) ::_exit(127);
     ::sched_setaffinity(0, sizeof server_cpus, &server_cpus);
     // dup2 clears close-on-exec on the copies; the originals close at exec. Move the control
-    // pipe out of the way first in case it sits on fd 3.
+    // pipe and the eBPF maps out of the way first in case they sit on fds 3-6.
     const int control_read = ::fcntl(control[0], F_DUPFD_CLOEXEC, 10);
+    const int processes = syscall_fds[0] >= 0 ? ::fcntl(syscall_fds[0], F_DUPFD_CLOEXEC, 10) : -1;
+    const int counts = syscall_fds[1] >= 0 ? ::fcntl(syscall_fds[1], F_DUPFD_CLOEXEC, 10) : -1;
     ::dup2(fds[1], kReadyFd);
     ::dup2(control_read, kControlFd);
+    if (processes >= 0) ::dup2(processes, kSyscallProcessesFd);
+    if (counts >= 0) ::dup2(counts, kSyscallCountsFd);
     ::execv("/proc/self/exe", argv.data());
     ::_exit(127);
   }

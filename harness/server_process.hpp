@@ -67,6 +67,7 @@ class ServerProcess {
   std::optional<std::string> ask(const char* request);
 
   pid_t pid_ = -1;
+  BpfSlot syscall_slot_;  // the server counts its system calls here, in bench's eBPF program
   int status_ = 0;
   bool reaped_ = false;
   UniqueFd pipe_;     // from the child

@@ -31,6 +31,7 @@ class WorkerProcesses {
   // every thread), reaped ones from RUSAGE_CHILDREN.
   double cpu_us();
   std::size_t count() const { return pids_.size(); }
+  const std::vector<pid_t>& pids() const { return pids_; }
 
  private:
   void reap_all();

@@ -1,15 +1,10 @@
 // What each request costs the kernel (results.kernel_counters): checked against perf(1) and
 // against what each I/O model must do per request, and reported honestly where not counted.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <thread>
 
-#include "core/unique_fd.hpp"
+#include "tests/one_connection_echo.hpp"
 #include "tests/run_bench.hpp"
 
 namespace mux::test {
@@ -22,39 +17,6 @@ constexpr const char* kFields[] = {"syscalls_per_request", "context_switches_per
                                    "voluntary_context_switches_per_request", "involuntary_context_switches_per_request",
                                    "page_faults_per_request", "cpu_migrations_per_request", "instructions_per_request",
                                    "cycles_per_request", "instructions_per_cycle"};
-
-// A one-connection server that echoes bytes back (the echo protocol needs nothing more):
-// outside any muxbench process, so perf sees only `bench load`.
-class ByteEchoServer {
- public:
-  ByteEchoServer() : listener_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(listener_.get(), 16) != 0)
-      throw std::runtime_error("cannot listen");
-    ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::jthread([this] {
-      UniqueFd conn(::accept(listener_.get(), nullptr, nullptr));
-      char buf[65536];
-      for (ssize_t n; conn && (n = ::recv(conn.get(), buf, sizeof buf, 0)) > 0;)
-        for (ssize_t off = 0; off < n;) {
-          const ssize_t w = ::send(conn.get(), buf + off, static_cast<std::size_t>(n - off), MSG_NOSIGNAL);
-          if (w <= 0) return;
-          off += w;
-        }
-    });
-  }
-  ~ByteEchoServer() { ::shutdown(listener_.get(), SHUT_RDWR); }
-  int port() const { return port_; }
-
- private:
-  UniqueFd listener_;
-  int port_ = 0;
-  std::jthread thread_;
-};
 
 nlohmann::json run_json(const std::vector<std::string>& args, Outcome* outcome = nullptr) {
   TempDir dir;
@@ -94,7 +56,7 @@ void expect_well_formed(const nlohmann::json& side) {
 // window of one busy connection the part outside must stay under 5%.
 TEST(KernelCounters, LoadGeneratorSyscallsAgreeWithPerfStat) {
   if (!std::filesystem::exists(kPerf)) GTEST_SKIP() << kPerf << " is missing: scripts/setup installs linux-perf";
-  ByteEchoServer server;
+  OneConnectionEchoServer server;
   TempDir dir;
   const Outcome o = run({kPerf, "stat", "-x,", "-o", dir.file("perf.csv"), "-e", "raw_syscalls:sys_enter", "--",
                          BENCH_PATH, "load", fmt::format("--target=127.0.0.1:{}", server.port()), "--clients=1",
@@ -136,6 +98,14 @@ TEST(KernelCounters, SingleClientEpollMakesThreeSyscallsPerRequestAndIoUringFewe
   EXPECT_LE(epoll_sys, 3.5) << srv.dump(2);
   for (const char* name : {"epoll_wait", "recvfrom", "sendto"})
     EXPECT_NEAR(srv["per_syscall"][name]["per_request"].get<double>(), 1.0, 0.2) << name << ": " << srv.dump(2);
+  // Counted by eBPF where the kernel allows it (root here), else by perf_event, saying why.
+  for (const char* side : {"server", "loadgen"}) {
+    const auto& s = epoll["results"]["kernel_counters"][side];
+    if (s["ebpf_refused"].is_string())
+      EXPECT_EQ(s["syscalls_counted_by"], "perf_event") << s.dump(2);
+    else
+      EXPECT_EQ(s["syscalls_counted_by"], "ebpf") << s.dump(2);
+  }
   EXPECT_GT(field(epoll, "loadgen", "syscalls_per_request"), 0);
   EXPECT_NE(out.out.find("srv sys/req"), std::string::npos) << out.out;
   EXPECT_NE(out.out.find("server syscalls per request: "), std::string::npos) << "--syscalls shows the breakdown\n"
@@ -187,11 +157,12 @@ TEST(KernelCounters, BadCountersValueIsRejected) {
   EXPECT_NE(o.err.find("--counters"), std::string::npos) << o.err;
 }
 
-// perf_event_open denied (as a seccomp profile or perf_event_paranoid without CAP_PERFMON
-// would): the run goes on; what perf counts is null with the reason, getrusage still counts.
-TEST(KernelCounters, RefusedPerfEventOpenLeavesTheRunIntactAndSaysWhy) {
+// bpf(2) and perf_event_open denied (as a seccomp profile or perf_event_paranoid without
+// CAP_PERFMON would): the run goes on; the system calls are null with both reasons, getrusage
+// still counts.
+TEST(KernelCounters, RefusedKernelTracingLeavesTheRunIntactAndSaysWhy) {
   TempDir dir;
-  const Outcome o = run({WITHOUT_PERF_EVENTS_PATH, BENCH_PATH, "--backend=epoll", "--clients=2", "--duration=0.3",
+  const Outcome o = run({WITHOUT_KERNEL_TRACING_PATH, BENCH_PATH, "--backend=epoll", "--clients=2", "--duration=0.3",
                          "--warmup=0.1", "--json=" + dir.file("r.json")});
   ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
   const auto doc = read_json(dir.file("r.json"));
@@ -203,12 +174,38 @@ TEST(KernelCounters, RefusedPerfEventOpenLeavesTheRunIntactAndSaysWhy) {
     const std::string reason = s["unavailable_reason"].get<std::string>();
     EXPECT_NE(reason.find("refused"), std::string::npos) << reason;
     EXPECT_NE(reason.find("EACCES"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("eBPF: "), std::string::npos) << reason;
+    EXPECT_NE(reason.find("perf_event: "), std::string::npos) << reason;
+    EXPECT_TRUE(s["syscalls_counted_by"].is_null());
     EXPECT_TRUE(s["syscalls_per_request"].is_null());
     EXPECT_TRUE(s["per_syscall"].empty());
     EXPECT_TRUE(s["context_switches_per_request"].is_number()) << "getrusage needs no perf_event_open";
   }
   EXPECT_NE(o.out.find("not counted"), std::string::npos) << "a note says why: " << o.out;
   EXPECT_TRUE(tagged_processes().empty());
+}
+
+// bpf(2) denied (no CAP_BPF, or a container's profile): both sides fall back to perf_event's
+// tracepoint events, count the same calls and say which method counted and why.
+TEST(KernelCounters, RefusedBpfFallsBackToPerfEventAndSaysSo) {
+  TempDir dir;
+  const Outcome o = run({WITHOUT_BPF_PATH, BENCH_PATH, "--backend=epoll", "--clients=1", "--duration=1",
+                         "--warmup=0.2", "--syscalls", "--json=" + dir.file("r.json")});
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  const auto doc = read_json(dir.file("r.json"));
+  for (const char* side : {"server", "loadgen"}) {
+    const auto& s = doc["results"]["kernel_counters"][side];
+    expect_well_formed(s);
+    if (!s["available"].get<bool>()) GTEST_SKIP() << "perf_event refused here too: " << s.dump(2);
+    EXPECT_EQ(s["syscalls_counted_by"], "perf_event") << s.dump(2);
+    const std::string refused = s["ebpf_refused"].get<std::string>();
+    EXPECT_NE(refused.find("EPERM"), std::string::npos) << refused;
+  }
+  const auto& srv = doc["results"]["kernel_counters"]["server"];
+  EXPECT_NEAR(srv["syscalls_per_request"].get<double>(), 3.0, 0.5) << srv.dump(2);
+  EXPECT_NEAR(srv["per_syscall"]["recvfrom"]["per_request"].get<double>(), 1.0, 0.2) << srv.dump(2);
+  EXPECT_NE(o.out.find("because eBPF was refused"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("(counted by perf_event)"), std::string::npos) << o.out;
 }
 
 }  // namespace

@@ -1,72 +1,19 @@
 // Open-loop load: the schedule is kept at any rate, and latency is measured from when each
 // request was due, so a server stall is charged to every request it delayed.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <thread>
-
-#include "core/unique_fd.hpp"
+#include "tests/one_connection_echo.hpp"
 #include "tests/run_bench.hpp"
 
 namespace mux::test {
 namespace {
-
-// A one-connection echo server that stops answering once, for `stall`, after `stall_after`
-// bytes: a known, deterministic stall.
-class StallingEchoServer {
- public:
-  StallingEchoServer(std::size_t stall_after, std::chrono::milliseconds stall)
-      : listener_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(listener_.get(), 16) != 0)
-      throw std::runtime_error("cannot listen");
-    ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::jthread([this, stall_after, stall] { serve(stall_after, stall); });
-  }
-  ~StallingEchoServer() { ::shutdown(listener_.get(), SHUT_RDWR); }
-  int port() const { return port_; }
-  bool stalled() const { return stalled_.load(); }
-
- private:
-  void serve(std::size_t stall_after, std::chrono::milliseconds stall) {
-    UniqueFd conn(::accept(listener_.get(), nullptr, nullptr));
-    if (!conn) return;
-    char buf[65536];
-    std::size_t echoed = 0;
-    for (ssize_t n; (n = ::recv(conn.get(), buf, sizeof buf, 0)) > 0;) {
-      if (!stalled_ && echoed >= stall_after) {
-        std::this_thread::sleep_for(stall);
-        stalled_ = true;
-      }
-      for (ssize_t off = 0; off < n;) {
-        const ssize_t w = ::send(conn.get(), buf + off, static_cast<std::size_t>(n - off), MSG_NOSIGNAL);
-        if (w <= 0) return;
-        off += w;
-      }
-      echoed += static_cast<std::size_t>(n);
-    }
-  }
-
-  UniqueFd listener_;
-  int port_ = 0;
-  std::atomic<bool> stalled_{false};
-  std::jthread thread_;
-};
 
 TEST(OpenLoop, CorrectedLatencyReflectsAStallThatUncorrectedHides) {
   // 1000 req/s on one connection; after ~1 s the server stalls for 500 ms. About 500 requests
   // fall due during the stall: measured from their due time they wait up to 500 ms (so the
   // corrected p99 is hundreds of ms), but each is sent only after the stall and answered at
   // once, so from its actual send only the one request in flight sees the stall.
-  StallingEchoServer server(1000 * 132, std::chrono::milliseconds(500));
+  OneConnectionEchoServer server(OneConnectionEchoServer::Stall{1000 * 132, std::chrono::milliseconds(500)});
   TempDir dir;
   const std::string json = dir.file("r.json");
   const Outcome o = bench({"load", fmt::format("--target=127.0.0.1:{}", server.port()), "--rate=1000",

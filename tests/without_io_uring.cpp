@@ -1,8 +1,9 @@
 // without_io_uring PROGRAM ARGS...: runs PROGRAM with io_uring_setup(2) failing with EPERM,
 // installed as a seccomp filter (inherited by its children). This is what a user sees with
 // kernel.io_uring_disabled=2 or in a container whose profile blocks io_uring.
-// Built a second time as without_perf_events (DENIED_SYSCALL=__NR_perf_event_open,
-// DENIED_ERRNO=EACCES): what perf_event_paranoid without CAP_PERFMON, or a container, does.
+// Built again as without_bpf (DENIED_SYSCALL=__NR_bpf, EPERM: no CAP_BPF, or a container's
+// profile) and as without_kernel_tracing (bpf and, as DENIED_SYSCALL2, perf_event_open fail
+// with EACCES: perf_event_paranoid without CAP_PERFMON, or a container, does that).
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -19,6 +20,9 @@
 #define DENIED_ERRNO EPERM
 #define PROGRAM_NAME "without_io_uring"
 #endif
+#ifndef DENIED_SYSCALL2
+#define DENIED_SYSCALL2 DENIED_SYSCALL
+#endif
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -30,7 +34,8 @@ int main(int argc, char** argv) {
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DENIED_SYSCALL, 0, 1),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DENIED_SYSCALL, 1, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DENIED_SYSCALL2, 0, 1),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (DENIED_ERRNO & SECCOMP_RET_DATA)),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
