@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "backends/backend.hpp"
+#include "core/cpu_set.hpp"
 #include "core/echo_protocol.hpp"
 #include "core/limits.hpp"
 #include "core/net.hpp"
@@ -168,7 +169,9 @@ void preflight(const RunOptions& o) {
     const BackendEntry& entry = *find_backend(name);  // the CLI accepts registry names only
     if (auto reason = entry.probe(); !reason.empty()) throw UsageError(fmt::format("--backend={}: {}", name, reason));
     if (entry.capabilities.model == IoModel::blocking) check_threads(name, o.clients + o.idle);
-    check_server_process_fds(resolve_server_shape(entry, o.server_shape, o.server_cpus.size()), o.clients + o.idle);
+    // `bench sweep` checks a configuration without its CPUs resolved: the default split's, then.
+    const std::size_t server_cpus = o.server_cpus.empty() ? default_cpu_split().server.size() : o.server_cpus.size();
+    check_server_process_fds(resolve_server_shape(entry, o.server_shape, server_cpus), o.clients + o.idle);
   }
   plan_sources(o, o.target.empty() ? SocketAddress::parse(o.host, 0) : parse_target(o.target));
   check_fds(o.clients + o.idle);
