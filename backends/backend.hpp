@@ -33,12 +33,18 @@ inline constexpr std::size_t kDefaultReadSize = 64 * 1024;
 inline constexpr std::size_t kMinReadSize = 512;
 inline constexpr std::size_t kMaxReadSize = 4 * 1024 * 1024;
 
+// io_uring+zc: replies of at least this many bytes are sent zero-copy (`--zc-threshold`).
+// Below ~4-16 KiB pinning pages and the extra notification cost more than the copy saved
+// (liburing#643, netty#16086).
+inline constexpr std::size_t kDefaultZcThreshold = 16 * 1024;
+
 struct ServeContext {
   int listen_fd;                  // bound, listening, non-blocking
   int stop_fd;                    // an eventfd that becomes readable when the server must stop
   ServerCodecFactory make_codec;  // one codec per connection
   ServerCounters* counters;
   std::size_t read_size = kDefaultReadSize;  // bytes per receive, kMinReadSize..kMaxReadSize
+  std::size_t zc_threshold = kDefaultZcThreshold;  // io_uring+zc: replies this large go out zero-copy
 };
 
 class Poller;  // backends/readiness_loop.hpp

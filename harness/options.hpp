@@ -44,6 +44,7 @@ struct RunOptions {
   std::string sources = "auto";    // "auto", or a comma-separated list of local addresses
   double work_us = 0;              // `bench`: simulated application work per request in the server
   std::size_t read_size = kDefaultReadSize;  // `bench`: bytes per receive in the server
+  std::size_t zc_threshold = kDefaultZcThreshold;  // `bench`: io_uring+zc's smallest zero-copy reply
   bool counters = true;            // --counters: syscalls, context switches... per request, both sides
   bool show_syscalls = false;      // --syscalls: the per-syscall breakdown under the table
 
@@ -59,6 +60,7 @@ struct ServeOptions {
   int backlog = 4096;
   double work_us = 0;  // simulated application work per request
   std::size_t read_size = kDefaultReadSize;
+  std::size_t zc_threshold = kDefaultZcThreshold;
   CpuList cpus;
   int ready_fd = -1;    // set by `bench`: report the address, CPU time and final counters on this pipe
   int control_fd = -1;  // set by `bench`: requests ("cpu") arrive on this pipe

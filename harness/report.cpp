@@ -253,6 +253,7 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
                    {"server_cpus", o.server_cpus},
                    {"server_work_us", o.target.empty() ? ordered_json(o.work_us) : ordered_json()},  // unknown for `bench load`
                    {"read_size", o.target.empty() ? ordered_json(o.read_size) : ordered_json()},  // the server's, as above
+                   {"zc_threshold", o.target.empty() ? ordered_json(o.zc_threshold) : ordered_json()},  // io_uring+zc's
                    {"client_cpus", o.client_cpus},
                    {"loadgen_threads", o.loadgen_threads}};
   doc["environment"] = environment;

@@ -54,7 +54,8 @@ int run_command(int argc, char** argv) {
     try {
       const int backlog = static_cast<int>(std::min<std::size_t>(std::max<std::size_t>(o.clients, 1024), 1 << 20));
       ServerProcess server(
-          {backend, o.protocol, o.host, o.port, backlog, o.work_us, o.server_cpus, o.read_size, o.counters});
+          {backend, o.protocol, o.host, o.port, backlog, o.work_us, o.server_cpus, o.read_size, o.counters,
+           o.zc_threshold});
       record = measure(o, backend, server.address(), &server, print_header);
       record.server_counters = server.stop();
       publish(o, record, environment);

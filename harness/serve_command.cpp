@@ -123,7 +123,7 @@ int serve_command(int argc, char** argv) {
       control = std::jthread(answer_requests, o.control_fd, o.ready_fd, stop.get(), &counters, &kernel);
     const auto work_ns = static_cast<std::uint64_t>(o.work_us * 1000.0 + 0.5);
     backend->serve({listener.get(), stop.get(), with_request_work(server_codec_factory(o.protocol), work_ns), &counters,
-                    o.read_size});
+                    o.read_size, o.zc_threshold});
     const auto stats = counters_json(counters, o.protocol);
     if (o.ready_fd >= 0)
       say(o.ready_fd, fmt::format("stats {}\n", stats.dump()));
