@@ -67,6 +67,9 @@ struct BackendCapabilities {
   IoModel model;
   bool edge_triggered = false;      // readiness reported once per change: the loop must drain
   bool multi_loop = false;          // several event loops, one per core
+  // Connections are io_uring direct descriptors (a fixed file table), not fds: they do not
+  // appear in /proc/PID/fd.
+  bool direct_descriptors = false;
   std::string_view kernel_features; // what it needs from the kernel, for humans; "" for nothing special
 };
 

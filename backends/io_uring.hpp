@@ -59,13 +59,15 @@ inline std::size_t bundle_buffer_count(std::size_t bytes, std::size_t buffer_siz
   return bytes == 0 ? 0 : (bytes + buffer_size - 1) / buffer_size;
 }
 
-// +fixed: slots of the fixed file table. The kernel refuses a table above RLIMIT_NOFILE, and a
-// slot costs kernel memory whether used or not, so: the fd limit, capped; a connection beyond
-// the table is refused at accept (-ENFILE, handled as an fd shortage: dropped and counted).
+// +fixed: slots of the fixed file table. Direct descriptors do not count against the fd limit,
+// so the table takes what the limit leaves beside the fds already open: ordinary and direct
+// descriptors together stay within RLIMIT_NOFILE, as the user set it. A slot costs kernel memory
+// whether used or not: capped. A connection beyond the table is refused at accept (-ENFILE,
+// handled as an fd shortage: dropped and counted).
 inline constexpr unsigned kMaxFixedFiles = 65536;
-inline unsigned fixed_file_table_size(std::uint64_t nofile_soft_limit) {
-  if (nofile_soft_limit < 16) return 16;
-  return nofile_soft_limit > kMaxFixedFiles ? kMaxFixedFiles : static_cast<unsigned>(nofile_soft_limit);
+inline unsigned fixed_file_table_size(std::uint64_t nofile_soft_limit, std::uint64_t fds_open) {
+  const std::uint64_t room = nofile_soft_limit > fds_open ? nofile_soft_limit - fds_open : 1;
+  return room > kMaxFixedFiles ? kMaxFixedFiles : static_cast<unsigned>(room);
 }
 
 // +sqpoll: the CPU for the SQ thread, from the server's allowed CPUs and the loop's own CPU:

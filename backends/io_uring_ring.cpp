@@ -1,5 +1,6 @@
 #include "backends/io_uring_ring.hpp"
 
+#include <dirent.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -42,14 +43,27 @@ static_assert(kBufferRingBytes / kMaxReadSize >= kMinBufferCount, "the budget ho
 static_assert(kMaxReadSize <= UINT32_MAX, "a provided buffer's length is 32 bits");
 constexpr std::size_t kPage = 4096;
 // +sqpoll: how long the SQ thread keeps polling an idle queue before it sleeps (and the next
-// submission must wake it with a system call).
-constexpr unsigned kSqThreadIdleMs = 1000;
+// submission must wake it with a system call). Short: on this project's small machines it
+// shares a server CPU, and a server left idle must not keep spinning it (liburing's examples
+// use seconds, for a CPU of its own).
+constexpr unsigned kSqThreadIdleMs = 2;
 
 std::string read_sysctl(const char* path) {
   std::ifstream in(path);
   std::string value;
   in >> value;
   return value;
+}
+
+// Entries of /proc/self/fd (the directory's own fd included: one too many is harmless).
+std::uint64_t open_fd_count() {
+  std::uint64_t n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.') ++n;
+    ::closedir(d);
+  }
+  return n;
 }
 
 }  // namespace
@@ -113,7 +127,7 @@ Ring::Ring(const IoUringFeatures& features) : sqpoll_(features.sqpoll) {
   }
   rlimit nofile{};
   ::getrlimit(RLIMIT_NOFILE, &nofile);
-  if ((r = io_uring_register_files_sparse(&ring_, fixed_file_table_size(nofile.rlim_cur))) < 0) {
+  if ((r = io_uring_register_files_sparse(&ring_, fixed_file_table_size(nofile.rlim_cur, open_fd_count()))) < 0) {
     io_uring_queue_exit(&ring_);
     throw std::runtime_error(fmt::format("io_uring+fixed: io_uring_register_files_sparse: {}; raise the fd limit "
                                          "(ulimit -n) or choose --backend=io_uring",

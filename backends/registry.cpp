@@ -43,8 +43,9 @@ constexpr std::array kBackends{
     BackendEntry{"io_uring+fixed", "io_uring",
                  "io_uring with a registered ring fd and direct descriptors: multishot accept into the fixed file "
                  "table, recv/send on table slots (no fget/fput per operation)",
-                 {.model = IoModel::completion, .kernel_features = "registered ring fd 5.18, sparse fixed files and "
-                                                                   "direct accept/close 5.19, plus io_uring's"},
+                 {.model = IoModel::completion, .direct_descriptors = true,
+                  .kernel_features = "registered ring fd 5.18, sparse fixed files and direct accept/close 5.19, "
+                                     "plus io_uring's"},
                  [] { return make_io_uring_backend({.fixed_files = true}); }, probe_io_uring_fixed},
     BackendEntry{"io_uring+sqpoll", "io_uring",
                  "io_uring with an SQPOLL kernel thread pinned to a server CPU: submits without system calls, but "
@@ -65,7 +66,8 @@ constexpr std::array kBackends{
                  {.model = IoModel::completion, .kernel_features = "IORING_RECVSEND_BUNDLE 6.10, plus io_uring's"},
                  [] { return make_io_uring_backend({.bundle = true}); }, probe_io_uring_bundle},
     BackendEntry{"io_uring+fixed+bundle", "io_uring", "io_uring+fixed and io_uring+bundle together",
-                 {.model = IoModel::completion, .kernel_features = "those of io_uring+fixed and io_uring+bundle"},
+                 {.model = IoModel::completion, .direct_descriptors = true,
+                  .kernel_features = "those of io_uring+fixed and io_uring+bundle"},
                  [] { return make_io_uring_backend({.fixed_files = true, .bundle = true}); },
                  probe_io_uring_fixed_bundle},
     BackendEntry{"io_uring+singleshot", "io_uring",

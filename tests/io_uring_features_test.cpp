@@ -34,10 +34,10 @@ TEST(IoUringBundle, ProbeReadsTheSetupFeatureBit) {
 }
 
 TEST(IoUringFixedFiles, TableFollowsTheFdLimitWithinBounds) {
-  EXPECT_EQ(fixed_file_table_size(1024), 1024u);
-  EXPECT_EQ(fixed_file_table_size(20000), 20000u);
-  EXPECT_EQ(fixed_file_table_size(1 << 20), kMaxFixedFiles);
-  EXPECT_EQ(fixed_file_table_size(3), 16u);
+  EXPECT_EQ(fixed_file_table_size(1024, 10), 1014u);
+  EXPECT_EQ(fixed_file_table_size(20000, 7), 19993u);
+  EXPECT_EQ(fixed_file_table_size(1 << 20, 7), kMaxFixedFiles);
+  EXPECT_EQ(fixed_file_table_size(8, 8), 1u) << "at least one slot, so the ring can be set up";
 }
 
 TEST(IoUringSqpoll, ThreadGoesToAnotherServerCpuWhenThereIsOne) {
