@@ -33,6 +33,11 @@ inline constexpr std::size_t kDefaultReadSize = 64 * 1024;
 inline constexpr std::size_t kMinReadSize = 512;
 inline constexpr std::size_t kMaxReadSize = 4 * 1024 * 1024;
 
+// io_uring+zc: replies of at least this many bytes are sent zero-copy (`--zc-threshold`).
+// Below ~4-16 KiB pinning pages and the extra notification cost more than the copy saved
+// (liburing#643, netty#16086).
+inline constexpr std::size_t kDefaultZcThreshold = 16 * 1024;
+
 struct ServeContext {
   int listen_fd;                  // bound, listening, non-blocking; -1 when connections come by handoff_fd
   int stop_fd;                    // an eventfd that becomes readable when the server must stop
@@ -46,6 +51,7 @@ struct ServeContext {
   // Set by the loop once its wait mechanism exists and watches its listener (or handoff pipe):
   // the server says it is ready only when every loop is. May be null.
   std::atomic<bool>* started = nullptr;
+  std::size_t zc_threshold = kDefaultZcThreshold;  // io_uring+zc: replies this large go out zero-copy
 };
 
 // How several loops get their connections (--accept): an SO_REUSEPORT listener each; one
@@ -80,6 +86,9 @@ struct BackendCapabilities {
   // Its feature acts only when several loops watch one listener (EPOLLEXCLUSIVE): it needs
   // --accept=shared and more than one loop in all.
   bool needs_shared_listener = false;
+  // Connections are io_uring direct descriptors (a fixed file table), not fds: they do not
+  // appear in /proc/PID/fd.
+  bool direct_descriptors = false;
   std::string_view kernel_features; // what it needs from the kernel, for humans; "" for nothing special
 };
 

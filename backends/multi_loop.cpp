@@ -176,7 +176,8 @@ void run_loops(const LoopsPlan& plan) {
                        .counters = &plan.loops[i].counters,
                        .read_size = plan.read_size,
                        .handoff_fd = -1,
-                       .started = &plan.loops[i].started};
+                       .started = &plan.loops[i].started,
+                       .zc_threshold = plan.zc_threshold};
       if (plan.mode == AcceptMode::handoff)
         ctx.handoff_fd = readers[i].get();
       else

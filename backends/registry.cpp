@@ -17,6 +17,11 @@ namespace {
 
 std::string runs_anywhere() { return {}; }
 
+// Direct descriptors (+fixed) live in one ring's table: an fd handed over by an acceptor
+// thread is an ordinary fd, so those variants accept from a listener only.
+constexpr std::uint8_t kListenerAcceptModes =
+    accept_mode_bit(AcceptMode::reuseport) | accept_mode_bit(AcceptMode::shared);
+
 constexpr BackendCapabilities kBlocking{.model = IoModel::blocking, .kernel_features = ""};
 constexpr BackendCapabilities kLevelTriggered{
     .model = IoModel::readiness, .multi_loop = true, .accept_modes = kEveryAcceptMode, .kernel_features = ""};
@@ -50,6 +55,41 @@ constexpr std::array kBackends{
     BackendEntry{"io_uring+nodefer", "io_uring",
                  "io_uring without DEFER_TASKRUN/SINGLE_ISSUER: the kernel runs completion work when it likes",
                  kIoUring, [] { return make_io_uring_backend({.defer_taskrun = false}); }, probe_io_uring},
+    BackendEntry{"io_uring+fixed", "io_uring",
+                 "io_uring with a registered ring fd and direct descriptors: multishot accept into the fixed file "
+                 "table, recv/send on table slots (no fget/fput per operation)",
+                 {.model = IoModel::completion, .multi_loop = true, .accept_modes = kListenerAcceptModes,
+                  .direct_descriptors = true,
+                  .kernel_features = "registered ring fd 5.18, sparse fixed files and direct accept/close 5.19, "
+                                     "plus io_uring's"},
+                 [] { return make_io_uring_backend({.fixed_files = true}); }, probe_io_uring_fixed},
+    BackendEntry{"io_uring+sqpoll", "io_uring",
+                 "io_uring with an SQPOLL kernel thread pinned to a server CPU: submits without system calls, but "
+                 "burns that CPU while busy (opt-in; no DEFER_TASKRUN, which SQPOLL excludes)",
+                 {.model = IoModel::completion, .multi_loop = true, .accept_modes = kEveryAcceptMode,
+                  .kernel_features = "SQPOLL + SQ_AFF (unprivileged 5.11), plus io_uring's"},
+                 [] { return make_io_uring_backend({.defer_taskrun = false, .sqpoll = true}); }, probe_io_uring_sqpoll},
+    BackendEntry{"io_uring+zc", "io_uring",
+                 "io_uring with zero-copy sends (SEND_ZC) for replies of --zc-threshold bytes or more, copied sends "
+                 "below; each reply buffer kept until its notification",
+                 {.model = IoModel::completion, .multi_loop = true, .accept_modes = kEveryAcceptMode,
+                  .kernel_features = "IORING_OP_SEND_ZC 6.0, plus io_uring's"},
+                 [] { return make_io_uring_backend({.zero_copy = true}); }, probe_io_uring_zc},
+    // Send bundles are not offered: a connection's replies already go out as one contiguous
+    // buffer in one send, which is what a send bundle would gather, and a bundle would need a
+    // provided send-buffer ring per connection (to keep each socket's bytes in order) and a
+    // copy of every reply into it.
+    BackendEntry{"io_uring+bundle", "io_uring",
+                 "io_uring with recv bundles: one multishot completion fills several provided buffers in a row",
+                 {.model = IoModel::completion, .multi_loop = true, .accept_modes = kEveryAcceptMode,
+                  .kernel_features = "IORING_RECVSEND_BUNDLE 6.10, plus io_uring's"},
+                 [] { return make_io_uring_backend({.bundle = true}); }, probe_io_uring_bundle},
+    BackendEntry{"io_uring+fixed+bundle", "io_uring", "io_uring+fixed and io_uring+bundle together",
+                 {.model = IoModel::completion, .multi_loop = true, .accept_modes = kListenerAcceptModes,
+                  .direct_descriptors = true,
+                  .kernel_features = "those of io_uring+fixed and io_uring+bundle"},
+                 [] { return make_io_uring_backend({.fixed_files = true, .bundle = true}); },
+                 probe_io_uring_fixed_bundle},
     BackendEntry{"io_uring+singleshot", "io_uring",
                  "io_uring with single-shot accept and recv into per-connection buffers (older kernels' path)",
                  {.model = IoModel::completion, .multi_loop = true, .accept_modes = kEveryAcceptMode,

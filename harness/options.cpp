@@ -71,6 +71,12 @@ void add_read_size_flag(CLI::App& app, std::size_t& read_size) {
       ->check(CLI::Range(kMinReadSize, kMaxReadSize))->capture_default_str();
 }
 
+void add_zc_threshold_flag(CLI::App& app, std::size_t& zc_threshold) {
+  app.add_option("--zc-threshold", zc_threshold,
+                 "io_uring+zc: replies of at least this many bytes are sent zero-copy (SEND_ZC), smaller ones copied")
+      ->check(CLI::Range(std::size_t{1}, kMaxMessageSize * 4))->capture_default_str();
+}
+
 // The load and output flags, shared by `bench` and `bench load`.
 struct LoadFlags {
   std::string client_cpus;
@@ -147,6 +153,7 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
   app.add_option("--work-us", o.work_us, kWorkHelp)->check(FiniteRange(0.0, 1e6))->capture_default_str();
   add_read_size_flag(app, o.read_size);
   add_server_shape_flags(app, o.server_shape);
+  add_zc_threshold_flag(app, o.zc_threshold);
   return finish_parse(app, argc, argv, o, exit_code, [&] {
     const CpuSplit split = default_cpu_split();
     o.server_cpus = cpus_or(server_cpus, split.server);
@@ -216,6 +223,7 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
   app.add_option("--work-us", o.work_us, kWorkHelp)->check(FiniteRange(0.0, 1e6))->capture_default_str();
   add_read_size_flag(app, o.read_size);
   add_server_shape_flags(app, o.shape);
+  add_zc_threshold_flag(app, o.zc_threshold);
   app.add_option("--ready-fd", o.ready_fd, "(used by bench) pipe for the address and final counters")->group("");
   app.add_option("--control-fd", o.control_fd, "(used by bench) pipe for requests to the server")->group("");
   app.add_flag("--kernel-counters", o.kernel_counters, "(used by bench) count what this process costs the kernel")->group("");

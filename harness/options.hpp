@@ -46,6 +46,7 @@ struct RunOptions {
   double work_us = 0;              // `bench`: simulated application work per request in the server
   std::size_t read_size = kDefaultReadSize;  // `bench`: bytes per receive in the server
   ServerShapeFlags server_shape;   // `bench`: loops, processes, accept design (resolved per backend)
+  std::size_t zc_threshold = kDefaultZcThreshold;  // `bench`: io_uring+zc's smallest zero-copy reply
   bool counters = true;            // --counters: syscalls, context switches... per request, both sides
   bool show_syscalls = false;      // --syscalls: the per-syscall breakdown under the table
 
@@ -61,6 +62,7 @@ struct ServeOptions {
   int backlog = 4096;
   double work_us = 0;  // simulated application work per request
   std::size_t read_size = kDefaultReadSize;
+  std::size_t zc_threshold = kDefaultZcThreshold;
   CpuList cpus;
   ServerShapeFlags shape;
   int ready_fd = -1;    // set by `bench`: report the address, CPU time and final counters on this pipe

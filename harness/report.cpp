@@ -276,6 +276,7 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
                    {"server_threads", r.server_shape ? ordered_json(r.server_shape->threads) : ordered_json()},
                    {"server_processes", r.server_shape ? ordered_json(r.server_shape->processes) : ordered_json()},
                    {"accept", r.server_shape ? ordered_json(accept_mode_name(r.server_shape->accept)) : ordered_json()},
+                   {"zc_threshold", o.target.empty() ? ordered_json(o.zc_threshold) : ordered_json()},  // io_uring+zc's
                    {"client_cpus", o.client_cpus},
                    {"loadgen_threads", o.loadgen_threads}};
   doc["environment"] = environment;

@@ -55,7 +55,8 @@ int run_command(int argc, char** argv) {
       const int backlog = static_cast<int>(std::min<std::size_t>(std::max<std::size_t>(o.clients, 1024), 1 << 20));
       const ServerShape shape = resolve_server_shape(*find_backend(backend), o.server_shape, o.server_cpus.size());
       ServerProcess server(
-          {backend, o.protocol, o.host, o.port, backlog, o.work_us, o.server_cpus, o.read_size, o.counters, shape});
+          {backend, o.protocol, o.host, o.port, backlog, o.work_us, o.server_cpus, o.read_size, o.counters, shape,
+           o.zc_threshold});
       record = measure(o, backend, server.address(), &server, print_header);
       record.server_counters = server.stop();
       record.server_shape = shape;

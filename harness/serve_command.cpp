@@ -208,6 +208,7 @@ int serve_command(int argc, char** argv) {
                          .stop_fd = stop.get(),
                          .make_codec = with_request_work(server_codec_factory(o.protocol), work_ns),
                          .read_size = o.read_size,
+                         .zc_threshold = o.zc_threshold,
                          .loops = records.all(),
                          .acceptor_counters = &records.acceptors(),
                          .on_started = shape.processes == 1 ? std::function<void()>(announce) : nullptr};

@@ -42,6 +42,7 @@ ServerProcess::ServerProcess(const Config& config) {
   std::vector<std::string> args = {"bench", "serve", "--backend=" + config.backend, "--protocol=" + config.protocol, "--host=" + config.host,
                                    fmt::format("--port={}", config.port), fmt::format("--backlog={}", config.backlog),
                                    fmt::format("--read-size={}", config.read_size),
+                                   fmt::format("--zc-threshold={}", config.zc_threshold),
                                    fmt::format("--ready-fd={}", kReadyFd), fmt::format("--control-fd={}", kControlFd)};
   if (!config.cpus.empty()) args.push_back("--server-cpus=" + format_cpu_list(config.cpus));
   if (config.work_us > 0) args.push_back(fmt::format("--work-us={}", config.work_us));

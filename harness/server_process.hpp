@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backends/backend.hpp"
 #include "core/cpu_set.hpp"
 #include "core/net.hpp"
 #include "core/unique_fd.hpp"
@@ -32,6 +33,7 @@ class ServerProcess {
     std::size_t read_size;  // bytes per receive
     bool kernel_counters = true;  // count its syscalls, context switches... (--counters)
     ServerShape shape{};           // loops, processes, accept design (resolved for this backend)
+    std::size_t zc_threshold = kDefaultZcThreshold;  // io_uring+zc: smallest zero-copy reply
   };
   // Starts the server and waits until it listens; throws UsageError with the server's own
   // one-line reason (port in use, io_uring disabled, ...) when it cannot.

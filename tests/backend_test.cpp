@@ -19,23 +19,11 @@ void PrintTo(const Case& c, std::ostream* os) {
   *os << c.backend << "/" << c.protocol << "/" << c.clients << "x" << c.message_size;
 }
 
-// Cases that fail because of a known backend bug: skipped, naming the bug, until it is fixed.
-const char* known_bug(const Case& c) {
-  const BackendEntry& entry = *find_backend(c.backend);
-  if (entry.capabilities.model == IoModel::completion && entry.feature() != "singleshot" && c.clients >= 100 &&
-      c.message_size >= 262144)
-    return "io_uring with multishot recv (provided-buffer ring) serves 100 clients x 256 KiB at ~20-150 req/s with a "
-           "p50 of ~0.5-0.8 s (single-shot: ~5000 req/s), so a short run can measure no request; the same on main "
-           "before the registry. The 8-client case below verifies its 256 KiB bytes meanwhile";
-  return nullptr;
-}
-
 class BackendServes : public ::testing::TestWithParam<Case> {};
 
 TEST_P(BackendServes, EveryByteVerifiedAndNoErrors) {
   const Case& c = GetParam();
   MUX_SKIP_IF_SLICED_OUT(c.backend);
-  if (const char* bug = known_bug(c)) GTEST_SKIP() << bug;
   // Short runs, so that the matrix stays cheap; 256 KiB messages get longer, so that a loaded
   // machine still completes some in the window.
   const double duration = c.message_size >= 262144 ? 0.5 : 0.3;

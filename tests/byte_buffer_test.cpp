@@ -53,5 +53,32 @@ TEST(ByteBuffer, SwapExchangesContents) {
   EXPECT_EQ(std::string(b.readable().data(), b.size()), "one");
 }
 
+// An emptied buffer gives back storage beyond what it keeps (64 KiB by default), and keeps
+// storage up to its own keep capacity; a swap moves contents, not keep capacities.
+TEST(ByteBuffer, EmptiedBufferKeepsOnlyItsKeepCapacity) {
+  const std::string burst(200 * 1024, 'x');
+  ByteBuffer by_default;
+  by_default.append(burst);
+  by_default.clear();
+  EXPECT_EQ(by_default.capacity(), 0u);
+
+  ByteBuffer keeping(1024 * 1024);
+  keeping.append(burst);
+  const std::size_t grown = keeping.capacity();
+  ASSERT_GE(grown, burst.size());
+  keeping.clear();
+  EXPECT_EQ(keeping.capacity(), grown) << "storage within the keep capacity is kept";
+  keeping.append(std::string(2 * 1024 * 1024, 'y'));
+  keeping.clear();
+  EXPECT_EQ(keeping.capacity(), 0u) << "storage beyond the keep capacity is given back";
+
+  ByteBuffer small_keep;
+  ByteBuffer large_keep(1024 * 1024);
+  small_keep.append(burst);
+  small_keep.swap(large_keep);  // the 200 KiB now belong to large_keep, which keeps them
+  large_keep.clear();
+  EXPECT_GE(large_keep.capacity(), burst.size());
+}
+
 }  // namespace
 }  // namespace mux

@@ -18,11 +18,13 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "backends/backend.hpp"
 #include "core/unique_fd.hpp"
 #include "backends/backend.hpp"
 #include "tests/run_bench.hpp"
@@ -45,7 +47,8 @@ class ServeProcess {
 
   // `nofile`: soft and hard RLIMIT_NOFILE of the server (0: inherited). Both are set, since
   // `bench serve` raises its soft limit to the hard one.
-  ServeProcess(const std::string& backend, const std::string& protocol, rlim_t nofile = 0) {
+  ServeProcess(const std::string& backend, const std::string& protocol, rlim_t nofile = 0)
+      : direct_descriptors_(find_backend(backend) != nullptr && find_backend(backend)->capabilities.direct_descriptors) {
     err_path_ = dir_.file("stderr");
     int out_pipe[2];
     if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
@@ -112,9 +115,10 @@ class ServeProcess {
     return false;
   }
 
-  // Entries in /proc/PID/fd.
+  // Entries in /proc/PID/fd; for a backend whose connections are direct descriptors (no fds),
+  // plus its connections still open: sockets on its port, established or half-closed.
   int fd_count() const {
-    int n = 0;
+    int n = direct_descriptors_ ? open_server_sockets() : 0;
     if (DIR* d = ::opendir(fmt::format("/proc/{}/fd", pid_).c_str())) {
       while (dirent* e = ::readdir(d))
         if (e->d_name[0] != '.') ++n;
@@ -202,6 +206,25 @@ class ServeProcess {
 
   TempDir dir_;
   std::string err_path_;
+  // Server-side TCP sockets on the server's port (IPv4, where it listens) in ESTABLISHED (01)
+  // or CLOSE_WAIT (08): connections it has not closed yet.
+  int open_server_sockets() const {
+    std::ifstream in("/proc/net/tcp");
+    std::string line;
+    std::getline(in, line);  // the header
+    int n = 0;
+    const std::string local_port = fmt::format(":{:04X}", port_);
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      if (local.size() >= 5 && local.compare(local.size() - 5, 5, local_port) == 0 && (state == "01" || state == "08"))
+        ++n;
+    }
+    return n;
+  }
+
+  bool direct_descriptors_;
   pid_t pid_ = -1;
   UniqueFd out_;
   std::uint16_t port_ = 0;
