@@ -78,6 +78,8 @@ std::string probe_io_uring_fixed() {
 
 std::string probe_io_uring_sqpoll() {
   const int cpu = sqpoll_cpu(allowed_cpus(), ::sched_getcpu());
+  // First a plain ring: where io_uring itself is refused, that is the reason to give.
+  if (const ProbeRing plain(0); plain.error != 0) return describe_setup_failure(plain.error);
   const ProbeRing probe(IORING_SETUP_SQPOLL | IORING_SETUP_SQ_AFF, cpu);
   if (probe.error == EPERM)
     return "io_uring+sqpoll: SQPOLL is not permitted here (kernels before 5.11 require CAP_SYS_ADMIN); run as root "
@@ -100,11 +102,6 @@ std::string probe_io_uring_bundle() {
   const ProbeRing probe(0);
   if (probe.error != 0) return describe_setup_failure(probe.error);
   return bundle_support(probe.params.features);
-}
-
-std::string probe_io_uring_fixed_bundle() {
-  std::string why = probe_io_uring_fixed();
-  return why.empty() ? probe_io_uring_bundle() : why;
 }
 
 }  // namespace mux

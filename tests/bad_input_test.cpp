@@ -215,9 +215,18 @@ TEST(ServeFlags, ServerCpusAndItsOldNameCpusPinTheServer) {
     const Outcome o = bench({"serve", "--backend=epoll", fmt::format("--port={}", ntohs(addr.sin_port)),
                              fmt::format("{}={}", flag, cpu)},
                             [&](pid_t pid) {
-                              for (int i = 0; i < 500; ++i) {  // listening: signals are handled by then
+                              // Served: its loop runs, so it has said "listening" (a connect alone
+                              // succeeds once the socket listens, before the loop is set up).
+                              for (int i = 0; i < 500; ++i) {
                                 UniqueFd c(::socket(AF_INET, SOCK_STREAM, 0));
-                                if (::connect(c.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) break;
+                                const timeval wait{.tv_sec = 2, .tv_usec = 0};
+                                ::setsockopt(c.get(), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+                                const char request[] = {0, 0, 0, 1, 'x'};  // echo: 4-byte length, payload
+                                char reply[sizeof request];
+                                if (::connect(c.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                                    ::send(c.get(), request, sizeof request, MSG_NOSIGNAL) == sizeof request &&
+                                    ::recv(c.get(), reply, sizeof reply, MSG_WAITALL) == sizeof reply)
+                                  break;
                                 sleep_ms(10);
                               }
                               std::istringstream status(slurp(fmt::format("/proc/{}/status", pid)));
