@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -61,6 +62,10 @@ enum class AcceptMode : std::uint8_t { reuseport, shared, handoff };
 std::string_view accept_mode_name(AcceptMode mode);
 inline constexpr std::uint8_t accept_mode_bit(AcceptMode mode) { return static_cast<std::uint8_t>(1u << static_cast<unsigned>(mode)); }
 inline constexpr std::uint8_t kEveryAcceptMode = 0b111;
+
+// --accept=handoff, the loop's side: reads the fds waiting on `handoff_fd` (one int each, as
+// backends/multi_loop.cpp writes them) until EAGAIN and passes each to `take`.
+void take_handed_off_fds(int handoff_fd, const std::function<void(int)>& take);
 
 class Poller;  // backends/readiness_loop.hpp
 using PollerFactory = std::unique_ptr<Poller> (*)();

@@ -165,13 +165,7 @@ void IoUringLoop::watch_handoffs() {
 }
 
 void IoUringLoop::take_handoffs() {
-  int fds[256];
-  for (;;) {
-    const ssize_t n = ::read(ctx_.handoff_fd, fds, sizeof fds);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    for (std::size_t i = 0; i < static_cast<std::size_t>(n) / sizeof(int); ++i) add_connection(fds[i]);
-  }
+  take_handed_off_fds(ctx_.handoff_fd, [this](int fd) { add_connection(fd); });
 }
 
 void IoUringLoop::on_accept(const Completion& cq) {

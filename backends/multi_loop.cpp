@@ -22,6 +22,17 @@
 
 namespace mux {
 
+// A write of 4 bytes to a pipe is atomic, so reads of whole ints return whole ints.
+void take_handed_off_fds(int handoff_fd, const std::function<void(int)>& take) {
+  int fds[256];
+  for (;;) {
+    const ssize_t n = ::read(handoff_fd, fds, sizeof fds);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    for (std::size_t i = 0; i < static_cast<std::size_t>(n) / sizeof(int); ++i) take(fds[i]);
+  }
+}
+
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "loop records are shared between processes");
 
 SharedLoopRecords::SharedLoopRecords(std::size_t count) : count_(count) {

@@ -112,16 +112,9 @@ class ReadinessLoop {
   }
 
   // --accept=handoff: connections accepted by the acceptor thread, one int per fd on the pipe.
-  // Read until EAGAIN (an edge-triggered poller reports the pipe once per change); a write of
-  // 4 bytes is atomic, so reads of whole ints return whole ints.
+  // Read until EAGAIN: an edge-triggered poller reports the pipe once per change.
   void take_handoffs() {
-    int fds[256];
-    for (;;) {
-      const ssize_t n = ::read(ctx_.handoff_fd, fds, sizeof fds);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return;
-      for (std::size_t i = 0; i < static_cast<std::size_t>(n) / sizeof(int); ++i) adopt(fds[i]);
-    }
+    take_handed_off_fds(ctx_.handoff_fd, [this](int fd) { adopt(fd); });
   }
 
   void adopt(int fd) {
