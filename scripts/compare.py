@@ -17,15 +17,14 @@ compared.
 """
 
 import argparse
-import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scipy.stats import mannwhitneyu
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import muxbench_results as mr  # noqa: E402
+import paired_grid  # noqa: E402
+from gate_statistics import Change, compare_metric, repetitions_needed  # noqa: E402,F401
 from same_machine import check_same_machine  # noqa: E402
 
 # Set from an A/A comparison on this machine, see results/README.md.
@@ -50,15 +49,23 @@ Completeness rule (regressions too, whatever the numbers):
     baseline completed its configuration;
   * a run in CURRENT has failed requests (errors > 0).
 Configurations only in CURRENT are listed but not compared.
-"Significant" means Mann-Whitney U (two-sided) p < --alpha.  With few repetitions that
+"Significant" means Mann-Whitney U (two-sided) p < --alpha / (configurations x 5 signals):
+--alpha is family-wise over the whole comparison (Bonferroni).  With few repetitions that
 can be impossible: the smallest p-value for K vs K repetitions is 2/C(2K,K) (K=3: 0.1).
-When that minimum is >= alpha, the test is replaced by a stricter, honest rule: EVERY
+When that minimum is >= that per-test alpha, the test is replaced by a stricter, honest rule: EVERY
 current repetition must be worse than EVERY baseline repetition by more than the
 threshold (throughput: max(current) < min(base) x (1 - drop); p99: min(current) >
 max(base) x (1 + rise)).  The output says which rule each configuration used.
 
 The low-noise signals (server CPU, syscalls, context switches per request: higher is
 worse) follow the same rule with their own thresholds, where both sweeps have them.
+
+The whole grid (when both sweeps are the two builds of one interleaved `bench sweep
+--builds`, as scripts/ci-perf makes them): each configuration-repetition was run by both
+builds back to back, so each pair's ratio current/base cancels the machine's drift.  Server
+CPU per request and throughput are regressions when the median ratio over all pairs is
+worse than --max-grid-*-rise/drop AND a one-sided Wilcoxon signed-rank test over the pairs'
+log-ratios gives p < --grid-alpha (see scripts/paired_grid.py).
 
 Exit status: 0 no regression, 1 at least one regression, 2 bad input (missing
 directory, no configuration planned in both, fewer than 2 repetitions planned on a
@@ -86,13 +93,15 @@ def compare_sweeps(args):
         print(f"compare.py: {e}", file=sys.stderr)
         return 2
     problems = completeness_problems(base, current)
-    results = [compare_configuration(key, b, c, args) for key, (b, c) in pairs.items()]
+    results = compare_configurations(pairs, args)
+    grid = paired_grid.compare_grid(base, current, args)
     if machine_warning:
         print(machine_warning)
     print_header(base, current, args)
     print_table(results)
     print_signal_table(results)
-    return print_verdict(results, problems, args)
+    paired_grid.print_grid(grid)
+    return print_verdict(results, problems + paired_grid.regression_lines(grid), args)
 
 
 def parse_args(argv):
@@ -109,6 +118,7 @@ def parse_args(argv):
     parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                         help="significance level of the Mann-Whitney U test (default %(default)g)")
     add_machine_and_signal_options(parser)
+    paired_grid.add_options(parser)
     return parser.parse_args(argv)
 
 
@@ -183,19 +193,6 @@ def completeness_problems(base, current):
 
 
 @dataclass
-class Change:
-    """One metric of one configuration, baseline vs current."""
-
-    base: float
-    current: float
-    change_pct: float
-    p: float
-    beyond_threshold: bool   # the median moved the wrong way by more than allowed
-    regression: bool
-    improved: bool
-
-
-@dataclass
 class Comparison:
     key: tuple
     n_base: int
@@ -211,54 +208,29 @@ class Comparison:
                 or any(ch.regression for ch in self.signals.values()))
 
 
+def compare_configurations(pairs, args):
+    """[Comparison] of every configuration, each test at --alpha split over all of them.
+
+    --alpha is family-wise: a comparison of 10 configurations x 5 signals at 0.05 each
+    raised a false alarm in about one A/A run in four on the 2-core VM, so each test gets
+    alpha / (configurations x signals) (Bonferroni). With 5 vs 5 repetitions no rank test
+    reaches that, and the all-worse rule decides; the whole grid (paired_grid.py) is what
+    sees a small shift.
+    """
+    args.test_alpha = args.alpha / max(1, len(pairs) * TESTS_PER_CONFIGURATION)
+    return [compare_configuration(key, b, c, args) for key, (b, c) in pairs.items()]
+
+
 def compare_configuration(key, base_runs, current_runs, args):
     n1, n2 = len(base_runs), len(current_runs)
-    use_test = mr.min_mannwhitney_p(n1, n2) < args.alpha
+    alpha = getattr(args, "test_alpha", args.alpha)
+    use_test = mr.min_mannwhitney_p(n1, n2) < alpha
     tput = compare_metric(mr.values(base_runs, "throughput"), mr.values(current_runs, "throughput"),
-                          -args.max_throughput_drop, args.alpha, use_test)
+                          -args.max_throughput_drop, alpha, use_test)
     p99 = compare_metric(mr.values(base_runs, "p99"), mr.values(current_runs, "p99"),
-                         args.max_p99_rise, args.alpha, use_test)
+                         args.max_p99_rise, alpha, use_test)
     return Comparison(key, n1, n2, use_test, tput, p99,
                       compare_signals(base_runs, current_runs, args, use_test))
-
-
-def compare_metric(base, current, limit_pct, alpha, use_test):
-    """Change of one metric; limit_pct < 0 means "lower is worse" (throughput), > 0 higher.
-
-    With use_test, a regression needs the median change past the limit and p < alpha.
-    Without (too few repetitions for p < alpha to be possible), it needs every current
-    value past every baseline value moved by the limit: no overlap, with margin.
-    """
-    b_med, c_med = mr.median_ci(base).median, mr.median_ci(current).median
-    change = (c_med - b_med) / b_med * 100.0 if b_med else math.inf
-    p = mann_whitney_p(base, current)
-    sign = -1.0 if limit_pct < 0 else 1.0      # +1 when a rise is bad
-    bad = sign * change > abs(limit_pct)
-    good = -sign * change > abs(limit_pct)
-    factor = 1.0 + limit_pct / 100.0
-    if use_test:
-        regression, improved = bad and p < alpha, good and p < alpha
-    elif sign > 0:
-        regression = min(current) > max(base) * factor
-        improved = max(current) * factor < min(base)
-    else:
-        regression = max(current) < min(base) * factor
-        improved = min(current) * factor > max(base)
-    return Change(b_med, c_med, change, p, bad, regression, improved)
-
-
-def mann_whitney_p(a, b):
-    """Two-sided Mann-Whitney U p-value; 1.0 when undefined (e.g. all values equal)."""
-    p = mannwhitneyu(a, b, alternative="two-sided").pvalue
-    return 1.0 if math.isnan(p) else float(p)
-
-
-def repetitions_needed(alpha):
-    """Smallest K such that K vs K repetitions can reach p < alpha."""
-    k = 2
-    while mr.min_mannwhitney_p(k, k) >= alpha:
-        k += 1
-    return k
 
 
 # ---------------------------------------------------------------------------- output
@@ -271,7 +243,8 @@ def print_header(base, current, args):
     if only:
         print(f"not compared (only in CURRENT): {', '.join(mr.config_id(k) for k in only)}")
     print(f"thresholds: throughput drop > {args.max_throughput_drop:g}%, "
-          f"p99 rise > {args.max_p99_rise:g}%, alpha = {args.alpha:g}")
+          f"p99 rise > {args.max_p99_rise:g}%, alpha = {args.alpha:g} family-wise "
+          f"({args.test_alpha:.2g} per test: {args.alpha:g} / {args.alpha / args.test_alpha:.0f} tests)")
     print()
 
 
@@ -324,12 +297,12 @@ def print_verdict(results, problems, args):
     if fallback:
         r = fallback[0]
         print(f"note: with {r.n_base} vs {r.n_current} repetitions the smallest possible two-sided "
-              f"Mann-Whitney p-value is {mr.min_mannwhitney_p(r.n_base, r.n_current):.3f} >= alpha "
-              f"{args.alpha:g}, so significance cannot be reached for {len(fallback)} of "
-              f"{len(results)} configuration(s). For those, a regression requires that ALL current "
-              f"repetitions are worse than ALL baseline repetitions by more than the threshold. "
-              f"Use at least {repetitions_needed(args.alpha)} repetitions per sweep to apply the "
-              f"test itself.")
+              f"Mann-Whitney p-value is {mr.min_mannwhitney_p(r.n_base, r.n_current):.3g} >= the "
+              f"per-test alpha {args.test_alpha:.2g}, so significance cannot be reached for "
+              f"{len(fallback)} of {len(results)} configuration(s). For those, a regression requires "
+              f"that ALL current repetitions are worse than ALL baseline repetitions by more than the "
+              f"threshold. Use at least {repetitions_needed(args.test_alpha)} repetitions per sweep to "
+              f"apply the test itself.")
     regressions = [r for r in results if r.regression]
     for r in regressions:
         print(f"REGRESSION: {mr.config_label(r.key)} ({mr.config_id(r.key)}): "
@@ -376,6 +349,8 @@ SIGNALS = (  # (name in the report, path in results, option)
     ("ctx switches/req", ("kernel_counters", "server", "context_switches_per_request"),
      "context-switches"),
 )
+# Tests per configuration, for the Bonferroni split: throughput, p99 and each signal above.
+TESTS_PER_CONFIGURATION = 2 + len(SIGNALS)
 
 
 def signal_values(runs, path):
@@ -401,8 +376,9 @@ def compare_signals(base_runs, current_runs, args, use_test):
         b, c = signal_values(base_runs, path), signal_values(current_runs, path)
         if len(b) >= 2 and len(c) >= 2 and mr.median_ci(b).median > 0:
             limit = getattr(args, f"max_{option.replace('-', '_')}_rise")
-            test = use_test and mr.min_mannwhitney_p(len(b), len(c)) < args.alpha
-            out[name] = compare_metric(b, c, limit, args.alpha, test)
+            alpha = getattr(args, "test_alpha", args.alpha)
+            test = use_test and mr.min_mannwhitney_p(len(b), len(c)) < alpha
+            out[name] = compare_metric(b, c, limit, alpha, test)
     return out
 
 

@@ -140,6 +140,14 @@ class LowNoiseSignalsTest(Temp):
             server_cpu_us_per_request=d["results"]["server_cpu_us_per_request"] / 1.2 * 1.01), only="poll-c10-")
         self.assertEqual(compare(FIXTURES / "sweep-aa-base", slower).returncode, 0)
 
+    def test_alpha_is_family_wise_over_configurations_and_signals(self):
+        # 4 configurations x (throughput, p99, 3 low-noise signals) = 20 tests share alpha 0.05
+        result = compare(FIXTURES / "sweep-aa-base", FIXTURES / "sweep-aa-current")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("alpha = 0.05 family-wise (0.0025 per test: 0.05 / 20 tests)", result.stdout)
+        # 3 vs 3 repetitions cannot reach 0.0025 (their smallest p is 0.1): the all-worse rule
+        self.assertIn("Use at least 6 repetitions per sweep", result.stdout)
+
     def test_a_run_that_did_not_measure_a_signal_leaves_the_others(self):
         current = self.copy("sweep-aa-current")
         edit_runs(current, lambda d: d["results"].update(server_cpu_us_per_request=None), only="poll-c10-m128-r0")
@@ -176,6 +184,47 @@ class LowNoiseSignalsTest(Temp):
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertNotIn("syscalls/req", result.stdout)
         self.assertIn("server CPU/req base → current", result.stdout)
+
+
+class PairedGridTest(Temp):
+    """The whole grid: the back-to-back pairs of one interleaved sweep, one signed-rank test."""
+
+    def paired(self, cpu_factor, tput_factor=1.0):
+        """A base and a current sweep made as one interleaved sweep (same seed, each run's twin
+        next to it), the current's runs scaled by the factors."""
+        base, current = self.copy("sweep-aa-base"), self.tmp / "paired-current"
+        shutil.copytree(base, current)
+        edit_json(base / "sweep.json", lambda d: [r.update(order=2 * r["order"]) for r in d["runs"]])
+        edit_json(current / "sweep.json", lambda d: [r.update(order=2 * r["order"] + 1) for r in d["runs"]])
+        edit_runs(current, lambda d: d["results"].update(
+            server_cpu_us_per_request=d["results"]["server_cpu_us_per_request"] * cpu_factor,
+            throughput_rps=d["results"]["throughput_rps"] * tput_factor))
+        return base, current
+
+    def test_a_shift_below_every_configurations_threshold_is_caught_over_the_grid(self):
+        base, current = self.paired(cpu_factor=1.04)     # +4%: under the 5% per configuration, over 2%
+        result = compare(base, current)
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        regressions = [line for line in result.stdout.splitlines() if line.startswith("REGRESSION:")]
+        self.assertEqual(len(regressions), 1, result.stdout)
+        self.assertIn("the whole grid: server CPU/req +4.0% over 12 paired runs", regressions[0])
+        self.assertNotIn("REGRESSION (", result.stdout)   # no configuration alone
+
+    def test_within_the_grid_threshold_passes(self):
+        result = compare(*self.paired(cpu_factor=1.01, tput_factor=0.97))
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("server CPU/req: +1.0%", result.stdout)
+        self.assertIn("throughput: -3.0%", result.stdout)
+
+    def test_a_throughput_drop_over_the_grid(self):
+        result = compare(*self.paired(cpu_factor=1.0, tput_factor=0.93))
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn("the whole grid: throughput -7.0%", result.stdout)
+
+    def test_sweeps_not_interleaved_have_no_pairs(self):
+        result = compare(FIXTURES / "sweep-aa-base", FIXTURES / "sweep-aa-current")
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        self.assertIn("the whole grid: no paired runs", result.stdout)
 
 
 @unittest.skipIf(find_bench() is None, "no bench binary: build first (CTest passes MUXBENCH_BENCH)")
