@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/protocol.hpp"
 
@@ -33,6 +34,10 @@ struct ServerCounters {
 inline constexpr std::size_t kDefaultReadSize = 64 * 1024;
 inline constexpr std::size_t kMinReadSize = 512;
 inline constexpr std::size_t kMaxReadSize = 4 * 1024 * 1024;
+
+// Backpressure, in every event loop: a connection is not read from while this much of its
+// output is queued (a client that does not read its replies cannot grow the server's memory).
+inline constexpr std::size_t kOutputHighWater = 4 * 1024 * 1024;
 
 // io_uring+zc: replies of at least this many bytes are sent zero-copy (`--zc-threshold`).
 // Below ~4-16 KiB pinning pages and the extra notification cost more than the copy saved
@@ -94,6 +99,9 @@ struct BackendCapabilities {
   // Connections are io_uring direct descriptors (a fixed file table), not fds: they do not
   // appear in /proc/PID/fd.
   bool direct_descriptors = false;
+  // Left out of `all` (--backend=all, --backends=all): it costs the machine something a
+  // comparison should not pay unasked (SQPOLL's kernel thread spins on a CPU). Named, it runs.
+  bool opt_in = false;
   std::string_view kernel_features; // what it needs from the kernel, for humans; "" for nothing special
 };
 
@@ -119,5 +127,7 @@ std::unique_ptr<Backend> make_backend(std::string_view name);  // nullptr when u
 std::string_view default_backend_name();  // what `--backend` is when not given
 // "threads, select, ..." for error messages.
 std::string backend_name_list();
+// What `all` means: every entry but the opt-in ones, in registry order.
+std::vector<std::string> backends_in_all();
 
 }  // namespace mux

@@ -20,8 +20,6 @@
 
 namespace mux {
 
-// Stop reading from a client that does not read its replies once this much output is queued.
-inline constexpr std::size_t kOutputHighWater = 4 * 1024 * 1024;
 // What a connection's output buffers keep when they empty. A multishot recv delivers several
 // read_size completions per connection in one batch while that connection's send is in flight,
 // so the output grows past ByteBuffer's default (64 KiB) on every large request; freeing it and

@@ -16,8 +16,6 @@
 namespace mux {
 namespace {
 
-// Stop reading from a client that does not read its replies once this much output is queued.
-constexpr std::size_t kOutputHighWater = 4 * 1024 * 1024;
 constexpr int kAcceptBurst = 256;  // per wake-up, so a connect storm cannot starve live clients
 constexpr int kAcceptPauseMs = 100;
 // Edge-triggered pollers: reads per connection per wake-up. A connection with more to read after

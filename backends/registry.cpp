@@ -65,9 +65,9 @@ constexpr std::array kBackends{
                  [] { return make_io_uring_backend({.fixed_files = true}); }, probe_io_uring_fixed},
     BackendEntry{"io_uring+sqpoll", "io_uring",
                  "io_uring with an SQPOLL kernel thread pinned to a server CPU: submits without system calls, but "
-                 "burns that CPU while busy (opt-in; no DEFER_TASKRUN, which SQPOLL excludes)",
+                 "burns that CPU while busy (opt-in: not in `all`; no DEFER_TASKRUN, which SQPOLL excludes)",
                  {.model = IoModel::completion, .multi_loop = true, .accept_modes = kEveryAcceptMode,
-                  .kernel_features = "SQPOLL + SQ_AFF (unprivileged 5.11), plus io_uring's"},
+                  .opt_in = true, .kernel_features = "SQPOLL + SQ_AFF (unprivileged 5.11), plus io_uring's"},
                  [] { return make_io_uring_backend({.defer_taskrun = false, .sqpoll = true}); }, probe_io_uring_sqpoll},
     BackendEntry{"io_uring+zc", "io_uring",
                  "io_uring with zero-copy sends (SEND_ZC) for replies of --zc-threshold bytes or more, copied sends "
@@ -130,6 +130,13 @@ std::unique_ptr<Backend> make_backend(std::string_view name) {
   if (entry == nullptr) return nullptr;
   // A readiness backend is the shared loop on its poller; the others build themselves.
   return entry->make != nullptr ? entry->make() : make_readiness_backend(entry->make_poller);
+}
+
+std::vector<std::string> backends_in_all() {
+  std::vector<std::string> names;
+  for (const auto& entry : kBackends)
+    if (!entry.capabilities.opt_in) names.emplace_back(entry.name);
+  return names;
 }
 
 std::string backend_name_list() {

@@ -2,9 +2,13 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -30,6 +34,72 @@ SocketAddress SocketAddress::parse(const std::string& host, std::uint16_t port) 
     throw UsageError(fmt::format("'{}' is not a numeric IPv4 or IPv6 address; use e.g. 127.0.0.1 or ::1", host));
   }
   return a;
+}
+
+std::vector<SocketAddress> SocketAddress::resolve(const std::string& host, std::uint16_t port) {
+  std::string h = host;
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* list = nullptr;
+  const std::string service = std::to_string(port);
+  if (const int rc = ::getaddrinfo(h.c_str(), service.c_str(), &hints, &list); rc != 0)
+    throw UsageError(fmt::format("cannot resolve the host '{}': {}; check the name, or give a numeric address",
+                                 host, rc == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(rc)));
+  std::vector<SocketAddress> found;
+  for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+    if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    SocketAddress a;
+    std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
+    a.length = ai->ai_addrlen;
+    if (std::find(found.begin(), found.end(), a) == found.end()) found.push_back(a);
+  }
+  ::freeaddrinfo(list);
+  if (found.empty()) throw UsageError(fmt::format("the host '{}' has no IPv4 or IPv6 address", host));
+  return found;
+}
+
+bool SocketAddress::operator==(const SocketAddress& o) const {
+  if (family() != o.family() || port() != o.port()) return false;
+  if (family() == AF_INET)
+    return reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr ==
+           reinterpret_cast<const sockaddr_in*>(&o.storage)->sin_addr.s_addr;
+  return IN6_ARE_ADDR_EQUAL(&reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr,
+                            &reinterpret_cast<const sockaddr_in6*>(&o.storage)->sin6_addr);
+}
+
+bool SocketAddress::is_unspecified() const {
+  if (family() == AF_INET) return reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr == htonl(INADDR_ANY);
+  return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr);
+}
+
+bool SocketAddress::is_local() const {
+  if (is_loopback() || is_unspecified()) return true;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return false;
+  bool local = false;
+  for (const ifaddrs* i = list; i != nullptr && !local; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != family()) continue;
+    SocketAddress a;
+    const socklen_t len = family() == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    std::memcpy(&a.storage, i->ifa_addr, len);
+    a.length = len;
+    // Compare addresses only: an interface's address carries no port.
+    if (family() == AF_INET)
+      reinterpret_cast<sockaddr_in*>(&a.storage)->sin_port = htons(port());
+    else
+      reinterpret_cast<sockaddr_in6*>(&a.storage)->sin6_port = htons(port());
+    local = a == *this;
+  }
+  ::freeifaddrs(list);
+  return local;
+}
+
+SocketAddress SocketAddress::reachable_locally() const {
+  if (!is_unspecified()) return *this;
+  return parse(family() == AF_INET ? "127.0.0.1" : "::1", port());
 }
 
 bool SocketAddress::is_loopback() const {
@@ -112,6 +182,16 @@ UniqueFd start_connect(const SocketAddress& address, const SocketAddress* source
     errno = err;
   }
   return fd;
+}
+
+const SocketAddress* first_accepting(const std::vector<SocketAddress>& candidates, std::chrono::milliseconds timeout) {
+  for (const SocketAddress& a : candidates) {
+    UniqueFd fd = start_connect(a);
+    if (!fd) continue;
+    pollfd p{fd.get(), POLLOUT, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) == 1 && socket_error(fd.get()) == 0) return &a;
+  }
+  return nullptr;
 }
 
 int socket_error(int fd) {

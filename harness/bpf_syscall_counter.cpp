@@ -14,17 +14,14 @@
 
 #include <fmt/format.h>
 
+#include "core/errno_text.hpp"
+
 #include "harness/kernel_btf.hpp"
 
 namespace mux {
 namespace {
 
 int bpf(int cmd, bpf_attr& attr) { return static_cast<int>(::syscall(SYS_bpf, cmd, &attr, sizeof attr)); }
-
-std::string errno_text(int err) {
-  const char* name = ::strerrorname_np(err);
-  return name ? fmt::format("{} ({})", std::strerror(err), name) : std::string(std::strerror(err));
-}
 
 // CPU ids the kernel may ever use: /sys/devices/system/cpu/possible is "0-N" (or a list).
 std::size_t possible_cpus() {

@@ -19,6 +19,8 @@
 
 #include <fmt/format.h>
 
+#include "core/errno_text.hpp"
+
 namespace mux {
 namespace {
 
@@ -48,11 +50,6 @@ constexpr BreakdownSyscall kBreakdown[] = {
     {"clock_nanosleep", MUX_NR(clock_nanosleep)}, {"clock_gettime", MUX_NR(clock_gettime)},
     {"sched_yield", MUX_NR(sched_yield)}, {"getrusage", MUX_NR(getrusage)}};
 #undef MUX_NR
-
-std::string errno_text(int err) {
-  const char* name = ::strerrorname_np(err);  // "EACCES"; null when unknown
-  return name ? fmt::format("{} ({})", std::strerror(err), name) : std::string(std::strerror(err));
-}
 
 std::string read_first_line(const std::string& path) {
   std::ifstream in(path);

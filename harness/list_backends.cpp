@@ -36,6 +36,7 @@ nlohmann::ordered_json entry_json(const BackendEntry& e, const std::string& reas
           {"multi_loop", caps.multi_loop},
           {"accept_modes", accept_modes(caps)},
           {"needs_shared_listener", caps.needs_shared_listener},
+          {"opt_in", caps.opt_in},
           {"kernel_features", caps.kernel_features},
           {"available", reason.empty()},
           {"unavailable_reason", reason.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(reason)}};
@@ -59,6 +60,10 @@ std::string table(const std::vector<std::string>& reasons) {
     if (e.is_variant() || !features.contains(e.name)) continue;
     out += fmt::format("features of {}: +{}\n", e.name, fmt::join(features[e.name], ", +"));
   }
+  std::vector<std::string_view> opt_in;
+  for (const auto& e : registry)
+    if (e.capabilities.opt_in) opt_in.push_back(e.name);
+  if (!opt_in.empty()) out += fmt::format("not in `all` (opt-in, name it to run it): {}\n", fmt::join(opt_in, ", "));
   for (std::size_t i = 0; i < registry.size(); ++i)
     if (!reasons[i].empty()) out += fmt::format("{}: {}\n", registry[i].name, reasons[i]);
   return out;

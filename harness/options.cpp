@@ -52,7 +52,7 @@ CpuList cpus_or(const std::string& text, const CpuList& fallback) {
 }  // namespace
 
 std::vector<std::string> RunOptions::backends() const {
-  return backend == "all" ? backend_names(false) : std::vector<std::string>{backend};
+  return backend == "all" ? backends_in_all() : std::vector<std::string>{backend};
 }
 
 namespace {
@@ -144,10 +144,15 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
              "`bench --list-backends [--json]` lists the backends, their variants and whether each runs here.");
   LoadFlags flags;
   std::string server_cpus;
-  app.add_option("--backend", o.backend, "I/O model of the server")
+  app.add_option("--backend", o.backend,
+                 "I/O model of the server; all: every backend but the opt-in ones, each in turn (a backend that "
+                 "cannot run here or with these --server-* flags is skipped, saying why)")
       ->check(CLI::IsMember(backend_names(true)))->capture_default_str();
   add_load_flags(app, o, flags);
-  app.add_option("--host", o.host, "loopback address the server binds and the clients connect to")->capture_default_str();
+  app.add_option("--host", o.host,
+                 "address the server binds and the clients connect to; 0.0.0.0 or :: bind every local address, and "
+                 "the clients then connect to 127.0.0.1 or ::1")
+      ->capture_default_str();
   app.add_option("--port", o.port, "server port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--server-cpus", server_cpus, "cores for the server process, e.g. 0 or 0-1 (default: first half)");
   app.add_option("--work-us", o.work_us, kWorkHelp)->check(FiniteRange(0.0, 1e6))->capture_default_str();
@@ -160,9 +165,7 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
     finish_load_flags(o, flags, split.client);
     check_work_protocol(o.work_us, o.protocol);
     if (o.protocol == "http") o.expect_body = std::string(kHttpBody);  // our own server's: verified byte for byte
-    if (!SocketAddress::parse(o.host, 0).is_loopback())
-      throw UsageError(fmt::format("--host={} is not a loopback address; `bench` sends load only to 127.0.0.0/8 or ::1",
-                                   o.host));
+    check_local_host(o.host);
   });
 }
 
@@ -172,7 +175,9 @@ std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_co
   CLI::App app{"Drive a server that is already running (`bench serve`, nginx, ...) with the load generator.",
                "bench load"};
   LoadFlags flags;
-  app.add_option("--target", o.target, "HOST:PORT of the server, e.g. 127.0.0.1:8080 or [::1]:8080 (loopback only)")
+  app.add_option("--target", o.target,
+                 "HOST:PORT of the server: an address or a host name, e.g. 127.0.0.1:8080, [::1]:8080, "
+                 "server.example:8080")
       ->required();
   app.add_option("--label", o.backend, "name of the server in the table and the JSON")->capture_default_str();
   add_load_flags(app, o, flags);
@@ -185,16 +190,15 @@ std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_co
         throw UsageError(fmt::format("--expect-body applies to --protocol=http only, not --protocol={}", o.protocol));
       o.expect_body = expect_body;
     }
-    const SocketAddress target = parse_target(o.target);
-    if (!target.is_loopback())
-      throw UsageError(fmt::format("--target={} is not a loopback address; muxbench sends load only to 127.0.0.0/8 "
-                                   "or ::1",
-                                   o.target));
+    o.target_name = o.target;
+    o.target = resolve_target(o.target).to_string();
     finish_load_flags(o, flags, allowed_cpus());
   });
 }
 
-SocketAddress parse_target(const std::string& text) {
+namespace {
+
+std::pair<std::string, std::uint16_t> split_host_port(const std::string& text) {
   const auto colon = text.rfind(':');
   if (colon == std::string::npos || colon + 1 == text.size())
     throw UsageError(fmt::format("--target={} has no port; write HOST:PORT, e.g. 127.0.0.1:8080", text));
@@ -206,7 +210,36 @@ SocketAddress parse_target(const std::string& text) {
   }
   if (port <= 0 || port > 65535)
     throw UsageError(fmt::format("--target={}: the port must be 1..65535", text));
-  return SocketAddress::parse(text.substr(0, colon), static_cast<std::uint16_t>(port));
+  return {text.substr(0, colon), static_cast<std::uint16_t>(port)};
+}
+
+}  // namespace
+
+SocketAddress parse_target(const std::string& text) {
+  const auto [host, port] = split_host_port(text);
+  return SocketAddress::parse(host, port);
+}
+
+SocketAddress resolve_target(const std::string& text) {
+  const auto [host, port] = split_host_port(text);
+  std::vector<SocketAddress> candidates;
+  try {
+    candidates = SocketAddress::resolve(host, port);
+  } catch (const UsageError& e) {
+    throw UsageError(fmt::format("--target={}: {}", text, e.what()));
+  }
+  if (candidates.size() == 1) return candidates.front();
+  // A name with several addresses (localhost: 127.0.0.1 and ::1): the first one a server
+  // listens on, as a browser would; none: the first, whose connect error the run reports.
+  const SocketAddress* listening = first_accepting(candidates, std::chrono::milliseconds(1000));
+  return listening != nullptr ? *listening : candidates.front();
+}
+
+void check_local_host(const std::string& host) {
+  if (!SocketAddress::parse(host, 0).is_local())
+    throw UsageError(fmt::format("--host={} is not an address of this machine, so the server cannot bind it; use "
+                                 "127.0.0.1 (the default), ::1, 0.0.0.0, :: or an address of one of its interfaces",
+                                 host));
 }
 
 std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit_code) {
@@ -215,7 +248,8 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
   std::string cpus;
   app.add_option("--backend", o.backend, "I/O model")->check(CLI::IsMember(backend_names(false)))->capture_default_str();
   app.add_option("--protocol", o.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
-  app.add_option("--host", o.host, "address to bind")->capture_default_str();
+  app.add_option("--host", o.host, "address to bind: 127.0.0.1, ::1, 0.0.0.0 or :: (every local address), or an "
+                 "address of one of this machine's interfaces")->capture_default_str();
   app.add_option("--port", o.port, "port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--backlog", o.backlog, "listen backlog (the kernel caps it at net.core.somaxconn)")
       ->check(CLI::Range(1, 1 << 20))->capture_default_str();
@@ -235,7 +269,7 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
     if (!cpus.empty()) o.cpus = parse_cpu_list(cpus);
     check_work_protocol(o.work_us, o.protocol);
-    SocketAddress::parse(o.host, o.port);  // throws a UsageError naming the problem
+    check_local_host(o.host);  // throws a UsageError naming the problem
   });
 }
 

@@ -39,7 +39,8 @@ struct RunOptions {
   CpuList client_cpus;
   std::string json_path;
   std::string hgrm_path;
-  std::string target;              // `bench load`: HOST:PORT of a server already running
+  std::string target;              // `bench load`: the server's ADDRESS:PORT (--target, resolved)
+  std::string target_name;         // `bench load`: --target as given (a host name, or the address)
   std::size_t idle = 0;
   std::uint64_t churn = 0;
   std::string sources = "auto";    // "auto", or a comma-separated list of local addresses
@@ -77,6 +78,11 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
 std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_code);
 // "127.0.0.1:8080", "[::1]:8080" -> address; throws UsageError naming the fix.
 SocketAddress parse_target(const std::string& text);
+// The same, with a host name allowed ("localhost:8080", "server.example:8080"); of several
+// addresses, the first a server listens on. Throws UsageError naming the fix.
+SocketAddress resolve_target(const std::string& text);
+// --host: an address this machine can bind (loopback, 0.0.0.0, ::, or an interface's); throws.
+void check_local_host(const std::string& host);
 std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit_code);
 
 }  // namespace mux

@@ -140,17 +140,21 @@ std::vector<SocketAddress> plan_sources(const RunOptions& o, const SocketAddress
     for (std::size_t pos = 0; pos <= o.sources.size();) {
       const std::size_t end = std::min(o.sources.find(',', pos), o.sources.size());
       sources.push_back(SocketAddress::parse(o.sources.substr(pos, end - pos), 0));
-      if (!sources.back().is_loopback() || sources.back().family() != target.family())
-        throw UsageError(fmt::format("--sources: {} is not a loopback address of the target's family ({})",
-                                     o.sources.substr(pos, end - pos), target.to_string()));
+      // A loopback target is reached from loopback sources only; another from this machine's
+      // own addresses (bind() refuses any other).
+      const SocketAddress& s = sources.back();
+      if (s.family() != target.family() || (target.is_loopback() ? !s.is_loopback() : !s.is_local()))
+        throw UsageError(fmt::format("--sources: {} is not a {} address of the target's family ({})",
+                                     o.sources.substr(pos, end - pos),
+                                     target.is_loopback() ? "loopback" : "local", target.to_string()));
       pos = end + 1;
     }
   } else if (needed > per_source) {
     const std::uint64_t n = (needed + per_source - 1) / per_source;
-    if (target.family() != AF_INET || n > 254)
+    if (target.family() != AF_INET || !target.is_loopback() || n > 254)
       throw UsageError(fmt::format("{} connections need {} source addresses of {} ports each (net.ipv4.ip_local_port_range "
-                                   "{}-{}); that is more than loopback offers here: widen the port range or use "
-                                   "fewer --clients/--idle",
+                                   "{}-{}); that is more than loopback offers here: widen the port range, give "
+                                   "this machine's addresses with --sources, or use fewer --clients/--idle",
                                    needed, n, per_source, lo, hi));
     for (std::uint64_t i = 1; i <= n; ++i) sources.push_back(SocketAddress::parse(fmt::format("127.0.0.{}", i), 0));
   }
@@ -163,21 +167,32 @@ std::vector<SocketAddress> plan_sources(const RunOptions& o, const SocketAddress
   return sources;
 }
 
-void preflight(const RunOptions& o) {
+std::vector<SkippedBackend> preflight(const RunOptions& o) {
   const bool starts_server = o.target.empty();  // `bench load` drives someone else's server
-  for (const std::string& name : starts_server ? o.backends() : std::vector<std::string>{}) {
+  const std::vector<std::string> backends = starts_server ? o.backends() : std::vector<std::string>{};
+  std::vector<SkippedBackend> skipped;
+  for (const std::string& name : backends) {
     const BackendEntry& entry = *find_backend(name);  // the CLI accepts registry names only
-    if (auto reason = entry.probe(); !reason.empty()) throw UsageError(fmt::format("--backend={}: {}", name, reason));
-    if (entry.capabilities.model == IoModel::blocking) check_threads(name, o.clients + o.idle);
-    // `bench sweep` checks a configuration without its CPUs resolved: the default split's, then.
-    const std::size_t server_cpus = o.server_cpus.empty() ? default_cpu_split().server.size() : o.server_cpus.size();
-    check_server_process_fds(resolve_server_shape(entry, o.server_shape, server_cpus), o.clients + o.idle);
+    try {
+      if (auto reason = entry.probe(); !reason.empty()) throw UsageError(fmt::format("--backend={}: {}", name, reason));
+      if (entry.capabilities.model == IoModel::blocking) check_threads(name, o.clients + o.idle);
+      // `bench sweep` checks a configuration without its CPUs resolved: the default split's, then.
+      const std::size_t server_cpus = o.server_cpus.empty() ? default_cpu_split().server.size() : o.server_cpus.size();
+      check_server_process_fds(resolve_server_shape(entry, o.server_shape, server_cpus), o.clients + o.idle);
+    } catch (const UsageError& e) {
+      if (o.backend != "all") throw;
+      skipped.push_back({name, e.what()});
+    }
   }
-  plan_sources(o, o.target.empty() ? SocketAddress::parse(o.host, 0) : parse_target(o.target));
+  if (!backends.empty() && skipped.size() == backends.size())
+    throw UsageError(fmt::format("--backend=all: no backend can run here with these flags; the first: {}",
+                                 skipped.front().reason));
+  plan_sources(o, o.target.empty() ? SocketAddress::parse(o.host, 0).reachable_locally() : parse_target(o.target));
   check_fds(o.clients + o.idle);
   check_memory(o);
   check_output_path("--json", o.json_path);
   check_output_path("--hgrm", o.hgrm_path);
+  return skipped;
 }
 
 }  // namespace mux

@@ -84,9 +84,14 @@ std::string table_header(const RunOptions& o) {
                                   o.rate, o.arrival, o.pipeline)
                     : fmt::format("closed loop ({} in flight per connection)", o.pipeline);
   const std::string work = o.work_us > 0 ? fmt::format(" burning {} µs per request", o.work_us) : "";
-  const std::string server = o.target.empty()
-                                 ? fmt::format("server on CPU {}{}", format_cpu_list(o.server_cpus), work)
-                                 : "server " + o.target;
+  std::string server = fmt::format("server on CPU {}{}", format_cpu_list(o.server_cpus), work);
+  if (!o.target.empty()) {
+    const bool named = !o.target_name.empty() && o.target_name != o.target;
+    server = fmt::format("server {}{}", named ? fmt::format("{} ({})", o.target_name, o.target) : o.target,
+                         parse_target(o.target).is_local()
+                             ? ""
+                             : " - not on this machine: the network's cost is in every figure below");
+  }
   return fmt::format(
       "muxbench {}: {}, {}, {} s measured after {} s warm-up\n"
       "{}, load generator on CPU {} ({} thread{}); latency in µs; CPU is user+sys of each process\n\n"
@@ -270,6 +275,9 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
                    {"warmup_s", o.warmup_s},
                    {"timeout_s", o.timeout_s},
                    {"server_address", r.server_address},
+                   // `bench load`: --target as given, and whether it is this machine's
+                   {"target", o.target.empty() ? ordered_json() : ordered_json(o.target_name)},
+                   {"target_is_local", o.target.empty() ? ordered_json(true) : ordered_json(parse_target(o.target).is_local())},
                    {"server_cpus", o.server_cpus},
                    {"server_work_us", o.target.empty() ? ordered_json(o.work_us) : ordered_json()},  // unknown for `bench load`
                    {"read_size", o.target.empty() ? ordered_json(o.read_size) : ordered_json()},  // the server's, as above

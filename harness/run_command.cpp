@@ -1,5 +1,6 @@
 // `bench`: start the server backend in its own pinned process, drive it with the load
 // generator on the other cores, measure, report, and always leave nothing running behind.
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 
@@ -38,8 +39,9 @@ int run_command(int argc, char** argv) {
   const auto options = parse_run_options(argc, argv, exit_code);
   if (!options) return exit_code;
   const RunOptions& o = *options;
+  std::vector<SkippedBackend> skipped;
   try {
-    preflight(o);
+    skipped = preflight(o);
   } catch (const UsageError& e) {
     return fail_with(e.what(), kExitUsage);
   }
@@ -49,7 +51,10 @@ int run_command(int argc, char** argv) {
   const auto environment = describe_environment();
   const auto print_header = header_once(o);
   std::string notes;
+  for (const SkippedBackend& s : skipped) notes += fmt::format("{} skipped: {}\n", s.name, s.reason);
   for (const std::string& backend : o.backends()) {
+    if (std::any_of(skipped.begin(), skipped.end(), [&](const SkippedBackend& s) { return s.name == backend; }))
+      continue;
     RunRecord record;
     try {
       const int backlog = static_cast<int>(std::min<std::size_t>(std::max<std::size_t>(o.clients, 1024), 1 << 20));
@@ -57,7 +62,7 @@ int run_command(int argc, char** argv) {
       ServerProcess server(
           {backend, o.protocol, o.host, o.port, backlog, o.work_us, o.server_cpus, o.read_size, o.counters, shape,
            o.zc_threshold});
-      record = measure(o, backend, server.address(), &server, print_header);
+      record = measure(o, backend, server.address().reachable_locally(), &server, print_header);
       record.server_counters = server.stop();
       record.server_shape = shape;
       record.server_loops = server.loops();

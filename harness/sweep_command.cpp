@@ -191,7 +191,7 @@ int sweep_command(int argc, char** argv) {
                "here (e.g. --pipeline=4, --server-cpus=0) are passed to every run.",
                "bench sweep"};
   app.allow_extras();
-  app.add_option("--backends", o.backends, "all, or a list like epoll,io_uring")->capture_default_str();
+  app.add_option("--backends", o.backends, "a list like epoll,io_uring; all: every backend but the opt-in ones (add them: all,io_uring+sqpoll)")->capture_default_str();
   app.add_option("--clients", o.clients, "client counts")->capture_default_str();
   app.add_option("--message-sizes", o.message_sizes, "message sizes, bytes")->capture_default_str();
   app.add_option("--repetitions", o.repetitions, "runs per configuration")->check(CLI::Range(1, 1000))->capture_default_str();

@@ -94,15 +94,19 @@ std::vector<std::size_t> parse_sizes(const std::string& flag, const std::string&
 
 std::vector<std::string> parse_backends(const std::string& text) {
   std::vector<std::string> names;
-  if (text == "all") {
-    for (const auto& e : backend_registry()) names.emplace_back(e.name);
-    return names;
-  }
+  const auto add = [&](const std::string& name) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  };
+  // `all` is every entry but the opt-in ones; name those beside it: all,io_uring+sqpoll.
   for (const std::string& name : split(text, ',')) {
+    if (name == "all") {
+      for (const std::string& n : backends_in_all()) add(n);
+      continue;
+    }
     if (find_backend(name) == nullptr)
       throw UsageError(
           fmt::format("--backends: unknown backend '{}'; choose from {}, or all", name, backend_name_list()));
-    names.push_back(name);
+    add(name);
   }
   return names;
 }

@@ -60,7 +60,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadFlag{"zero_message_size", {"--message-size=0"}, "--message-size"},
                       BadFlag{"message_too_large", {"--message-size=2097152"}, "--message-size"},
                       BadFlag{"zero_duration", {"--duration=0"}, "--duration"},
-                      BadFlag{"not_loopback", {"--host=10.1.2.3"}, "loopback"},
+                      BadFlag{"not_local", {"--host=192.0.2.1"}, "not an address of this machine"},
                       BadFlag{"missing_cpu", {"--server-cpus=4000"}, "CPU"},
                       BadFlag{"unknown_flag", {"--frobnicate"}, "frobnicate"},
                       BadFlag{"json_dir_missing", {"--json=/nonexistent/dir/r.json"}, "/nonexistent/dir"}),
@@ -148,25 +148,50 @@ TEST(RejectsBadInput, PortInUse) {
 TEST(RejectsBadInput, IoUringUnavailable) {
   // io_uring_setup denied by a seccomp filter, as with kernel.io_uring_disabled=2 or in a
   // container that blocks it.
-  // Every completion entry (io_uring and its variants), `all`, and `bench serve`: one line that
-  // names the backend, the problem and the fix.
-  std::vector<std::string> backends = backends_of(IoModel::completion);
+  // Every completion entry (io_uring and its variants) and `bench serve`: one line that names
+  // the backend, the problem and the fix.
+  const std::vector<std::string> backends = backends_of(IoModel::completion);
   ASSERT_FALSE(backends.empty());
   const std::string first = backends.front();
-  backends.push_back("all");
   for (const std::string& backend : backends) {
     SCOPED_TRACE(backend);
     TempDir dir;
     const std::string json = dir.file("r.json");
     const Outcome o = run({WITHOUT_IO_URING_PATH, BENCH_PATH, "--backend=" + backend, "--duration=1", "--json=" + json});
     expect_rejected(o, json, "io_uring");
-    EXPECT_NE(o.err.find("--backend=" + (backend == "all" ? first : backend) + ":"), std::string::npos) << o.err;
+    EXPECT_NE(o.err.find("--backend=" + backend + ":"), std::string::npos) << o.err;
     EXPECT_NE(o.err.find("choose another --backend"), std::string::npos) << o.err;
+  }
+  // `all` is every backend that can run here: the others run, each completion entry in `all`
+  // is skipped with its reason.
+  {
+    TempDir dir;
+    const Outcome all = run({WITHOUT_IO_URING_PATH, BENCH_PATH, "--backend=all", "--clients=2", "--duration=0.2",
+                             "--warmup=0", "--json=" + dir.file("r-{backend}.json")});
+    ASSERT_EQ(all.exit_code, 0) << all.out << all.err;
+    for (const auto& entry : backend_registry()) {
+      const std::string name(entry.name);
+      if (entry.capabilities.opt_in) continue;
+      const bool completion = entry.capabilities.model == IoModel::completion;
+      EXPECT_EQ(std::filesystem::exists(dir.file("r-" + name + ".json")), !completion) << name;
+      if (completion) {
+        EXPECT_NE(all.out.find(name + " skipped: --backend=" + name + ": "), std::string::npos) << all.out;
+      }
+    }
   }
   const Outcome serve = run({WITHOUT_IO_URING_PATH, BENCH_PATH, "serve", "--backend=" + first});
   EXPECT_EQ(serve.exit_code, 2) << serve.out << serve.err;
   EXPECT_EQ(std::count(serve.err.begin(), serve.err.end(), '\n'), 1) << serve.err;
   EXPECT_TRUE(tagged_processes().empty());
+}
+
+// `all` skips a backend the flags do not fit, but when they fit none: one line, exit 2.
+TEST(RejectsBadInput, AllWhenTheFlagsFitNoBackend) {
+  TempDir dir;
+  const std::string json = dir.file("r.json");
+  const Outcome o = bench({"--backend=all", "--server-cpus=0", "--server-threads=9", "--duration=1", "--json=" + json});
+  expect_rejected(o, json, "--backend=all: no backend can run here with these flags");
+  EXPECT_TRUE(o.out.empty()) << o.out;
 }
 
 // `bench --list-backends --json`: every registry entry, in order, with its facts and whether it
@@ -185,6 +210,7 @@ TEST(ListBackends, JsonListsTheRegistryAndWhyAnEntryCannotRunHere) {
     const bool completion = entry.capabilities.model == IoModel::completion;
     EXPECT_EQ(e["available"], !completion) << e.dump();
     EXPECT_EQ(e["unavailable_reason"].is_string(), completion) << e.dump();
+    EXPECT_EQ(e["opt_in"], entry.capabilities.opt_in) << e.dump();
   }
   const Outcome table = bench({"--list-backends"});
   ASSERT_EQ(table.exit_code, 0) << table.err;

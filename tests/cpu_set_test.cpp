@@ -2,7 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include "core/net.hpp"
+#include "core/usage_error.hpp"
+
 
 namespace mux {
 namespace {
@@ -28,15 +29,6 @@ TEST(CpuSplit, ServerAndClientDoNotShareCoresWhenThereAreTwo) {
   ASSERT_FALSE(split.client.empty());
   if (allowed_cpus().size() < 2) GTEST_SKIP() << "one core: server and client share it";
   for (int c : split.server) EXPECT_EQ(std::find(split.client.begin(), split.client.end(), c), split.client.end());
-}
-
-TEST(SocketAddress, LoopbackDetection) {
-  EXPECT_TRUE(SocketAddress::parse("127.0.0.1", 1).is_loopback());
-  EXPECT_TRUE(SocketAddress::parse("127.3.2.1", 1).is_loopback());
-  EXPECT_TRUE(SocketAddress::parse("::1", 1).is_loopback());
-  EXPECT_FALSE(SocketAddress::parse("10.0.0.1", 1).is_loopback());
-  EXPECT_THROW(SocketAddress::parse("example.com", 1), UsageError);
-  EXPECT_EQ(SocketAddress::parse("::1", 80).to_string(), "[::1]:80");
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/byte_buffer_text.hpp"
+
 #include <set>
 #include <string>
 #include <vector>
@@ -17,7 +19,6 @@ std::string frame(const EchoRequests& r, std::uint64_t seq, std::uint64_t connec
   return s;
 }
 
-std::string to_string(const ByteBuffer& b) { return {b.readable().data(), b.readable().size()}; }
 
 TEST(EchoRequests, FrameIsLengthPrefixedPayload) {
   EchoRequests r(300);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/byte_buffer_text.hpp"
+
 #include <algorithm>
 #include <string>
 #include <string_view>
@@ -13,7 +15,6 @@ namespace {
 using namespace std::string_literals;
 using State = ClientCodec::State;
 
-std::string to_string(const ByteBuffer& b) { return {b.readable().data(), b.readable().size()}; }
 
 std::string repeat(std::string_view s, int n) {
   std::string r;

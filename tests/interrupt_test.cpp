@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/net.hpp"
+#include "core/unique_fd.hpp"
 #include "tests/run_bench.hpp"
 
 namespace mux::test {
@@ -25,6 +27,22 @@ void expect_consistent_window(const nlohmann::json& r, double launch_to_signal_s
   const auto& check = r["request_count_check"];
   ASSERT_TRUE(check.is_object()) << r.dump(2);
   EXPECT_TRUE(check["ok"].get<bool>()) << check.dump();
+}
+
+// A server that accepts and never answers: a closed-loop window without a single reply is an
+// incomplete run (exit 1, `complete: false` with the reason), not 0 req/s with 0 errors.
+TEST(Stalled, AServerThatAnswersNothingIsAnIncompleteRunNotASuccess) {
+  UniqueFd listener = listen_tcp(SocketAddress::parse("127.0.0.1", 0), 64);  // never accepts or reads
+  const std::uint16_t port = local_address(listener.get()).port();
+  TempDir dir;
+  const Outcome o = bench({"load", fmt::format("--target=127.0.0.1:{}", port), "--clients=4", "--duration=0.3",
+                           "--warmup=0", "--json=" + dir.file("r.json")});
+  EXPECT_EQ(o.exit_code, 1) << o.out << o.err;
+  const auto doc = read_json(dir.file("r.json"));
+  EXPECT_EQ(doc["complete"], false);
+  EXPECT_NE(doc["incomplete_reason"].get<std::string>().find("no reply arrived"), std::string::npos) << doc.dump(2);
+  EXPECT_EQ(doc["results"]["requests"], 0);
+  EXPECT_NE(o.out.find("INCOMPLETE"), std::string::npos) << o.out;
 }
 
 TEST(Interrupted, SigintWritesPartialResultsAndStopsTheServer) {

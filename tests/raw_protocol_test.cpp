@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/byte_buffer_text.hpp"
+
 #include <string>
 #include <string_view>
 
@@ -22,7 +24,6 @@ std::unique_ptr<ClientProtocol> raw_protocol(std::size_t message_size) {
   return make_client_protocol("raw", {.message_size = message_size, .expected_body = std::nullopt});
 }
 
-std::string to_string(const ByteBuffer& b) { return {b.readable().data(), b.readable().size()}; }
 
 TEST(RawServerCodec, EchoesEveryByteHoweverTheInputIsSplit) {
   std::string input;

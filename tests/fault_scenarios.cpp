@@ -1,0 +1,315 @@
+// The server faults of fault_test.cpp: what each misbehaving client does, and its own checks.
+#include "tests/fault_scenarios.hpp"
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace mux::test {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::size_t kMaxPayload = 1 << 20;  // the echo protocol's limit
+
+std::string echo_header(std::uint32_t length) {
+  return {static_cast<char>(length >> 24), static_cast<char>(length >> 16), static_cast<char>(length >> 8),
+          static_cast<char>(length)};
+}
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+// Connections waiting in the accept queue of the listener on 127.0.0.1:port (/proc/net/tcp
+// shows it as rx_queue of the LISTEN socket); -1 when the listener is not found.
+int accept_queue_length(std::uint16_t port) {
+  std::istringstream in(slurp("/proc/net/tcp"));
+  const std::string local = fmt::format("0100007F:{:04X}", port);
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string sl, loc, rem, st, queues;
+    fields >> sl >> loc >> rem >> st >> queues;
+    if (loc == local && st == "0A") return static_cast<int>(std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16));
+  }
+  return -1;
+}
+
+// Reads what a refused connection gets before the server closes it.
+struct Refusal {
+  std::string reply;
+  std::string how;  // EOF or reset; anything else (timeout) means the server did not close
+};
+
+Refusal send_and_read_until_closed(int fd, std::string_view bytes) {
+  send_all(fd, bytes);  // the server may close before taking it all: what matters is the reply
+  Refusal r;
+  r.reply = recv_until_closed(fd, &r.how);
+  return r;
+}
+
+bool closed_by_server(const Refusal& r) { return r.how == "EOF" || r.how == "reset"; }
+
+}  // namespace
+
+double cpu_fraction(const ServeProcess& s, std::chrono::milliseconds window) {
+  const double cpu0 = s.cpu_seconds();
+  const auto t0 = Clock::now();
+  std::this_thread::sleep_for(window);
+  return (s.cpu_seconds() - cpu0) / seconds_since(t0);
+}
+
+void reset_mid_message(ServeProcess& s, int good, Aftermath&) {
+  // Mid-request: a header announcing 1000 bytes and 10 of them, then a reset.
+  UniqueFd mid_request = connect_to(s.port());
+  ASSERT_TRUE(mid_request);
+  ASSERT_TRUE(send_all(mid_request.get(), echo_frame(1000, 5).substr(0, 14)));
+  sleep_ms(50);  // the server has read the partial frame
+  close_with_reset(mid_request);
+  EXPECT_TRUE(echo_round_trip(good, 1000, 2)) << "right after a reset mid-request";
+
+  // Mid-reply: as much of a 1 MiB message as fits, never reading the echo, then a reset while
+  // the server still has echo to write.
+  UniqueFd mid_reply = connect_to(s.port());
+  ASSERT_TRUE(mid_reply);
+  const std::string big = echo_frame(kMaxPayload, 6);
+  std::size_t sent = 0;
+  for (const auto until = Clock::now() + 200ms; sent < big.size() && Clock::now() < until;) {
+    const ssize_t n = ::send(mid_reply.get(), big.data() + sent, big.size() - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0)
+      sent += static_cast<std::size_t>(n);
+    else
+      sleep_ms(5);
+  }
+  EXPECT_GT(sent, 4u);
+  close_with_reset(mid_reply);
+  EXPECT_TRUE(echo_round_trip(good, 1000, 3)) << "right after a reset mid-reply";
+}
+
+void half_closed(ServeProcess& s, int, Aftermath& a) {
+  // A whole message, then shutdown(SHUT_WR): the whole echo comes back, then EOF.
+  UniqueFd whole = connect_to(s.port());
+  ASSERT_TRUE(whole);
+  const std::string frame = echo_frame(5000, 8);
+  ASSERT_TRUE(send_all(whole.get(), frame));
+  ::shutdown(whole.get(), SHUT_WR);
+  std::string how;
+  const std::string got = recv_until_closed(whole.get(), &how);
+  EXPECT_EQ(got.size(), frame.size());
+  EXPECT_TRUE(got == frame) << "the echo of a half-closed client differs";
+  EXPECT_EQ(how, "EOF") << "the server should close once it has answered a half-closed client";
+
+  // Half a message, then shutdown: what was echoed so far is a prefix of it, then EOF.
+  UniqueFd part = connect_to(s.port());
+  ASSERT_TRUE(part);
+  const std::string half = echo_frame(100, 9).substr(0, 30);
+  ASSERT_TRUE(send_all(part.get(), half));
+  ::shutdown(part.get(), SHUT_WR);
+  const std::string got_half = recv_until_closed(part.get(), &how);
+  EXPECT_TRUE(half.starts_with(got_half)) << "got " << got_half.size() << " bytes that were not sent";
+  EXPECT_EQ(how, "EOF");
+
+  // Nothing at all, then shutdown.
+  UniqueFd empty = connect_to(s.port());
+  ASSERT_TRUE(empty);
+  ::shutdown(empty.get(), SHUT_WR);
+  EXPECT_EQ(recv_until_closed(empty.get(), &how), "");
+  EXPECT_EQ(how, "EOF");
+
+  // The client keeps its half of all three open during the idle check.
+  a.held.push_back(std::move(whole));
+  a.held.push_back(std::move(part));
+  a.held.push_back(std::move(empty));
+}
+
+void slowloris(ServeProcess& s, int good, Aftermath& a) {
+  // One byte every 400 ms of a 6-byte message; meanwhile the well-behaved client and a new
+  // one are served at once. The idle CPU is measured over the trickle.
+  UniqueFd slow = connect_to(s.port());
+  ASSERT_TRUE(slow);
+  const std::string frame = echo_frame(2, 11);
+  const double cpu0 = s.cpu_seconds();
+  const auto t0 = Clock::now();
+  int served = 0;
+  double slowest = 0;
+  for (int i = 0; i < 4; ++i) {
+    const auto due = t0 + i * 400ms;
+    while (Clock::now() + 60ms < due) {
+      const auto start = Clock::now();
+      EXPECT_TRUE(echo_round_trip(good, 1000, static_cast<unsigned>(100 + served))) << "while a client trickles";
+      slowest = std::max(slowest, seconds_since(start));
+      ++served;
+      sleep_ms(40);
+    }
+    std::this_thread::sleep_until(due);
+    ASSERT_TRUE(send_all(slow.get(), frame.substr(static_cast<std::size_t>(i), 1)));
+    if (i == 2) {
+      UniqueFd newcomer = connect_to(s.port());
+      EXPECT_TRUE(echo_round_trip(newcomer.get(), 100, 77)) << "a new client while a client trickles";
+    }
+  }
+  a.cpu = (s.cpu_seconds() - cpu0) / seconds_since(t0);
+  EXPECT_GE(served, 10);
+  EXPECT_LT(slowest, 0.25) << "a round trip waited for the slow client";
+  ASSERT_TRUE(send_all(slow.get(), frame.substr(4)));
+  EXPECT_EQ(recv_exactly(slow.get(), frame.size()), frame) << "the slow client is served in the end";
+  a.held.push_back(std::move(slow));
+}
+
+void oversized_message(ServeProcess& s, int, Aftermath& a) {
+  UniqueFd bad = connect_to(s.port());
+  ASSERT_TRUE(bad);
+  const Refusal r = send_and_read_until_closed(bad.get(), echo_header(2 << 20) + random_bytes(1000, 12));
+  EXPECT_EQ(r.reply.size(), 0u) << "nothing of a refused message is echoed";
+  EXPECT_TRUE(closed_by_server(r)) << "the connection of a 2 MiB message must be closed: " << r.how;
+  a.held.push_back(std::move(bad));
+}
+
+void oversized_http_header(ServeProcess& s, int, Aftermath& a) {
+  UniqueFd bad = connect_to(s.port());
+  ASSERT_TRUE(bad);
+  const std::string head = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Fill: " + std::string(9 * 1024, 'a') + "\r\n\r\n";
+  const Refusal r = send_and_read_until_closed(bad.get(), head);
+  EXPECT_TRUE(r.reply.starts_with("HTTP/1.1 431 ")) << "reply: " << r.reply.substr(0, 100);
+  EXPECT_TRUE(closed_by_server(r)) << r.how;
+  a.held.push_back(std::move(bad));
+}
+
+void echo_garbage(ServeProcess& s, int, Aftermath& a) {
+  UniqueFd bad = connect_to(s.port());
+  ASSERT_TRUE(bad);
+  const Refusal r = send_and_read_until_closed(bad.get(), "\xff\xfe\xfd\xfc" + random_bytes(500, 13));
+  EXPECT_EQ(r.reply.size(), 0u);
+  EXPECT_TRUE(closed_by_server(r)) << r.how;
+  a.held.push_back(std::move(bad));
+}
+
+void http_garbage(ServeProcess& s, int, Aftermath& a) {
+  UniqueFd bad = connect_to(s.port());
+  ASSERT_TRUE(bad);
+  // The start of a TLS ClientHello: what an https client sends to a plain-HTTP port.
+  const std::string hello = std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + random_bytes(500, 14);
+  const Refusal r = send_and_read_until_closed(bad.get(), hello);
+  EXPECT_TRUE(r.reply.starts_with("HTTP/1.1 400 ")) << "reply: " << r.reply.substr(0, 100);
+  EXPECT_TRUE(closed_by_server(r)) << r.how;
+  a.held.push_back(std::move(bad));
+}
+
+void connect_storm(ServeProcess& s, int good, Aftermath&) {
+  // In batches that fit the backlog, so every connection reaches accept(); half are closed
+  // with a FIN, half with a reset.
+  constexpr int kBatch = 250;
+  int failed = 0, lagging = 0;
+  for (int b = 0; b < kStormConnections / kBatch; ++b) {
+    std::vector<UniqueFd> batch;
+    for (int i = 0; i < kBatch; ++i) {
+      UniqueFd fd = connect_to(s.port());
+      if (fd)
+        batch.push_back(std::move(fd));
+      else
+        ++failed;
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (i % 2 == 0)
+        close_with_reset(batch[i]);
+      else
+        batch[i].reset();
+    }
+    const auto deadline = Clock::now() + 1s;
+    while (accept_queue_length(s.port()) > 0 && Clock::now() < deadline) sleep_ms(2);
+    if (accept_queue_length(s.port()) > 0) ++lagging;
+  }
+  EXPECT_EQ(failed, 0) << "connects failed";
+  EXPECT_EQ(lagging, 0) << "batches the server did not accept within 1 s";
+  EXPECT_TRUE(echo_round_trip(good, 1000, 31)) << "after 5,000 connect-then-close";
+  // A thread-per-client server is still tearing down thousands of threads (slowly under the
+  // sanitizers): that is work, not spinning. The idle check starts once they are gone.
+  const auto settle = Clock::now() + 10s;
+  while (Clock::now() < settle) {
+    int tasks = 0;
+    if (DIR* d = ::opendir(fmt::format("/proc/{}/task", s.pid()).c_str())) {
+      while (dirent* e = ::readdir(d))
+        if (e->d_name[0] != '.') ++tasks;
+      ::closedir(d);
+    }
+    if (tasks <= 16) break;
+    sleep_ms(20);
+  }
+}
+
+void accept_emfile(ServeProcess& s, int good, Aftermath& a) {
+  // More connections than the server has fds for; all are held open during the idle check.
+  constexpr int kClients = 100;
+  for (int i = 0; i < kClients; ++i) {
+    UniqueFd fd = connect_to(s.port());
+    ASSERT_TRUE(fd) << "connect " << i << ": " << std::strerror(errno);
+    a.held.push_back(std::move(fd));
+  }
+  sleep_ms(300);
+  ASSERT_TRUE(s.alive()) << "the server died at EMFILE";
+  EXPECT_LE(s.fd_count(), static_cast<int>(kLowFdLimit));
+  a.cpu = cpu_fraction(s, kIdleWindow);
+  EXPECT_TRUE(echo_round_trip(good, 1000, 41)) << "the client accepted before the flood";
+
+  // Each connection was either accepted (and answers) or dropped (closed at once): none hangs.
+  struct Probe {
+    int fd;
+    std::string want, got;
+    enum { pending, served, closed } state = pending;
+  };
+  std::vector<Probe> probes;
+  for (std::size_t i = 0; i < a.held.size(); ++i) {
+    Probe p{a.held[i].get(), echo_frame(16, static_cast<unsigned>(500 + i)), {}};
+    if (!send_all(p.fd, p.want)) p.state = Probe::closed;  // EPIPE, ECONNRESET: already closed
+    probes.push_back(std::move(p));
+  }
+  int corrupt = 0;
+  for (const auto deadline = Clock::now() + 1500ms; Clock::now() < deadline;) {
+    std::vector<pollfd> fds;
+    std::vector<Probe*> owners;
+    for (Probe& p : probes)
+      if (p.state == Probe::pending) {
+        fds.push_back({p.fd, POLLIN, 0});
+        owners.push_back(&p);
+      }
+    if (fds.empty()) break;
+    if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      Probe& p = *owners[i];
+      char buf[256];
+      const ssize_t n = ::recv(p.fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) {
+        p.got.append(buf, static_cast<std::size_t>(n));
+        if (p.got.size() >= p.want.size()) {
+          p.state = Probe::served;
+          if (p.got != p.want) ++corrupt;
+        }
+      } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        p.state = Probe::closed;
+      }
+    }
+  }
+  int served = 0, closed = 0, hung = 0;
+  for (const Probe& p : probes) {
+    if (p.state == Probe::served) ++served;
+    if (p.state == Probe::closed) ++closed;
+    if (p.state == Probe::pending) ++hung;
+  }
+  EXPECT_EQ(hung, 0) << "connections neither served nor closed (served " << served << ", closed " << closed << ")";
+  EXPECT_EQ(corrupt, 0);
+  EXPECT_GE(served, 1);
+  EXPECT_GE(closed, 1) << "more connections than fds, yet none was dropped";
+}
+
+}  // namespace mux::test
