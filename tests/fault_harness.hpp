@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cerrno>
 #include <cstdint>
@@ -207,21 +208,26 @@ class ServeProcess {
   TempDir dir_;
   std::string err_path_;
   // Server-side TCP sockets on the server's port (IPv4, where it listens) in ESTABLISHED (01)
-  // or CLOSE_WAIT (08): connections it has not closed yet.
+  // or CLOSE_WAIT (08): connections it has not closed yet. Less those still waiting in the
+  // listener's accept queue (its rx_queue in the same snapshot): the kernel completed them,
+  // the server has not taken them, so they are not the server's yet. (A server pausing its
+  // accepts at EMFILE leaves up to a backlog of them there.)
   int open_server_sockets() const {
     std::ifstream in("/proc/net/tcp");
     std::string line;
     std::getline(in, line);  // the header
-    int n = 0;
+    int n = 0, queued = 0;
     const std::string local_port = fmt::format(":{:04X}", port_);
     while (std::getline(in, line)) {
       std::istringstream fields(line);
-      std::string slot, local, remote, state;
-      fields >> slot >> local >> remote >> state;
-      if (local.size() >= 5 && local.compare(local.size() - 5, 5, local_port) == 0 && (state == "01" || state == "08"))
-        ++n;
+      std::string slot, local, remote, state, queues;
+      fields >> slot >> local >> remote >> state >> queues;
+      if (local.size() < 5 || local.compare(local.size() - 5, 5, local_port) != 0) continue;
+      if (state == "01" || state == "08") ++n;
+      if (state == "0A" && queues.find(':') != std::string::npos)
+        queued += static_cast<int>(std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16));
     }
-    return n;
+    return std::max(0, n - queued);
   }
 
   bool direct_descriptors_;
