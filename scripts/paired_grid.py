@@ -17,6 +17,7 @@ then does not apply and says so.
 
 import math
 import statistics
+import warnings
 from dataclasses import dataclass
 
 from scipy.stats import wilcoxon
@@ -83,7 +84,9 @@ def compare_grid(base, current, args):
             continue
         worse_logs = logs if higher_worse else [-x for x in logs]
         try:
-            p = float(wilcoxon(worse_logs, alternative="greater").pvalue)
+            with warnings.catch_warnings():  # pairs with equal values: scipy says it falls back
+                warnings.simplefilter("ignore")  # to the normal approximation, which is right
+                p = float(wilcoxon(worse_logs, alternative="greater").pvalue)
         except ValueError:  # every pair equal: no shift at all
             p = 1.0
         if math.isnan(p):
