@@ -61,13 +61,20 @@ std::vector<SocketAddress> SocketAddress::resolve(const std::string& host, std::
   return found;
 }
 
+namespace {
+
+// The same IPv4 or IPv6 address, ports aside: `a` and `b` of one family.
+bool same_ip(const sockaddr* a, const sockaddr* b) {
+  if (a->sa_family == AF_INET)
+    return reinterpret_cast<const sockaddr_in*>(a)->sin_addr.s_addr == reinterpret_cast<const sockaddr_in*>(b)->sin_addr.s_addr;
+  return IN6_ARE_ADDR_EQUAL(&reinterpret_cast<const sockaddr_in6*>(a)->sin6_addr,
+                            &reinterpret_cast<const sockaddr_in6*>(b)->sin6_addr);
+}
+
+}  // namespace
+
 bool SocketAddress::operator==(const SocketAddress& o) const {
-  if (family() != o.family() || port() != o.port()) return false;
-  if (family() == AF_INET)
-    return reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr ==
-           reinterpret_cast<const sockaddr_in*>(&o.storage)->sin_addr.s_addr;
-  return IN6_ARE_ADDR_EQUAL(&reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr,
-                            &reinterpret_cast<const sockaddr_in6*>(&o.storage)->sin6_addr);
+  return family() == o.family() && port() == o.port() && same_ip(get(), o.get());
 }
 
 bool SocketAddress::is_unspecified() const {
@@ -80,19 +87,8 @@ bool SocketAddress::is_local() const {
   ifaddrs* list = nullptr;
   if (::getifaddrs(&list) != 0) return false;
   bool local = false;
-  for (const ifaddrs* i = list; i != nullptr && !local; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != family()) continue;
-    SocketAddress a;
-    const socklen_t len = family() == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-    std::memcpy(&a.storage, i->ifa_addr, len);
-    a.length = len;
-    // Compare addresses only: an interface's address carries no port.
-    if (family() == AF_INET)
-      reinterpret_cast<sockaddr_in*>(&a.storage)->sin_port = htons(port());
-    else
-      reinterpret_cast<sockaddr_in6*>(&a.storage)->sin6_port = htons(port());
-    local = a == *this;
-  }
+  for (const ifaddrs* i = list; i != nullptr && !local; i = i->ifa_next)
+    local = i->ifa_addr != nullptr && i->ifa_addr->sa_family == family() && same_ip(i->ifa_addr, get());
   ::freeifaddrs(list);
   return local;
 }

@@ -187,20 +187,20 @@ RunRecord measure(const RunOptions& o, const std::string& label, const SocketAdd
   kernel.stop();
 
   r.load = load.join();
+  r.kernel_counters = kernel.to_json(r.load.requests);
+  // The load generator owns the window: requests were counted in exactly this interval.
+  r.measured_s = load.measured_window().seconds();
   // A closed loop keeps a request outstanding on every connection: a whole window without a
   // reply, and no error to say why, means nothing was measured (a stalled server, or requests
   // longer than the window), not a run of zero requests per second with zero errors.
   if (r.complete && !o.open_loop() && o.clients > 0 && r.load.requests == 0 && r.load.errors.total() == 0 &&
-      load.measured_window().seconds() > 0) {
+      r.measured_s > 0) {
     r.complete = false;
     r.incomplete_reason = fmt::format(
         "no reply arrived in the {:.3g} s measured window although each of the {} clients had a request "
         "outstanding: the server stalled, or a request takes longer than the window (raise --duration)",
-        load.measured_window().seconds(), o.clients);
+        r.measured_s, o.clients);
   }
-  r.kernel_counters = kernel.to_json(r.load.requests);
-  // The load generator owns the window: requests were counted in exactly this interval.
-  r.measured_s = load.measured_window().seconds();
   if (r.measured_s <= 0) {
     r.server_cpu_unknown_reason = kNothingMeasured;
     return r;

@@ -218,19 +218,20 @@ def compare_configurations(pairs, args):
     sees a small shift.
     """
     args.test_alpha = args.alpha / max(1, len(pairs) * TESTS_PER_CONFIGURATION)
-    return [compare_configuration(key, b, c, args) for key, (b, c) in pairs.items()]
+    return [compare_configuration(key, b, c, args, args.test_alpha) for key, (b, c) in pairs.items()]
 
 
-def compare_configuration(key, base_runs, current_runs, args):
+def compare_configuration(key, base_runs, current_runs, args, alpha):
+    """One configuration's metrics and signals, each test at `alpha` (compare_configurations'
+    share of the family-wise --alpha)."""
     n1, n2 = len(base_runs), len(current_runs)
-    alpha = getattr(args, "test_alpha", args.alpha)
     use_test = mr.min_mannwhitney_p(n1, n2) < alpha
     tput = compare_metric(mr.values(base_runs, "throughput"), mr.values(current_runs, "throughput"),
                           -args.max_throughput_drop, alpha, use_test)
     p99 = compare_metric(mr.values(base_runs, "p99"), mr.values(current_runs, "p99"),
                          args.max_p99_rise, alpha, use_test)
     return Comparison(key, n1, n2, use_test, tput, p99,
-                      compare_signals(base_runs, current_runs, args, use_test))
+                      compare_signals(base_runs, current_runs, args, alpha, use_test))
 
 
 # ---------------------------------------------------------------------------- output
@@ -365,7 +366,7 @@ def signal_values(runs, path):
     return values
 
 
-def compare_signals(base_runs, current_runs, args, use_test):
+def compare_signals(base_runs, current_runs, args, alpha, use_test):
     """{signal name: Change} for each signal both sides measured in 2+ repetitions.
 
     When a run did not measure a signal, the rule (rank test or all-worse) follows the
@@ -376,7 +377,6 @@ def compare_signals(base_runs, current_runs, args, use_test):
         b, c = signal_values(base_runs, path), signal_values(current_runs, path)
         if len(b) >= 2 and len(c) >= 2 and mr.median_ci(b).median > 0:
             limit = getattr(args, f"max_{option.replace('-', '_')}_rise")
-            alpha = getattr(args, "test_alpha", args.alpha)
             test = use_test and mr.min_mannwhitney_p(len(b), len(c)) < alpha
             out[name] = compare_metric(b, c, limit, alpha, test)
     return out

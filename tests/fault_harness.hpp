@@ -38,6 +38,30 @@ inline double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The TCP sockets on a local IPv4 port, from one snapshot of /proc/net/tcp.
+struct PortSockets {
+  int open = 0;           // ESTABLISHED (01) or CLOSE_WAIT (08): connections not closed yet
+  int accept_queue = -1;  // the listener's (LISTEN, 0A) rx_queue: connections not accepted yet; -1: no listener
+};
+
+inline PortSockets tcp_sockets_on_port(std::uint16_t port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // the header
+  PortSockets p;
+  const std::string local_port = fmt::format(":{:04X}", port);
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues;
+    fields >> slot >> local >> remote >> state >> queues;
+    if (local.size() < 5 || local.compare(local.size() - 5, 5, local_port) != 0) continue;
+    if (state == "01" || state == "08") ++p.open;
+    if (state == "0A" && queues.find(':') != std::string::npos)
+      p.accept_queue = static_cast<int>(std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16));
+  }
+  return p;
+}
+
 class ServeProcess {
  public:
   struct Stopped {
@@ -207,27 +231,12 @@ class ServeProcess {
 
   TempDir dir_;
   std::string err_path_;
-  // Server-side TCP sockets on the server's port (IPv4, where it listens) in ESTABLISHED (01)
-  // or CLOSE_WAIT (08): connections it has not closed yet. Less those still waiting in the
-  // listener's accept queue (its rx_queue in the same snapshot): the kernel completed them,
-  // the server has not taken them, so they are not the server's yet. (A server pausing its
-  // accepts at EMFILE leaves up to a backlog of them there.)
+  // Connections on the server's port it has not closed yet, less those still in the
+  // listener's accept queue (the kernel completed them, the server has not taken them: a
+  // server pausing its accepts at EMFILE leaves up to a backlog of them there).
   int open_server_sockets() const {
-    std::ifstream in("/proc/net/tcp");
-    std::string line;
-    std::getline(in, line);  // the header
-    int n = 0, queued = 0;
-    const std::string local_port = fmt::format(":{:04X}", port_);
-    while (std::getline(in, line)) {
-      std::istringstream fields(line);
-      std::string slot, local, remote, state, queues;
-      fields >> slot >> local >> remote >> state >> queues;
-      if (local.size() < 5 || local.compare(local.size() - 5, 5, local_port) != 0) continue;
-      if (state == "01" || state == "08") ++n;
-      if (state == "0A" && queues.find(':') != std::string::npos)
-        queued += static_cast<int>(std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16));
-    }
-    return std::max(0, n - queued);
+    const PortSockets p = tcp_sockets_on_port(port_);
+    return std::max(0, p.open - std::max(0, p.accept_queue));
   }
 
   bool direct_descriptors_;

@@ -29,22 +29,6 @@ std::string random_bytes(std::size_t n, unsigned seed) {
   return s;
 }
 
-// Connections waiting in the accept queue of the listener on 127.0.0.1:port (/proc/net/tcp
-// shows it as rx_queue of the LISTEN socket); -1 when the listener is not found.
-int accept_queue_length(std::uint16_t port) {
-  std::istringstream in(slurp("/proc/net/tcp"));
-  const std::string local = fmt::format("0100007F:{:04X}", port);
-  std::string line;
-  std::getline(in, line);
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string sl, loc, rem, st, queues;
-    fields >> sl >> loc >> rem >> st >> queues;
-    if (loc == local && st == "0A") return static_cast<int>(std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16));
-  }
-  return -1;
-}
-
 // Reads what a refused connection gets before the server closes it.
 struct Refusal {
   std::string reply;
@@ -226,8 +210,8 @@ void connect_storm(ServeProcess& s, int good, Aftermath&) {
         batch[i].reset();
     }
     const auto deadline = Clock::now() + 1s;
-    while (accept_queue_length(s.port()) > 0 && Clock::now() < deadline) sleep_ms(2);
-    if (accept_queue_length(s.port()) > 0) ++lagging;
+    while (tcp_sockets_on_port(s.port()).accept_queue > 0 && Clock::now() < deadline) sleep_ms(2);
+    if (tcp_sockets_on_port(s.port()).accept_queue > 0) ++lagging;
   }
   EXPECT_EQ(failed, 0) << "connects failed";
   EXPECT_EQ(lagging, 0) << "batches the server did not accept within 1 s";
