@@ -35,10 +35,6 @@ inline constexpr std::size_t kDefaultReadSize = 64 * 1024;
 inline constexpr std::size_t kMinReadSize = 512;
 inline constexpr std::size_t kMaxReadSize = 4 * 1024 * 1024;
 
-// Backpressure, in every event loop: a connection is not read from while this much of its
-// output is queued (a client that does not read its replies cannot grow the server's memory).
-inline constexpr std::size_t kOutputHighWater = 4 * 1024 * 1024;
-
 // io_uring+zc: replies of at least this many bytes are sent zero-copy (`--zc-threshold`).
 // Below ~4-16 KiB pinning pages and the extra notification cost more than the copy saved
 // (liburing#643, netty#16086).
@@ -58,6 +54,9 @@ struct ServeContext {
   // the server says it is ready only when every loop is. May be null.
   std::atomic<bool>* started = nullptr;
   std::size_t zc_threshold = kDefaultZcThreshold;  // io_uring+zc: replies this large go out zero-copy
+  // The connections are TCP (IPv4 or IPv6); false over a Unix socket (--transport=unix), which
+  // has no TCP options and refuses zero-copy sends (EOPNOTSUPP: SEND_ZC is TCP's and UDP's).
+  bool tcp = true;
 };
 
 // How several loops get their connections (--accept): an SO_REUSEPORT listener each; one

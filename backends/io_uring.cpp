@@ -22,7 +22,6 @@
 namespace mux {
 namespace {
 
-constexpr long long kAcceptPauseNs = 100'000'000;
 constexpr std::uint64_t kDrainTimeoutNs = 2'000'000'000;
 
 // Accept errors retried at once: a peer that gave up before its turn, a signal, our own cancel.
@@ -36,8 +35,8 @@ IoUringLoop::IoUringLoop(const ServeContext& ctx, IoUringFeatures features)
     : ctx_(ctx),
       features_(features),
       ring_(features),
-      acceptor_(ctx.listen_fd),
-      accept_pause_{.tv_sec = 0, .tv_nsec = kAcceptPauseNs},
+      acceptor_(ctx.listen_fd, *ctx.counters),
+      accept_pause_{.tv_sec = 0, .tv_nsec = kAcceptPauseMs * 1'000'000LL},
       accept_multishot_(!features.single_shot) {
   if (!features.single_shot) buffers_ = BufferRing::create(ring_.get(), ctx.read_size);
   recv_multishot_ = buffers_ != nullptr;
@@ -47,8 +46,9 @@ IoUringLoop::IoUringLoop(const ServeContext& ctx, IoUringFeatures features)
                                  ? "io_uring+bundle: no provided-buffer ring here; choose --backend=io_uring"
                                  : bundle_support(ring_.kernel_features()));
   // A direct descriptor takes no setsockopt(2): accepted sockets inherit TCP_NODELAY from the
-  // listener instead (Linux copies the listener's TCP options into each child).
-  if (features.fixed_files) set_nodelay(ctx.listen_fd);
+  // listener instead (Linux copies the listener's TCP options into each child). A Unix socket
+  // has no TCP options.
+  if (features.fixed_files && ctx.tcp) set_nodelay(ctx.listen_fd);
 }
 
 IoUringLoop::~IoUringLoop() {
@@ -106,8 +106,13 @@ void IoUringLoop::dispatch(const Completion& cq) {
       take_handoffs();
       watch_handoffs();
       break;
+    case Op::shutdown:  // +fixed: its table slot may be closed now (see close())
+      if (UringConnection* c = find(tag)) {
+        c->shutdown_in_flight = false;
+        after_event(*c);
+      }
+      break;
     case Op::cancel:        // what matters is the cancelled operation's own completion
-    case Op::shutdown:      // the connection's recv and send complete on their own
     case Op::close_direct:  // the slot is free again: the kernel allocates it anew
       break;
   }
@@ -181,11 +186,7 @@ void IoUringLoop::on_accept(const Completion& cq) {
 }
 
 void IoUringLoop::on_accept_error(int err) {
-  if (acceptor_.on_error(err) == Acceptor::Outcome::dropped) {
-    ctx_.counters->dropped_at_accept++;
-    return;
-  }
-  // Out of fds with no spare, or worse: failing again at once would spin, so wait a little.
+  if (!acceptor_.must_pause_after(err)) return;  // a pending connection dropped: accepting goes on
   io_uring_sqe* sqe = ring_.next_sqe();
   io_uring_prep_timeout(sqe, &accept_pause_, 0, 0);
   queue(sqe, {Op::accept_pause});
@@ -193,15 +194,13 @@ void IoUringLoop::on_accept_error(int err) {
 }
 
 void IoUringLoop::add_connection(int fd) {
-  if (!features_.fixed_files) set_nodelay(fd);
-  ctx_.counters->accepted++;
+  if (!features_.fixed_files && ctx_.tcp) set_nodelay(fd);
   const std::uint32_t slot = take_slot();
   auto& c = conns_[slot];
-  c = std::make_unique<UringConnection>();
+  c = std::make_unique<UringConnection>(ctx_);
   c->fd = fd;
   c->slot = slot;
   c->generation = next_generation_++ & Tag::kGenerationMask;
-  c->codec = ctx_.make_codec();
   if (stopping_) close(*c);  // accepted while the server stops: nobody will serve it
   after_event(*c);           // arms the first recv
 }
@@ -253,13 +252,12 @@ void IoUringLoop::on_recv(Tag tag, const Completion& cq) {
   if (c != nullptr) {
     if (!cq.more()) c->recv_armed = c->recv_cancelled = false;
     if (cq.res == 0) {
-      c->draining = true;  // peer finished sending: answer what it sent, then close
+      c->end_of_input();
     } else if (cq.res == -EINVAL && tag.op == Op::recv_multishot) {
       recv_multishot_ = bundle_ = false;  // kernel older than 6.0: receive into per-connection buffers
-    } else if (cq.res < 0 && cq.res != -ENOBUFS && cq.res != -ECANCELED && !c->closed) {
+    } else if (cq.res < 0 && cq.res != -ENOBUFS && cq.res != -ECANCELED) {
       // (-ENOBUFS: the buffer ring ran dry; -ECANCELED: ours. after_event re-arms if wanted.)
-      ctx_.counters->resets++;  // -ECONNRESET and the like
-      close(*c);
+      close(*c, Ending::reset);  // -ECONNRESET and the like
     }
   }
   // Hand the buffers back at once: the codec has copied what it needs into the output.
@@ -268,58 +266,52 @@ void IoUringLoop::on_recv(Tag tag, const Completion& cq) {
     const auto n = static_cast<std::size_t>(cq.res);
     if (bundle_) {
       buffers_->take_bundle(id, n, [&](std::span<const char> bytes) {
-        if (c != nullptr) take_input(*c, bytes);
+        if (c != nullptr) c->take_input(bytes);
       });
     } else {
-      if (c != nullptr) take_input(*c, buffers_->bytes(id, n));
+      if (c != nullptr) c->take_input(buffers_->bytes(id, n));
       buffers_->give_back(id);
     }
   } else if (c != nullptr && cq.res > 0) {
-    take_input(*c, {c->recv_buffer.get(), static_cast<std::size_t>(cq.res)});
+    c->take_input({c->recv_buffer.get(), static_cast<std::size_t>(cq.res)});
   }
   if (c != nullptr) after_event(*c);
-}
-
-void IoUringLoop::take_input(UringConnection& c, std::span<const char> bytes) {
-  if (c.draining || c.closed) return;  // no longer answering: drop what is still arriving
-  if (!c.codec->on_bytes(bytes, c.out)) {
-    if (c.codec->broke_protocol()) ctx_.counters->protocol_errors++;
-    c.draining = true;
-  }
 }
 
 // After every completion: brings the connection's operations in line with its state, then
 // frees it when it is closed and the kernel no longer refers to it.
 void IoUringLoop::after_event(UringConnection& c) {
   update(c);
-  if (c.closed && !c.recv_armed && !c.send_busy()) release(c);
+  if (c.closed() && !c.recv_armed && !c.send_busy() && !c.shutdown_in_flight) release(c);
 }
 
 void IoUringLoop::update(UringConnection& c) {
-  if (c.closed) return;
+  if (c.closed()) return;
   flush(c);
-  if (c.draining && !c.send_busy()) {  // everything answered and sent
+  if (c.draining() && !c.send_busy()) {  // everything answered and sent
     close(c);
     return;
   }
   // Backpressure: a client that does not read its replies stops being read; its recv is
   // cancelled (a multishot one would keep delivering) and re-armed once the output drains.
-  const bool want_input = !c.draining && c.out.size() + c.sending.size() < kOutputHighWater;
+  const bool want_input = c.wants_input(c.sending.size());
   if (want_input && !c.recv_armed) arm_recv(c);
   if (!want_input && c.recv_armed) cancel_recv(c);
 }
 
-void IoUringLoop::close(UringConnection& c) {
-  c.closed = true;
-  ctx_.counters->requests += c.codec->requests();
-  ctx_.counters->closed++;
+void IoUringLoop::close(UringConnection& c, Ending how) {
+  if (!c.mark_closed(how)) return;
   // shutdown() makes the operations still queued on the socket complete soon; the cancels
   // cover a socket shutdown() refuses. The fd itself is closed when the state is freed.
+  // +fixed: the kernel runs a shutdown in an io-wq worker, which looks its table slot up only
+  // then; closing the slot before it completes let a new connection take the slot and be shut
+  // down instead (a new client read EOF), so the slot is closed after the shutdown completes.
   if (features_.fixed_files) {
     io_uring_sqe* sqe = ring_.next_sqe();
     io_uring_prep_shutdown(sqe, c.fd, SHUT_RDWR);
     on_socket(sqe);
-    queue(sqe, {Op::shutdown});
+    queue(sqe, {Op::shutdown, c.slot, c.generation});
+    c.shutdown_in_flight = true;
   } else {
     ::shutdown(c.fd, SHUT_RDWR);
   }
@@ -350,7 +342,7 @@ void IoUringLoop::shut_down() {
   if (handoff_armed_) cancel(Tag{Op::handoff}.encode());
   for (auto& c : conns_) {
     if (c == nullptr) continue;
-    if (!c->closed) close(*c);
+    close(*c);
     after_event(*c);
   }
   const std::uint64_t deadline = now_ns() + kDrainTimeoutNs;

@@ -43,6 +43,7 @@ std::string probe_io_uring_fixed();
 std::string probe_io_uring_sqpoll();
 std::string probe_io_uring_zc();
 std::string probe_io_uring_bundle();
+std::string probe_io_uring_fixed_bundle();
 // The bundle probe's verdict from io_uring_params.features after setup: "" or the reason.
 std::string bundle_support(unsigned setup_features);
 

@@ -15,8 +15,7 @@
 #include "backends/backend.hpp"
 #include "backends/io_uring.hpp"
 #include "backends/io_uring_ring.hpp"
-#include "core/acceptor.hpp"
-#include "core/byte_buffer.hpp"
+#include "backends/connection_core.hpp"
 
 namespace mux {
 
@@ -27,12 +26,13 @@ namespace mux {
 // collapse: ~45 faults and ~3 ms of server CPU per request).
 inline constexpr std::size_t kOutputKeepCapacity = 1024 * 1024;
 
-struct UringConnection {
+// The core (codec, `out`, draining, closed) is shared with every model; the rest is io_uring's.
+// Once closed (counted and shut down) it is freed when no operation refers to it any more.
+struct UringConnection : ConnectionCore {
+  explicit UringConnection(const ServeContext& ctx) : ConnectionCore(ctx, kOutputKeepCapacity) {}
   int fd = -1;  // a descriptor, or with +fixed a slot of the fixed file table
   std::uint32_t slot = 0;
   std::uint32_t generation = 0;
-  std::unique_ptr<ServerCodec> codec;
-  ByteBuffer out{kOutputKeepCapacity};      // the codec appends replies here
   ByteBuffer sending{kOutputKeepCapacity};  // frozen while its send is in flight: the kernel reads from it
   std::unique_ptr<char[]> recv_buffer;      // single-shot receives only
   std::uint64_t recv_op = 0;                // user_data of the armed recv and send, to cancel them
@@ -42,8 +42,7 @@ struct UringConnection {
   bool recv_cancelled = false;  // a cancel is already on its way to the armed recv
   bool send_in_flight = false;  // one at most: two sends on a socket can reorder its data
   bool notif_pending = false;   // +zc: the kernel may still read `sending` until the notification
-  bool draining = false;        // peer finished sending or broke the protocol: flush, then close
-  bool closed = false;          // counted and shut down; freed once no operation refers to it
+  bool shutdown_in_flight = false;  // +fixed: its table slot stays ours until the shutdown completes
 
   bool send_busy() const { return send_in_flight || notif_pending; }
 };
@@ -77,14 +76,14 @@ class IoUringLoop {
   void arm_recv(UringConnection& c);
   void cancel_recv(UringConnection& c);
   void on_recv(Tag tag, const Completion& cq);
-  void take_input(UringConnection& c, std::span<const char> bytes);
   // io_uring_send.cpp
   void flush(UringConnection& c);
   void on_send(Tag tag, const Completion& cq);
   // Lifecycle
   void after_event(UringConnection& c);
   void update(UringConnection& c);
-  void close(UringConnection& c);
+  // Counts it closed (once) and shuts its socket down; `release` frees it later.
+  void close(UringConnection& c, Ending how = Ending::finished);
   void release(UringConnection& c);
   void shut_down();
 
@@ -92,7 +91,7 @@ class IoUringLoop {
   IoUringFeatures features_;
   Ring ring_;
   std::unique_ptr<BufferRing> buffers_;  // nullptr: single-shot receives
-  Acceptor acceptor_;
+  ServerAcceptor acceptor_;
   std::vector<std::unique_ptr<UringConnection>> conns_;  // indexed by slot
   std::vector<std::uint32_t> free_slots_;
   std::uint32_t next_generation_ = 0;

@@ -104,4 +104,9 @@ std::string probe_io_uring_bundle() {
   return bundle_support(probe.params.features);
 }
 
+std::string probe_io_uring_fixed_bundle() {
+  std::string why = probe_io_uring_fixed();
+  return why.empty() ? probe_io_uring_bundle() : why;
+}
+
 }  // namespace mux

@@ -138,8 +138,14 @@ Ring::Ring(const IoUringFeatures& features) : sqpoll_(features.sqpoll) {
 io_uring_sqe* Ring::next_sqe() {
   for (;;) {
     if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
-    // SQPOLL: submitting only wakes the SQ thread; wait until it has taken entries.
-    const int r = sqpoll_ ? io_uring_sqring_wait(&ring_) : io_uring_submit(&ring_);
+    // The queue is full of entries the kernel has not seen: liburing publishes the SQ tail
+    // only in io_uring_submit, SQPOLL or not. Submit them (with SQPOLL this also wakes the SQ
+    // thread if it sleeps), then, with SQPOLL, wait until that thread has taken some. Waiting
+    // without submitting first spun forever: the kernel saw an empty queue, so
+    // io_uring_sqring_wait returned at once, and io_uring_get_sqe stayed NULL (the 10,000-
+    // connection stall of io_uring+sqpoll: a batch of completions queued over 4096 entries).
+    int r = io_uring_submit(&ring_);
+    if (r >= 0 && sqpoll_) r = io_uring_sqring_wait(&ring_);
     if (r < 0 && r != -EINTR) throw std::runtime_error(fmt::format("io_uring_submit: {}", std::strerror(-r)));
   }
 }

@@ -20,7 +20,7 @@ void IoUringLoop::flush(UringConnection& c) {
   }
   const auto bytes = c.sending.readable();
   io_uring_sqe* sqe = ring_.next_sqe();
-  if (features_.zero_copy && use_zero_copy(bytes.size(), ctx_.zc_threshold))
+  if (features_.zero_copy && ctx_.tcp && use_zero_copy(bytes.size(), ctx_.zc_threshold))
     io_uring_prep_send_zc(sqe, c.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL, 0);
   else
     io_uring_prep_send(sqe, c.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
@@ -48,10 +48,7 @@ void IoUringLoop::on_send(Tag tag, const Completion& cq) {
       }
     } else {
       c->notif_pending = cq.more();  // a failed zero-copy send may still notify
-      if (!c->closed) {
-        ctx_.counters->resets++;  // -EPIPE, -ECONNRESET
-        close(*c);
-      }
+      close(*c, Ending::reset);  // -EPIPE, -ECONNRESET (nothing if closed already)
     }
   }
   after_event(*c);

@@ -17,7 +17,9 @@
 
 #include <fmt/format.h>
 
+#include "backends/connection_core.hpp"
 #include "core/acceptor.hpp"
+#include "core/net.hpp"
 #include "core/unique_fd.hpp"
 
 namespace mux {
@@ -77,30 +79,8 @@ class HandoffAcceptor {
       : plan_(plan), writers_(std::move(pipe_writers)), handed_(writers_.size(), 0) {}
 
   void run() {
-    Acceptor acceptor(plan_.listen_fds.front());
-    pollfd fds[2] = {{plan_.listen_fds.front(), POLLIN, 0}, {plan_.stop_fd, POLLIN, 0}};
-    int timeout_ms = -1;
-    for (;;) {
-      const int n = ::poll(fds, 2, timeout_ms);
-      if (n < 0 && errno != EINTR) throw std::runtime_error(fmt::format("poll(): {}", std::strerror(errno)));
-      if (fds[1].revents != 0) return;
-      timeout_ms = -1;
-      fds[0].events = POLLIN;
-      for (;;) {
-        const auto [outcome, fd] = acceptor.accept_one();
-        if (outcome == Acceptor::Outcome::empty) break;
-        if (outcome == Acceptor::Outcome::dropped) {
-          plan_.acceptor_counters->dropped_at_accept++;
-          continue;
-        }
-        if (outcome == Acceptor::Outcome::failed) {  // no fds and no spare: wait, do not spin
-          timeout_ms = 100;
-          fds[0].events = 0;
-          break;
-        }
-        hand_over(fd);
-      }
-    }
+    ServerAcceptor acceptor(plan_.listen_fds.front(), *plan_.acceptor_counters);
+    acceptor.accept_until_stopped(plan_.stop_fd, [this](int fd) { hand_over(fd); });
   }
 
  private:
@@ -188,7 +168,8 @@ void run_loops(const LoopsPlan& plan) {
                        .read_size = plan.read_size,
                        .handoff_fd = -1,
                        .started = &plan.loops[i].started,
-                       .zc_threshold = plan.zc_threshold};
+                       .zc_threshold = plan.zc_threshold,
+                       .tcp = is_tcp_socket(plan.listen_fds.front())};
       if (plan.mode == AcceptMode::handoff)
         ctx.handoff_fd = readers[i].get();
       else

@@ -8,8 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/acceptor.hpp"
-#include "core/byte_buffer.hpp"
+#include "backends/connection_core.hpp"
 #include "core/clock.hpp"
 #include "core/unique_fd.hpp"
 
@@ -17,18 +16,16 @@ namespace mux {
 namespace {
 
 constexpr int kAcceptBurst = 256;  // per wake-up, so a connect storm cannot starve live clients
-constexpr int kAcceptPauseMs = 100;
 // Edge-triggered pollers: reads per connection per wake-up. A connection with more to read after
 // its budget waits its turn in a round-robin queue, so one busy client cannot starve the rest.
 constexpr int kReadBudget = 16;
 
-struct Connection {
+struct Connection : ConnectionCore {
+  // The socket comes owned: it is closed even if making the codec throws.
+  Connection(const ServeContext& ctx, UniqueFd socket) : ConnectionCore(ctx), fd(std::move(socket)) {}
   UniqueFd fd;
   unsigned mask = 0;
-  bool closing = false;  // peer closed its side or broke the protocol: flush, then close
   bool unfinished = false;  // edge-triggered: budget spent before EAGAIN, queued in unfinished_
-  std::unique_ptr<ServerCodec> codec;
-  ByteBuffer out;
 };
 
 class ReadinessLoop {
@@ -37,7 +34,7 @@ class ReadinessLoop {
       : ctx_(ctx),
         poller_(std::move(poller)),
         edge_triggered_(poller_->edge_triggered()),
-        acceptor_(ctx.listen_fd),
+        acceptor_(ctx.listen_fd, *ctx.counters),
         scratch_(ctx.read_size),
         events_(1024) {}
 
@@ -91,22 +88,15 @@ class ReadinessLoop {
   // Edge-triggered, the listening socket is reported once per change: a burst that ends before
   // EAGAIN is resumed next round (accept_unfinished_).
   void accept_burst() {
-    for (int i = 0; i < kAcceptBurst; ++i) {
-      const auto [outcome, fd] = acceptor_.accept_one();
-      if (outcome == Acceptor::Outcome::empty) return;
-      if (outcome == Acceptor::Outcome::dropped) {
-        ctx_.counters->dropped_at_accept++;
-        continue;
-      }
-      if (outcome == Acceptor::Outcome::failed) {  // out of fds with no spare, or worse: back off
+    switch (acceptor_.accept_burst(kAcceptBurst, [this](int fd) { adopt(fd); })) {
+      case ServerAcceptor::Stop::empty: break;
+      case ServerAcceptor::Stop::budget: accept_unfinished_ = edge_triggered_; break;
+      case ServerAcceptor::Stop::pause:
         poller_->watch_listener(ctx_.listen_fd, false);
         accept_paused_ = true;
         accept_resume_ns_ = now_ns() + kAcceptPauseMs * 1'000'000ULL;
-        return;
-      }
-      adopt(fd);
+        break;
     }
-    accept_unfinished_ = edge_triggered_;
   }
 
   // --accept=handoff: connections accepted by the acceptor thread, one int per fd on the pipe.
@@ -117,12 +107,8 @@ class ReadinessLoop {
 
   void adopt(int fd) {
     if (static_cast<std::size_t>(fd) >= conns_.size()) conns_.resize(static_cast<std::size_t>(fd) * 2 + 16);
-    auto c = std::make_unique<Connection>();
-    c->fd.reset(fd);
-    c->codec = ctx_.make_codec();
-    conns_[fd] = std::move(c);
+    conns_[fd] = std::make_unique<Connection>(ctx_, UniqueFd(fd));
     ++live_;
-    ctx_.counters->accepted++;
     update_interest(*conns_[fd]);
     // select and poll report every ready fd in one call: keep room for all of them.
     if (events_.size() < live_ + 2) events_.resize(live_ * 2 + 2);
@@ -132,7 +118,7 @@ class ReadinessLoop {
   // EAGAIN, at most kReadBudget times; a connection with more waits in unfinished_.
   void on_readable(Connection& c) {
     const int budget = edge_triggered_ ? kReadBudget : 1;
-    for (int reads = 0; !c.closing && c.out.size() < kOutputHighWater;) {
+    for (int reads = 0; c.wants_input();) {
       if (reads == budget) {
         if (edge_triggered_ && !std::exchange(c.unfinished, true)) unfinished_.push_back(c.fd.get());
         break;
@@ -140,20 +126,16 @@ class ReadinessLoop {
       const ssize_t n = ::recv(c.fd.get(), scratch_.data(), scratch_.size(), 0);
       if (n > 0) {
         ++reads;
-        if (!c.codec->on_bytes({scratch_.data(), static_cast<std::size_t>(n)}, c.out)) {
-          if (c.codec->broke_protocol()) ctx_.counters->protocol_errors++;
-          c.closing = true;
-        }
+        c.take_input({scratch_.data(), static_cast<std::size_t>(n)});
         continue;
       }
-      if (n == 0) {  // peer finished sending: answer what it sent, then close
-        c.closing = true;
+      if (n == 0) {
+        c.end_of_input();
         break;
       }
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      ctx_.counters->resets++;
-      close(c);
+      close(c, Ending::reset);
       return;
     }
     // Stopped at the output high-water mark: reading resumes when flush() asks for input again
@@ -184,12 +166,11 @@ class ReadinessLoop {
       } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
         break;
       } else {
-        ctx_.counters->resets++;
-        close(c);
+        close(c, Ending::reset);
         return;
       }
     }
-    if (c.closing && c.out.empty()) {
+    if (c.draining() && c.out.empty()) {
       close(c);
       return;
     }
@@ -198,7 +179,7 @@ class ReadinessLoop {
 
   void update_interest(Connection& c) {
     unsigned want = 0;
-    if (!c.closing && c.out.size() < kOutputHighWater) want |= Poller::kRead;
+    if (c.wants_input()) want |= Poller::kRead;
     if (!c.out.empty()) want |= Poller::kWrite;
     if (want != c.mask) {
       poller_->set_interest(c.fd.get(), c.mask, want);
@@ -206,11 +187,10 @@ class ReadinessLoop {
     }
   }
 
-  void close(Connection& c) {
+  void close(Connection& c, Ending how = Ending::finished) {
     const int fd = c.fd.get();
     if (c.mask != 0) poller_->set_interest(fd, c.mask, 0);
-    ctx_.counters->requests += c.codec->requests();
-    ctx_.counters->closed++;
+    c.mark_closed(how);
     --live_;
     conns_[fd].reset();  // destroys c: closes the fd
     acceptor_.restore_spare();
@@ -219,7 +199,7 @@ class ReadinessLoop {
   ServeContext ctx_;
   std::unique_ptr<Poller> poller_;
   bool edge_triggered_;
-  Acceptor acceptor_;
+  ServerAcceptor acceptor_;
   std::vector<char> scratch_;  // one for all connections: every read is handed to a codec at once
   std::vector<Poller::Event> events_;
   std::vector<std::unique_ptr<Connection>> conns_;  // indexed by fd

@@ -84,9 +84,12 @@ constexpr std::array kBackends{
                  {.model = IoModel::completion, .multi_loop = true, .accept_modes = kEveryAcceptMode,
                   .kernel_features = "IORING_RECVSEND_BUNDLE 6.10, plus io_uring's"},
                  [] { return make_io_uring_backend({.bundle = true}); }, probe_io_uring_bundle},
-    // io_uring+fixed+bundle (both switches of IoUringFeatures) is not offered yet: under load
-    // its fault tests failed 1 run in ~8 (a new client read EOF after another's fault), cause
-    // not found.
+    BackendEntry{"io_uring+fixed+bundle", "io_uring",
+                 "io_uring+fixed and io_uring+bundle together: recv bundles on direct descriptors",
+                 {.model = IoModel::completion, .multi_loop = true, .accept_modes = kListenerAcceptModes,
+                  .direct_descriptors = true, .kernel_features = "those of io_uring+fixed and io_uring+bundle"},
+                 [] { return make_io_uring_backend({.fixed_files = true, .bundle = true}); },
+                 probe_io_uring_fixed_bundle},
     BackendEntry{"io_uring+singleshot", "io_uring",
                  "io_uring with single-shot accept and recv into per-connection buffers (older kernels' path)",
                  {.model = IoModel::completion, .multi_loop = true, .accept_modes = kEveryAcceptMode,

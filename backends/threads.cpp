@@ -2,7 +2,6 @@
 // connection gets a thread with a 64 KiB stack (the default 8 MiB of address space per thread
 // would run out long before 10,000 clients) running recv -> codec -> send until the peer leaves.
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 
@@ -17,9 +16,8 @@
 #include <fmt/format.h>
 
 #include "backends/backend.hpp"
-#include "core/acceptor.hpp"
+#include "backends/connection_core.hpp"
 #include "core/byte_buffer.hpp"
-#include "core/unique_fd.hpp"
 
 namespace mux {
 namespace {
@@ -37,13 +35,14 @@ class ConnectionThreads {
     all_done_.wait(lock, [this] { return running_ == 0; });
   }
 
-  // Starts a thread serving `fd`; returns false (fd closed) when no thread could be made.
+  // Starts a thread serving `fd`; returns false (fd closed) when no thread could be made. The
+  // connection counts as accepted either way: the server took it, and then refused it.
   bool start(int fd) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, kThreadStack);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    auto* job = new Job{this, fd};
+    auto* job = new Job{this, fd, ConnectionCore(ctx_)};
     {
       std::lock_guard lock(mutex_);
       live_.insert(fd);
@@ -69,49 +68,45 @@ class ConnectionThreads {
   struct Job {
     ConnectionThreads* owner;
     int fd;
+    ConnectionCore connection;
   };
 
   static void* entry(void* arg) {
     auto* job = static_cast<Job*>(arg);
     ConnectionThreads* owner = job->owner;
     const int fd = job->fd;
+    owner->serve_connection(fd, job->connection);
     delete job;
-    owner->serve_connection(fd);
     owner->finish(fd);
     ::close(fd);  // after finish(): the destructor must never shut down an fd number reused since
     return nullptr;
   }
 
-  void serve_connection(int fd) {
+  // Blocking sends are this model's backpressure: no high-water mark, the thread waits.
+  void serve_connection(int fd, ConnectionCore& c) {
     const int flags = ::fcntl(fd, F_GETFL);
     ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);  // accepted non-blocking; this model blocks
-    auto codec = ctx_.make_codec();
     // ctx.read_size bytes on the heap (the stack is small on purpose), left uninitialised: a
     // page becomes resident only once a read reaches it, so the server's memory reflects the
     // data it received, not the read size times the connections.
     const std::size_t read_size = ctx_.read_size;
     const auto buf = std::make_unique_for_overwrite<char[]>(read_size);
-    ByteBuffer out;
     for (;;) {
       const ssize_t n = ::recv(fd, buf.get(), read_size, 0);
       if (n == 0) break;  // peer closed; everything it sent has been answered already
       if (n < 0) {
         if (errno == EINTR) continue;
-        ctx_.counters->resets++;
-        break;
+        c.mark_closed(Ending::reset);
+        return;
       }
-      const bool ok = codec->on_bytes({buf.get(), static_cast<std::size_t>(n)}, out);
-      if (!send_all(fd, out)) {
-        ctx_.counters->resets++;
-        break;
+      const bool more = c.take_input({buf.get(), static_cast<std::size_t>(n)});
+      if (!send_all(fd, c.out)) {
+        c.mark_closed(Ending::reset);
+        return;
       }
-      if (!ok) {
-        if (codec->broke_protocol()) ctx_.counters->protocol_errors++;
-        break;
-      }
+      if (!more) break;
     }
-    ctx_.counters->requests += codec->requests();
-    ctx_.counters->closed++;
+    c.mark_closed();
   }
 
   static bool send_all(int fd, ByteBuffer& out) {
@@ -147,33 +142,12 @@ class ThreadsBackend final : public Backend {
  public:
   void serve(const ServeContext& ctx) override {
     ConnectionThreads threads(ctx);
-    Acceptor acceptor(ctx.listen_fd);
-    pollfd fds[2] = {{ctx.listen_fd, POLLIN, 0}, {ctx.stop_fd, POLLIN, 0}};
-    int timeout_ms = -1;
+    ServerAcceptor acceptor(ctx.listen_fd, *ctx.counters);
     if (ctx.started != nullptr) *ctx.started = true;
-    for (;;) {
-      const int n = ::poll(fds, 2, timeout_ms);
-      timeout_ms = -1;
-      if (n < 0 && errno != EINTR) throw std::runtime_error(fmt::format("poll(): {}", std::strerror(errno)));
-      if (fds[1].revents != 0) return;  // ~ConnectionThreads ends and joins every connection
-      for (;;) {
-        const auto [outcome, fd] = acceptor.accept_one();
-        if (outcome == Acceptor::Outcome::empty) break;
-        if (outcome == Acceptor::Outcome::dropped) {
-          ctx.counters->dropped_at_accept++;
-          continue;
-        }
-        if (outcome == Acceptor::Outcome::failed) {  // no fds and no spare: wait, do not spin
-          timeout_ms = 100;
-          fds[0].events = 0;
-          break;
-        }
-        ctx.counters->accepted++;
-        if (!threads.start(fd)) ctx.counters->refused++;
-      }
-      if (timeout_ms < 0) fds[0].events = POLLIN;
-    }
-  }
+    acceptor.accept_until_stopped(ctx.stop_fd, [&](int fd) {
+      if (!threads.start(fd)) ctx.counters->refused++;
+    });
+  }  // ~ConnectionThreads ends and joins every connection
 };
 
 }  // namespace

@@ -13,13 +13,13 @@ namespace {
 UniqueFd open_spare() { return UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)); }
 }  // namespace
 
-Acceptor::Acceptor(int listen_fd) : listen_fd_(listen_fd), spare_(open_spare()) {}
+Acceptor::Acceptor(int listen_fd) : listen_fd_(listen_fd), tcp_(is_tcp_socket(listen_fd)), spare_(open_spare()) {}
 
 Acceptor::Result Acceptor::accept_one() {
   for (;;) {
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      set_nodelay(fd);
+      if (tcp_) set_nodelay(fd);
       return {Outcome::accepted, fd};
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;

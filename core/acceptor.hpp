@@ -17,7 +17,7 @@ class Acceptor {
   enum class Outcome { accepted, empty, dropped, failed };
   struct Result {
     Outcome outcome;
-    int fd;  // the new connection (non-blocking, TCP_NODELAY) when outcome == accepted
+    int fd;  // the new connection (non-blocking; TCP_NODELAY over TCP) when outcome == accepted
   };
   Result accept_one();
   // Handles an accept error reported by someone else (io_uring's accept completion).
@@ -28,10 +28,14 @@ class Acceptor {
   void restore_spare();
 
   int listen_fd() const { return listen_fd_; }
+  // The listener is TCP (IPv4 or IPv6), so its connections take TCP options; false for a Unix
+  // socket, and for no listener (-1: connections come from elsewhere, already set up).
+  bool tcp() const { return tcp_; }
   std::uint64_t dropped() const { return dropped_; }
 
  private:
   int listen_fd_;
+  bool tcp_;
   UniqueFd spare_;
   std::uint64_t dropped_ = 0;
 };

@@ -59,6 +59,23 @@ void LatencyHistogram::merge(const LatencyHistogram& other) {
   max_ = std::max(max_, other.max_);
 }
 
+LatencyHistogram LatencyHistogram::restore(int sub_bucket_bits,
+                                           const std::vector<std::pair<std::size_t, std::uint64_t>>& counts,
+                                           std::uint64_t sum, std::uint64_t min, std::uint64_t max,
+                                           std::uint64_t clamped) {
+  LatencyHistogram h(sub_bucket_bits);
+  for (const auto& [index, n] : counts) {
+    if (index >= h.counts_.size()) throw std::invalid_argument("histogram counter index out of range");
+    h.counts_[index] += n;
+    h.total_ += n;
+  }
+  h.sum_ = sum;
+  h.min_ = h.total_ ? min : UINT64_MAX;
+  h.max_ = max;
+  h.clamped_ = clamped;
+  return h;
+}
+
 void LatencyHistogram::reset() { *this = LatencyHistogram(bits_); }
 
 std::uint64_t LatencyHistogram::value_at_percentile(double percentile) const {

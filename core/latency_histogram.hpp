@@ -5,6 +5,7 @@
 // allocation, no branches on data size. Histograms of the same shape merge by adding counts,
 // so every load-generator thread keeps its own and they are combined at the end.
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace mux {
@@ -34,6 +35,13 @@ class LatencyHistogram {
   std::uint64_t max() const { return max_; }  // exact, not bucketed
   double mean() const { return total_ ? static_cast<double>(sum_) / static_cast<double>(total_) : 0.0; }
   std::uint64_t clamped() const { return clamped_; }
+  std::uint64_t sum() const { return sum_; }  // of the recorded values, ns
+  int sub_bucket_bits() const { return bits_; }
+  // Rebuilds a histogram sent between processes from what counters(), sum(), min(), max() and
+  // clamped() exported: `counts` are (counter index, count) pairs. Throws on an index out of range.
+  static LatencyHistogram restore(int sub_bucket_bits, const std::vector<std::pair<std::size_t, std::uint64_t>>& counts,
+                                  std::uint64_t sum, std::uint64_t min, std::uint64_t max, std::uint64_t clamped);
+  std::size_t counters() const { return counts_.size(); }
 
   // The smallest recorded value v such that at least `percentile`% of samples are <= v, i.e.
   // the sample of rank ceil(percentile/100 * count()) (at least 1; exact when that product is an

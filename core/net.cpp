@@ -7,9 +7,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -34,6 +39,27 @@ SocketAddress SocketAddress::parse(const std::string& host, std::uint16_t port) 
     throw UsageError(fmt::format("'{}' is not a numeric IPv4 or IPv6 address; use e.g. 127.0.0.1 or ::1", host));
   }
   return a;
+}
+
+SocketAddress SocketAddress::unix_socket(const std::string& path) {
+  if (path.empty()) throw UsageError("the Unix socket path is empty; give a file path, e.g. /tmp/bench.sock");
+  if (path.size() > kMaxUnixSocketPath)
+    throw UsageError(fmt::format("the Unix socket path {} is {} bytes, more than the {} a socket address holds; "
+                                 "choose a shorter path",
+                                 path, path.size(), kMaxUnixSocketPath));
+  if (path.find('\0') != std::string::npos) throw UsageError("the Unix socket path contains a NUL byte");
+  SocketAddress a;
+  auto* un = reinterpret_cast<sockaddr_un*>(&a.storage);
+  un->sun_family = AF_UNIX;
+  std::memcpy(un->sun_path, path.data(), path.size());
+  a.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  return a;
+}
+
+std::string SocketAddress::unix_path() const {
+  const auto* un = reinterpret_cast<const sockaddr_un*>(&storage);
+  const std::size_t room = length > offsetof(sockaddr_un, sun_path) ? length - offsetof(sockaddr_un, sun_path) : 0;
+  return std::string(un->sun_path, ::strnlen(un->sun_path, std::min(room, sizeof un->sun_path)));
 }
 
 std::vector<SocketAddress> SocketAddress::resolve(const std::string& host, std::uint16_t port) {
@@ -74,15 +100,19 @@ bool same_ip(const sockaddr* a, const sockaddr* b) {
 }  // namespace
 
 bool SocketAddress::operator==(const SocketAddress& o) const {
-  return family() == o.family() && port() == o.port() && same_ip(get(), o.get());
+  if (family() != o.family()) return false;
+  if (is_unix()) return unix_path() == o.unix_path();
+  return port() == o.port() && same_ip(get(), o.get());
 }
 
 bool SocketAddress::is_unspecified() const {
+  if (is_unix()) return false;
   if (family() == AF_INET) return reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr.s_addr == htonl(INADDR_ANY);
   return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr);
 }
 
 bool SocketAddress::is_local() const {
+  if (is_unix()) return true;
   if (is_loopback() || is_unspecified()) return true;
   ifaddrs* list = nullptr;
   if (::getifaddrs(&list) != 0) return false;
@@ -93,12 +123,37 @@ bool SocketAddress::is_local() const {
   return local;
 }
 
+std::vector<SocketAddress> interface_addresses(int family, std::uint16_t port) {
+  std::vector<SocketAddress> others, loopback;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return others;
+  for (const ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != family) continue;
+    SocketAddress a;
+    a.length = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    std::memcpy(&a.storage, i->ifa_addr, a.length);
+    if (family == AF_INET) {
+      reinterpret_cast<sockaddr_in*>(&a.storage)->sin_port = htons(port);
+    } else {
+      auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
+      if (IN6_IS_ADDR_LINKLOCAL(&v6->sin6_addr)) continue;
+      v6->sin6_port = htons(port);
+    }
+    auto& into = a.is_loopback() ? loopback : others;
+    if (std::find(into.begin(), into.end(), a) == into.end()) into.push_back(a);
+  }
+  ::freeifaddrs(list);
+  others.insert(others.end(), loopback.begin(), loopback.end());
+  return others;
+}
+
 SocketAddress SocketAddress::reachable_locally() const {
   if (!is_unspecified()) return *this;
   return parse(family() == AF_INET ? "127.0.0.1" : "::1", port());
 }
 
 bool SocketAddress::is_loopback() const {
+  if (is_unix()) return false;
   if (family() == AF_INET) {
     const auto* v4 = reinterpret_cast<const sockaddr_in*>(&storage);
     return (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
@@ -108,11 +163,13 @@ bool SocketAddress::is_loopback() const {
 }
 
 std::uint16_t SocketAddress::port() const {
+  if (is_unix()) return 0;
   if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
   return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
 }
 
 std::string SocketAddress::to_string() const {
+  if (is_unix()) return std::string(kUnixAddressPrefix) + unix_path();
   char buf[INET6_ADDRSTRLEN] = {};
   if (family() == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf, sizeof buf);
@@ -144,6 +201,52 @@ UniqueFd listen_tcp(const SocketAddress& address, int backlog, bool reuse_port) 
   return fd;
 }
 
+namespace {
+
+// Whether a server listens on the Unix socket at `address`. A non-blocking connect of a Unix
+// socket completes at once, fails with EAGAIN when the listener's backlog is full, or with
+// ECONNREFUSED when nothing listens.
+bool someone_listens(const SocketAddress& address) {
+  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  return probe && (::connect(probe.get(), address.get(), address.length) == 0 || errno == EAGAIN);
+}
+
+}  // namespace
+
+UniqueFd listen_unix(const SocketAddress& address, int backlog) {
+  const std::string path = address.unix_path();
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) throw std::runtime_error(fmt::format("socket(AF_UNIX): {}", std::strerror(errno)));
+  int rc = ::bind(fd.get(), address.get(), address.length);
+  if (rc != 0 && errno == EADDRINUSE) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode))
+      throw UsageError(fmt::format("{} exists and is not a socket; choose another --socket-path or remove it", path));
+    if (someone_listens(address))
+      throw UsageError(fmt::format("a server already listens on the Unix socket {}; choose another --socket-path or "
+                                   "stop that server",
+                                   path));
+    ::unlink(path.c_str());  // a socket file left by a server that is gone
+    rc = ::bind(fd.get(), address.get(), address.length);
+  }
+  if (rc != 0) {
+    const int err = errno;
+    throw UsageError(fmt::format("cannot create the Unix socket {}: {}; check that its directory exists and is "
+                                 "writable, or choose another --socket-path",
+                                 path, std::strerror(err)));
+  }
+  if (::listen(fd.get(), backlog) != 0) {
+    const int err = errno;
+    ::unlink(path.c_str());
+    throw std::runtime_error(fmt::format("listen(): {}", std::strerror(err)));
+  }
+  return fd;
+}
+
+UniqueFd listen_stream(const SocketAddress& address, int backlog, bool reuse_port) {
+  return address.is_unix() ? listen_unix(address, backlog) : listen_tcp(address, backlog, reuse_port);
+}
+
 SocketAddress local_address(int fd) {
   SocketAddress a;
   a.length = sizeof a.storage;
@@ -158,11 +261,39 @@ void set_nodelay(int fd) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+bool is_tcp_socket(int fd) {
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  return ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && (domain == AF_INET || domain == AF_INET6);
+}
+
+namespace {
+
+// A Unix socket connects at once or not at all: a non-blocking connect fails with EAGAIN while
+// the listener's backlog is full (TCP would instead wait for the server in the background).
+// So then the connect blocks until the server accepts one, for at most this long, as a
+// dropped SYN costs TCP a 1 s retransmission. Rare: the backlog holds net.core.somaxconn.
+constexpr timeval kUnixBacklogWait{.tv_sec = 1, .tv_usec = 0};
+
+int wait_for_unix_backlog(int fd, const SocketAddress& address) {
+  // SO_SNDTIMEO bounds a blocking connect; left set, it is inert once the fd is non-blocking.
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &kUnixBacklogWait, sizeof kUnixBacklogWait);
+  const int flags = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  const int rc = ::connect(fd, address.get(), address.length);
+  const int err = errno;
+  ::fcntl(fd, F_SETFL, flags);
+  errno = err;
+  return rc;
+}
+
+}  // namespace
+
 UniqueFd start_connect(const SocketAddress& address, const SocketAddress* source) {
   UniqueFd fd(::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return fd;
-  set_nodelay(fd.get());
-  if (source != nullptr) {
+  if (!address.is_unix()) set_nodelay(fd.get());  // a Unix socket has no TCP options
+  if (source != nullptr && !address.is_unix()) {
     int one = 1;
     ::setsockopt(fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
     if (::bind(fd.get(), source->get(), source->length) != 0) {
@@ -172,7 +303,9 @@ UniqueFd start_connect(const SocketAddress& address, const SocketAddress* source
       return fd;
     }
   }
-  if (::connect(fd.get(), address.get(), address.length) != 0 && errno != EINPROGRESS) {
+  int rc = ::connect(fd.get(), address.get(), address.length);
+  if (rc != 0 && errno == EAGAIN && address.is_unix()) rc = wait_for_unix_backlog(fd.get(), address);
+  if (rc != 0 && errno != EINPROGRESS) {
     const int err = errno;
     fd.reset();
     errno = err;

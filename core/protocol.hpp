@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/byte_buffer.hpp"
+#include "core/distribution.hpp"
 
 namespace mux {
 
@@ -32,6 +33,11 @@ class ServerCodec {
 };
 
 using ServerCodecFactory = std::function<std::unique_ptr<ServerCodec>()>;
+
+// iovecs the load generator hands to one sendmsg, so also the most requests one sendmsg
+// carries (each gives at least one): a codec's request iovecs must stay valid across that
+// many request_iov() calls of its thread (echo's drawn sizes keep headers in a ring this big).
+inline constexpr int kMaxSendIov = 16;
 
 // What the load generator needs from a protocol, per connection: the bytes of each request
 // and an incremental check of each reply. Requests are numbered per connection; replies come
@@ -52,6 +58,9 @@ class ClientCodec {
   virtual Progress on_reply(std::uint64_t seq, std::span<const char> bytes) = 0;
   // The connection was replaced: forget any partial reply.
   virtual void reset() = 0;
+  // The work the server draws for request `seq` from its bytes (request_work.hpp), in ns, when
+  // the protocol was given a work distribution (ClientProtocolOptions::work_us); else 0.
+  virtual std::uint64_t request_work_ns(std::uint64_t /*seq*/) const { return 0; }
 };
 
 // Makes the client codecs of one load-generator thread; holds what they share.
@@ -63,7 +72,11 @@ class ClientProtocol {
 
 // What a client protocol is told besides its name.
 struct ClientProtocolOptions {
-  std::size_t message_size = 128;  // echo, raw: payload bytes per request; http: unused
+  Distribution message_size = 128;  // echo, raw: payload bytes per request; http: unused
+  std::uint64_t seed = 1;           // echo, raw: draws the sizes and the pattern's bytes (request_pattern.hpp)
+  // echo: the server's work per request (request_work.hpp), so each request's share can be
+  // told: ClientCodec::request_work_ns(). Fixed: not told.
+  Distribution work_us = 0;
   // http: the response body every reply must carry, compared byte for byte (muxbench's own
   // server's, or --expect-body). Without it a reply's status, framing and body length are
   // checked, not its body bytes: another server's body is its own business.

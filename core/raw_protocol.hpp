@@ -33,12 +33,12 @@ class RawServerCodec final : public ServerCodec {
 };
 
 // Client codec of one connection: request `seq` is the RequestPattern payload of
-// (connection, seq); its reply is the next message_size bytes, compared byte for byte.
+// (connection, seq); its reply is the next size(connection, seq) bytes, compared byte for byte.
 class RawClientCodec final : public ClientCodec {
  public:
   RawClientCodec(const RequestPattern& pattern, std::uint64_t connection)
       : pattern_(pattern), connection_(connection) {}
-  std::size_t request_size(std::uint64_t) const override { return pattern_.message_size(); }
+  std::size_t request_size(std::uint64_t seq) const override { return pattern_.size(connection_, seq); }
   int request_iov(std::uint64_t seq, std::size_t pos, iovec out[2]) const override;
   Progress on_reply(std::uint64_t seq, std::span<const char> bytes) override;
   void reset() override { received_ = 0; }
@@ -51,7 +51,7 @@ class RawClientCodec final : public ClientCodec {
 
 class RawClientProtocol final : public ClientProtocol {
  public:
-  explicit RawClientProtocol(const ClientProtocolOptions& options) : pattern_(options.message_size) {}
+  explicit RawClientProtocol(const ClientProtocolOptions& options) : pattern_(options.message_size, options.seed) {}
   std::unique_ptr<ClientCodec> make_codec(std::uint64_t connection) const override {
     return std::make_unique<RawClientCodec>(pattern_, connection);
   }

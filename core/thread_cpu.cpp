@@ -1,11 +1,13 @@
 #include "core/thread_cpu.hpp"
 
 #include <dirent.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 #include <fmt/format.h>
 
@@ -53,6 +55,31 @@ std::size_t processes_thread_count(const std::vector<pid_t>& pids) {
   std::size_t threads = 0;
   for (const pid_t pid : pids) threads += process_thread_count(pid);
   return threads;
+}
+
+double processes_stat_cpu_us(const std::vector<pid_t>& pids) {
+  double ticks = 0;
+  for (const pid_t pid : pids) {
+    std::ifstream in(fmt::format("/proc/{}/stat", pid));
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    unsigned long utime = 0, stime = 0;  // fields 14 and 15, after the ")" that ends the name
+    const auto paren = text.rfind(')');
+    if (paren != std::string::npos &&
+        std::sscanf(text.c_str() + paren + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) == 2)
+      ticks += static_cast<double>(utime + stime);
+  }
+  return ticks * 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+std::uint64_t processes_resident_bytes(const std::vector<pid_t>& pids) {
+  std::uint64_t bytes = 0;
+  for (const pid_t pid : pids) {
+    std::ifstream in(fmt::format("/proc/{}/statm", pid));
+    std::uint64_t pages = 0, resident = 0;
+    in >> pages >> resident;
+    if (in) bytes += resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  }
+  return bytes;
 }
 
 std::optional<std::map<pid_t, std::uint64_t>> read_processes_thread_cpu(const std::vector<pid_t>& pids,

@@ -25,6 +25,12 @@ std::optional<std::map<pid_t, std::uint64_t>> read_process_thread_cpu(pid_t pid,
 std::optional<std::map<pid_t, std::uint64_t>> read_processes_thread_cpu(const std::vector<pid_t>& pids,
                                                                         std::size_t max_threads);
 std::size_t processes_thread_count(const std::vector<pid_t>& pids);
+// Their resident sets summed, bytes (/proc/PID/statm; 0 for one that is gone). Pages a forked
+// worker still shares with its parent count in each: an overestimate of a few MiB per worker.
+std::uint64_t processes_resident_bytes(const std::vector<pid_t>& pids);
+// Their user + system CPU time from /proc/PID/stat, µs, in clock ticks (10 ms): the fallback
+// where nothing finer answers. 0 for one that is gone.
+double processes_stat_cpu_us(const std::vector<pid_t>& pids);
 
 // What the threads of one side did over a window.
 struct ThreadCpuUse {

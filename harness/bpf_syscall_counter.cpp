@@ -16,6 +16,7 @@
 
 #include "core/errno_text.hpp"
 
+#include "harness/bpf_programs.hpp"
 #include "harness/kernel_btf.hpp"
 
 namespace mux {
@@ -33,125 +34,6 @@ std::size_t possible_cpus() {
   return tail.empty() ? 0 : static_cast<std::size_t>(std::stoul(tail)) + 1;
 }
 
-// The few eBPF instructions the program needs (linux/bpf.h's encoding; libbpf's macros of the
-// same names are not installed).
-bpf_insn insn(int code, int dst, int src, int off, int imm) {
-  bpf_insn i{};
-  i.code = static_cast<std::uint8_t>(code);
-  i.dst_reg = static_cast<std::uint8_t>(dst) & 0xf;
-  i.src_reg = static_cast<std::uint8_t>(src) & 0xf;
-  i.off = static_cast<std::int16_t>(off);
-  i.imm = imm;
-  return i;
-}
-bpf_insn mov_reg(int dst, int src) { return insn(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0); }
-bpf_insn mov_imm(int dst, int imm) { return insn(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm); }
-bpf_insn alu_imm(int op, int dst, int imm) { return insn(BPF_ALU64 | op | BPF_K, dst, 0, 0, imm); }
-bpf_insn add_reg(int dst, int src) { return insn(BPF_ALU64 | BPF_ADD | BPF_X, dst, src, 0, 0); }
-bpf_insn store32(int base, int off, int src) { return insn(BPF_STX | BPF_W | BPF_MEM, base, src, off, 0); }
-bpf_insn load32(int dst, int base, int off) { return insn(BPF_LDX | BPF_W | BPF_MEM, dst, base, off, 0); }
-bpf_insn load64(int dst, int base, int off) { return insn(BPF_LDX | BPF_DW | BPF_MEM, dst, base, off, 0); }
-bpf_insn atomic_add64(int base, int off, int src) { return insn(BPF_STX | BPF_DW | BPF_ATOMIC, base, src, off, BPF_ADD); }
-bpf_insn jump_imm(int op, int dst, int imm, int skip) { return insn(BPF_JMP | op | BPF_K, dst, 0, skip, imm); }
-bpf_insn call(int helper) { return insn(BPF_JMP | BPF_CALL, 0, 0, 0, helper); }
-bpf_insn exit_insn() { return insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0); }
-// A 64-bit load of a map's address from its fd: two instruction slots.
-void load_map(std::vector<bpf_insn>& p, int dst, int map_fd) {
-  p.push_back(insn(BPF_LD | BPF_DW | BPF_IMM, dst, BPF_PSEUDO_MAP_FD, 0, map_fd));
-  p.push_back(insn(0, 0, 0, 0, 0));
-}
-
-// On sys_enter(struct pt_regs *regs, long id): ctx is struct bpf_raw_tracepoint_args, args[1]
-// (ctx + 8) the syscall number. R1-R5 are clobbered by calls, R6-R9 kept; R10 is the stack.
-std::vector<bpf_insn> counting_program(int processes_fd, int counts_fd) {
-  constexpr int kNumberBits = 9;  // kNumbers == 1 << 9
-  static_assert(BpfSyscallCounter::kNumbers == 1u << kNumberBits);
-  constexpr int kSlots = static_cast<int>(BpfSyscallCounter::kSlots);
-  std::vector<bpf_insn> p;
-  p.push_back(mov_reg(BPF_REG_6, BPF_REG_1));                   // r6 = ctx
-  p.push_back(call(BPF_FUNC_get_current_pid_tgid));             // r0 = tgid << 32 | tid
-  p.push_back(alu_imm(BPF_RSH, BPF_REG_0, 32));                 // r0 = tgid
-  p.push_back(store32(BPF_REG_10, -4, BPF_REG_0));              // key = tgid, on the stack
-  load_map(p, BPF_REG_1, processes_fd);                         // (2 slots)
-  p.push_back(mov_reg(BPF_REG_2, BPF_REG_10));
-  p.push_back(alu_imm(BPF_ADD, BPF_REG_2, -4));
-  p.push_back(call(BPF_FUNC_map_lookup_elem));                  // counted process?
-  p.push_back(jump_imm(BPF_JEQ, BPF_REG_0, 0, 18));             // no: to `r0 = 0; exit`
-  p.push_back(load32(BPF_REG_8, BPF_REG_0, 0));                 // r8 = its slot
-  p.push_back(load64(BPF_REG_7, BPF_REG_6, 8));                 // r7 = args[1], the syscall number
-  p.push_back(jump_imm(BPF_JLT, BPF_REG_7, BpfSyscallCounter::kOtherSyscalls, 1));
-  p.push_back(mov_imm(BPF_REG_7, BpfSyscallCounter::kOtherSyscalls));  // out of range: "other"
-  p.push_back(call(BPF_FUNC_get_smp_processor_id));             // r0 = cpu
-  p.push_back(alu_imm(BPF_MUL, BPF_REG_0, kSlots));
-  p.push_back(add_reg(BPF_REG_0, BPF_REG_8));                   // r0 = cpu * kSlots + slot
-  p.push_back(alu_imm(BPF_LSH, BPF_REG_0, kNumberBits));
-  p.push_back(add_reg(BPF_REG_0, BPF_REG_7));                   // ... * kNumbers + number
-  p.push_back(store32(BPF_REG_10, -8, BPF_REG_0));
-  load_map(p, BPF_REG_1, counts_fd);                            // (2 slots)
-  p.push_back(mov_reg(BPF_REG_2, BPF_REG_10));
-  p.push_back(alu_imm(BPF_ADD, BPF_REG_2, -8));
-  p.push_back(call(BPF_FUNC_map_lookup_elem));                  // null past the end (bad slot)
-  p.push_back(jump_imm(BPF_JEQ, BPF_REG_0, 0, 2));              // to `r0 = 0`
-  p.push_back(mov_imm(BPF_REG_1, 1));
-  // Atomic although each CPU has its own row: the program may be preempted on kernels that run
-  // syscall tracepoints preemptible; uncontended, the locked add costs a few ns.
-  p.push_back(atomic_add64(BPF_REG_0, 0, BPF_REG_1));
-  p.push_back(mov_imm(BPF_REG_0, 0));
-  p.push_back(exit_insn());
-  return p;
-}
-
-// On sched_migrate_task(struct task_struct *p, int dest_cpu), ctx args[0] and args[1]: the
-// task's tgid and current CPU are read at their BTF offsets; a counted process's task that
-// changes CPU adds one to [cpu][slot][kMigrations] (the kernel fires this even when it stays).
-std::vector<bpf_insn> migration_program(int processes_fd, int counts_fd, std::uint32_t tgid_offset,
-                                        std::uint32_t cpu_offset) {
-  constexpr int kNumberBits = 9;
-  constexpr int kSlots = static_cast<int>(BpfSyscallCounter::kSlots);
-  std::vector<bpf_insn> p;
-  p.push_back(load64(BPF_REG_7, BPF_REG_1, 0));                 // r7 = p
-  p.push_back(load64(BPF_REG_8, BPF_REG_1, 8));                 // r8 = dest_cpu
-  p.push_back(mov_reg(BPF_REG_1, BPF_REG_10));
-  p.push_back(alu_imm(BPF_ADD, BPF_REG_1, -4));                 // stack -4: the tgid (u32)
-  p.push_back(mov_imm(BPF_REG_2, 4));
-  p.push_back(mov_reg(BPF_REG_3, BPF_REG_7));
-  p.push_back(alu_imm(BPF_ADD, BPF_REG_3, static_cast<int>(tgid_offset)));
-  p.push_back(call(BPF_FUNC_probe_read_kernel));
-  p.push_back(jump_imm(BPF_JNE, BPF_REG_0, 0, 31));             // unreadable: to `r0 = 0`
-  p.push_back(mov_reg(BPF_REG_1, BPF_REG_10));
-  p.push_back(alu_imm(BPF_ADD, BPF_REG_1, -8));                 // stack -8: the task's CPU (u32)
-  p.push_back(mov_imm(BPF_REG_2, 4));
-  p.push_back(mov_reg(BPF_REG_3, BPF_REG_7));
-  p.push_back(alu_imm(BPF_ADD, BPF_REG_3, static_cast<int>(cpu_offset)));
-  p.push_back(call(BPF_FUNC_probe_read_kernel));
-  p.push_back(jump_imm(BPF_JNE, BPF_REG_0, 0, 24));
-  p.push_back(load32(BPF_REG_1, BPF_REG_10, -8));
-  p.push_back(insn(BPF_ALU | BPF_MOV | BPF_X, BPF_REG_8, BPF_REG_8, 0, 0));  // dest_cpu as u32
-  p.push_back(insn(BPF_JMP | BPF_JEQ | BPF_X, BPF_REG_1, BPF_REG_8, 21, 0));  // stays: to `r0 = 0`
-  load_map(p, BPF_REG_1, processes_fd);                         // (2 slots)
-  p.push_back(mov_reg(BPF_REG_2, BPF_REG_10));
-  p.push_back(alu_imm(BPF_ADD, BPF_REG_2, -4));
-  p.push_back(call(BPF_FUNC_map_lookup_elem));                  // a counted process?
-  p.push_back(jump_imm(BPF_JEQ, BPF_REG_0, 0, 15));
-  p.push_back(load32(BPF_REG_8, BPF_REG_0, 0));                 // r8 = its slot
-  p.push_back(call(BPF_FUNC_get_smp_processor_id));
-  p.push_back(alu_imm(BPF_MUL, BPF_REG_0, kSlots));
-  p.push_back(add_reg(BPF_REG_0, BPF_REG_8));
-  p.push_back(alu_imm(BPF_LSH, BPF_REG_0, kNumberBits));
-  p.push_back(alu_imm(BPF_ADD, BPF_REG_0, static_cast<int>(BpfSyscallCounter::kMigrations)));
-  p.push_back(store32(BPF_REG_10, -12, BPF_REG_0));
-  load_map(p, BPF_REG_1, counts_fd);                            // (2 slots)
-  p.push_back(mov_reg(BPF_REG_2, BPF_REG_10));
-  p.push_back(alu_imm(BPF_ADD, BPF_REG_2, -12));
-  p.push_back(call(BPF_FUNC_map_lookup_elem));
-  p.push_back(jump_imm(BPF_JEQ, BPF_REG_0, 0, 2));
-  p.push_back(mov_imm(BPF_REG_1, 1));
-  p.push_back(atomic_add64(BPF_REG_0, 0, BPF_REG_1));
-  p.push_back(mov_imm(BPF_REG_0, 0));
-  p.push_back(exit_insn());
-  return p;
-}
-
 std::string refusal(const char* what, int err) {
   if (err == EPERM || err == EACCES)
     return fmt::format("{} refused: {}: loading eBPF tracing programs needs CAP_BPF and CAP_PERFMON (or "
@@ -159,6 +41,49 @@ std::string refusal(const char* what, int err) {
                        what, errno_text(err));
   if (err == ENOSYS) return fmt::format("{}: {}: this kernel has no bpf(2)", what, errno_text(err));
   return fmt::format("{}: {}", what, errno_text(err));
+}
+
+constexpr auto kNoAttachType = static_cast<bpf_attach_type>(0);  // what a raw tracepoint program gives
+
+// Loads `program`; an empty fd with `*why` set where the kernel (or its verifier) refuses.
+UniqueFd load_program(const std::vector<bpf_insn>& program, bpf_prog_type type, bpf_attach_type attach_type,
+                      std::uint32_t attach_btf_id, const char* name, std::string* why) {
+  std::vector<char> log(64 * 1024);
+  bpf_attr attr{};
+  attr.prog_type = type;
+  attr.expected_attach_type = attach_type;
+  attr.attach_btf_id = attach_btf_id;  // 0 with attach_btf_obj_fd 0: none; else a type of vmlinux
+  attr.insns = reinterpret_cast<std::uintptr_t>(program.data());
+  attr.insn_cnt = static_cast<std::uint32_t>(program.size());
+  attr.license = reinterpret_cast<std::uintptr_t>("GPL");  // fentry and bpf_probe_read_kernel are GPL-only
+  attr.log_buf = reinterpret_cast<std::uintptr_t>(log.data());
+  attr.log_size = static_cast<std::uint32_t>(log.size());
+  attr.log_level = 1;
+  std::strncpy(attr.prog_name, name, sizeof attr.prog_name - 1);
+  UniqueFd fd(bpf(BPF_PROG_LOAD, attr));
+  if (!fd) {
+    const int err = errno;
+    *why = err == EPERM && type == BPF_PROG_TYPE_TRACING
+               // Refused before the verifier (its log is empty) though a raw tracepoint program,
+               // which needs the same capabilities, may load: a security module denies the type.
+               ? fmt::format("bpf(BPF_PROG_LOAD, {}): {}: this kernel refuses tracing (fentry) programs to this "
+                             "process: a security policy denies BPF_PROG_TYPE_TRACING, or CAP_BPF/CAP_PERFMON is missing",
+                             name, errno_text(err))
+               : refusal(fmt::format("bpf(BPF_PROG_LOAD, {})", name).c_str(), err);
+    if (log[0] != '\0') *why += fmt::format("; the verifier said: {}", log.data());  // EACCES may be the verifier's
+  }
+  return fd;
+}
+
+// Attaches a loaded program: to the raw tracepoint `tracepoint`, or (null) where its BTF id
+// says (fentry). An empty fd with `*why` set where refused.
+UniqueFd attach_program(const UniqueFd& program, const char* tracepoint, const char* what, std::string* why) {
+  bpf_attr attr{};
+  attr.raw_tracepoint.name = reinterpret_cast<std::uintptr_t>(tracepoint);
+  attr.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(program.get());
+  UniqueFd link(bpf(BPF_RAW_TRACEPOINT_OPEN, attr));
+  if (!link) *why = refusal(fmt::format("bpf(BPF_RAW_TRACEPOINT_OPEN, {})", what).c_str(), errno);
+  return link;
 }
 
 }  // namespace
@@ -191,7 +116,7 @@ bool BpfSyscallCounter::map_counts(std::string* why) {
   return true;
 }
 
-std::shared_ptr<BpfSyscallCounter> BpfSyscallCounter::shared(std::string* why) {
+std::shared_ptr<BpfSyscallCounter> BpfSyscallCounter::shared(std::string* why, Attach attach) {
 #ifndef __x86_64__
   *why = "the eBPF syscall counter names system calls by their x86-64 numbers: not on this architecture";
   return nullptr;
@@ -225,35 +150,44 @@ std::shared_ptr<BpfSyscallCounter> BpfSyscallCounter::shared(std::string* why) {
   }
   if (!c->map_counts(why)) return nullptr;
 
-  const std::vector<bpf_insn> program = counting_program(c->processes_.get(), c->counts_.get());
-  std::vector<char> log(64 * 1024);
-  attr = {};
-  attr.prog_type = BPF_PROG_TYPE_RAW_TRACEPOINT;
-  attr.insns = reinterpret_cast<std::uintptr_t>(program.data());
-  attr.insn_cnt = static_cast<std::uint32_t>(program.size());
-  attr.license = reinterpret_cast<std::uintptr_t>("GPL");
-  attr.log_buf = reinterpret_cast<std::uintptr_t>(log.data());
-  attr.log_size = static_cast<std::uint32_t>(log.size());
-  attr.log_level = 1;
-  std::strncpy(attr.prog_name, "mux_sys_enter", sizeof attr.prog_name - 1);
-  c->program_.reset(bpf(BPF_PROG_LOAD, attr));
-  if (!c->program_) {
-    *why = refusal("bpf(BPF_PROG_LOAD)", errno);
-    if (log[0] != '\0') *why += fmt::format("; the verifier said: {}", log.data());  // EACCES may be the verifier's
-    return nullptr;
-  }
-  attr = {};
-  attr.raw_tracepoint.name = reinterpret_cast<std::uintptr_t>("sys_enter");
-  attr.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(c->program_.get());
-  c->attachment_.reset(bpf(BPF_RAW_TRACEPOINT_OPEN, attr));
-  if (!c->attachment_) {
-    *why = refusal("bpf(BPF_RAW_TRACEPOINT_OPEN, sys_enter)", errno);
-    return nullptr;
-  }
+  if (!c->attach_counting_program(attach, why)) return nullptr;
   c->attach_migration_program();
   current = c;
   return c;
 #endif
+}
+
+bool BpfSyscallCounter::attach_counting_program(Attach attach, std::string* why) {
+  const std::vector<bpf_insn> program = counting_program(processes_.get(), counts_.get());
+  // fentry on the function every 64-bit system call goes through, where the kernel has one
+  // (x86-64, 6.9+) and allows it: see the header for why it is cheaper than the tracepoint.
+  if (attach == Attach::tracepoint) {
+    fentry_refused_ = "not tried: the raw tracepoint was asked for";
+  } else if (const auto id = kernel_function_btf_id(kSyscallFunction, &fentry_refused_)) {
+    program_ = load_program(program, BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, *id, "mux_syscall", &fentry_refused_);
+    if (program_) attachment_ = attach_program(program_, nullptr, "fentry x64_sys_call", &fentry_refused_);
+    if (attachment_) {
+      fentry_refused_.clear();
+      method_ = fmt::format("fentry {}", kSyscallFunction);
+      return true;
+    }
+  }
+  program_ = load_program(program, BPF_PROG_TYPE_RAW_TRACEPOINT, kNoAttachType, 0, "mux_sys_enter", why);
+  if (!program_) return false;
+  attach_point_ = "sys_enter";
+  attachment_ = attach_program(program_, attach_point_, attach_point_, why);
+  method_ = "raw tracepoint sys_enter";
+  return static_cast<bool>(attachment_);
+}
+
+bool BpfSyscallCounter::reattach(std::string* why) {
+  if (attachment_) return true;
+  if (!program_) {
+    *why = "this process did not load the eBPF counting program (a counter handed down by bench)";
+    return false;
+  }
+  attachment_ = attach_program(program_, attach_point_, method_.c_str(), why);
+  return static_cast<bool>(attachment_);
 }
 
 void BpfSyscallCounter::attach_migration_program() {
@@ -265,30 +199,12 @@ void BpfSyscallCounter::attach_migration_program() {
     return;
   }
   const std::vector<bpf_insn> program = migration_program(processes_.get(), counts_.get(), *tgid, *cpu);
-  std::vector<char> log(64 * 1024);
-  bpf_attr attr{};
-  attr.prog_type = BPF_PROG_TYPE_RAW_TRACEPOINT;
-  attr.insns = reinterpret_cast<std::uintptr_t>(program.data());
-  attr.insn_cnt = static_cast<std::uint32_t>(program.size());
-  attr.license = reinterpret_cast<std::uintptr_t>("GPL");  // bpf_probe_read_kernel is GPL-only
-  attr.log_buf = reinterpret_cast<std::uintptr_t>(log.data());
-  attr.log_size = static_cast<std::uint32_t>(log.size());
-  attr.log_level = 1;
-  std::strncpy(attr.prog_name, "mux_migrate", sizeof attr.prog_name - 1);
-  migration_program_.reset(bpf(BPF_PROG_LOAD, attr));
-  if (!migration_program_) {
-    migrations_refused_ = refusal("bpf(BPF_PROG_LOAD, migrations)", errno);
-    if (log[0] != '\0') migrations_refused_ += fmt::format("; the verifier said: {}", log.data());
-    return;
-  }
-  attr = {};
-  attr.raw_tracepoint.name = reinterpret_cast<std::uintptr_t>("sched_migrate_task");
-  attr.raw_tracepoint.prog_fd = static_cast<std::uint32_t>(migration_program_.get());
-  migration_attachment_.reset(bpf(BPF_RAW_TRACEPOINT_OPEN, attr));
-  if (!migration_attachment_) {
-    migrations_refused_ = refusal("bpf(BPF_RAW_TRACEPOINT_OPEN, sched_migrate_task)", errno);
-    return;
-  }
+  migration_program_ = load_program(program, BPF_PROG_TYPE_RAW_TRACEPOINT, kNoAttachType, 0, "mux_migrate",
+                                    &migrations_refused_);
+  if (!migration_program_) return;
+  migration_attachment_ = attach_program(migration_program_, "sched_migrate_task", "sched_migrate_task",
+                                         &migrations_refused_);
+  if (!migration_attachment_) return;
   migrations_refused_.clear();
 }
 

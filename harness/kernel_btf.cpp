@@ -111,15 +111,28 @@ const btf_type* resolve(const BtfTypes& b, std::uint32_t id) {
   return nullptr;
 }
 
+const std::optional<BtfTypes>& vmlinux(std::string* why) {
+  static const std::optional<BtfTypes> btf = load(why);
+  if (!btf && why->empty()) *why = fmt::format("{} could not be read", kVmlinuxBtf);
+  return btf;
+}
+
 }  // namespace
+
+std::optional<std::uint32_t> kernel_function_btf_id(const std::string& name, std::string* why) {
+  const auto& btf = vmlinux(why);
+  if (!btf) return std::nullopt;
+  for (std::size_t id = 1; id < btf->types.size(); ++id)
+    if (BTF_INFO_KIND(btf->types[id]->info) == BTF_KIND_FUNC && btf->named(btf->types[id]->name_off, name))
+      return static_cast<std::uint32_t>(id);
+  *why = fmt::format("the kernel's BTF has no function {}", name);
+  return std::nullopt;
+}
 
 std::optional<std::uint32_t> kernel_field_offset(const std::string& structure, const std::vector<std::string>& path,
                                                  std::string* why) {
-  static const std::optional<BtfTypes> btf = load(why);
-  if (!btf) {
-    if (why->empty()) *why = fmt::format("{} could not be read", kVmlinuxBtf);
-    return std::nullopt;
-  }
+  const auto& btf = vmlinux(why);
+  if (!btf) return std::nullopt;
   const btf_type* current = nullptr;
   for (std::size_t id = 1; id < btf->types.size() && !current; ++id)
     if (BTF_INFO_KIND(btf->types[id]->info) == BTF_KIND_STRUCT && btf->named(btf->types[id]->name_off, structure))

@@ -137,15 +137,16 @@ std::vector<pid_t> threads_of_this_process() {
   return tids;
 }
 
-struct EventSpec {
-  std::string name;
-  std::uint32_t type;
-  std::uint64_t config;
-};
-
 }  // namespace
 
 std::span<const BreakdownSyscall> breakdown_syscalls() { return kBreakdown; }
+
+void add_syscall_counts(const BpfSyscallCounter::Counts& counts, std::map<std::string, std::uint64_t>& into) {
+  into["syscalls"] = BpfSyscallCounter::total_syscalls(counts);
+  for (const auto& [name, number] : kBreakdown)
+    if (number >= 0 && static_cast<std::size_t>(number) < counts.size())
+      into[fmt::format("syscall:{}", name)] = counts[static_cast<std::size_t>(number)];
+}
 
 std::string SyscallCounterHandoff::to_argument() const {
   return fmt::format("{},{},{},{:d}", processes_fd, counts_fd, slot, migrations);
@@ -164,7 +165,8 @@ std::optional<SyscallCounterHandoff> SyscallCounterHandoff::parse(const std::str
 
 nlohmann::json snapshot_to_json(const KernelSnapshot& s) {
   return {{"counts", s.counts},   {"unavailable", s.unavailable},         {"scaled", s.scaled},
-          {"coverage", s.coverage}, {"syscalls_counted_by", s.syscalls_counted_by}, {"ebpf_refused", s.ebpf_refused}};
+          {"coverage", s.coverage}, {"syscalls_counted_by", s.syscalls_counted_by}, {"ebpf_refused", s.ebpf_refused},
+          {"syscall_counting_method", s.syscall_counting_method}, {"fentry_refused", s.fentry_refused}};
 }
 
 KernelSnapshot snapshot_from_json(const nlohmann::json& j) {
@@ -176,6 +178,8 @@ KernelSnapshot snapshot_from_json(const nlohmann::json& j) {
   s.coverage = j.value("coverage", std::string());
   s.syscalls_counted_by = j.value("syscalls_counted_by", std::string());
   s.ebpf_refused = j.value("ebpf_refused", std::string());
+  s.syscall_counting_method = j.value("syscall_counting_method", std::string());
+  s.fentry_refused = j.value("fentry_refused", std::string());
   return s;
 }
 
@@ -195,6 +199,69 @@ BpfSlot open_ebpf(const std::optional<SyscallCounterHandoff>& handoff, std::stri
       !slot.counter().sees_this_process(slot.slot(), why))
     return {};
   return slot;
+}
+
+void KernelCounters::add_coverage(const std::string& text) { coverage_ += (coverage_.empty() ? "" : "; ") + text; }
+
+// One group of `software` and one of `hardware` events per thread, each inherited by what the
+// thread creates; what the first thread refuses is unavailable, with the reason.
+void KernelCounters::open_groups(const std::vector<pid_t>& tids, const std::vector<EventSpec>& software,
+                                 const std::vector<EventSpec>& hardware) {
+  for (const pid_t tid : tids) {
+    const bool first = tid == tids.front();  // what the first thread refuses is unavailable
+    for (const auto* specs : {&software, &hardware}) {
+      Group group;
+      for (const EventSpec& spec : *specs) {
+        if (unavailable_.contains(spec.name)) continue;
+        // Where raw_syscalls:sys_enter is refused, each syscall's tracepoint is refused alike.
+        if (spec.name.starts_with("syscall:") && unavailable_.contains("syscalls")) continue;
+        perf_event_attr attr{};
+        attr.size = sizeof attr;
+        attr.type = spec.type;
+        attr.config = spec.config;
+        attr.inherit = 1;  // threads and processes created later are counted into this event
+        attr.read_format = PERF_FORMAT_GROUP | PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
+        const int leader = group.fds.empty() ? -1 : group.fds.front().get();
+        const int fd = static_cast<int>(::syscall(SYS_perf_event_open, &attr, tid, -1, leader, PERF_FLAG_FD_CLOEXEC));
+        if (fd >= 0) {
+          group.fds.emplace_back(fd);
+          group.names.push_back(spec.name);
+          continue;
+        }
+        const int err = errno;
+        if (err == ESRCH) break;  // the thread ended meanwhile: nothing of it left to count
+        if (first)
+          unavailable_[spec.name] = refusal_reason(spec.name, spec.type == PERF_TYPE_HARDWARE, err);
+        else
+          add_coverage(fmt::format("{} is not counted on thread {}: {}", spec.name, tid, errno_text(err)));
+      }
+      if (!group.fds.empty()) groups_.push_back(std::move(group));
+    }
+  }
+}
+
+KernelCounters KernelCounters::open_for_process_tree(pid_t pid) {
+  KernelCounters c;
+  c.rusage_self_ = false;
+  std::vector<EventSpec> software, hardware;
+  const Tracepoints& tp = tracepoints();
+  if (tp.sys_enter) {
+    software.push_back({"syscalls", PERF_TYPE_TRACEPOINT, *tp.sys_enter});
+    for (const auto& [name, id] : tp.per_syscall) software.push_back({"syscall:" + name, PERF_TYPE_TRACEPOINT, id});
+  } else {
+    c.unavailable_["syscalls"] = tp.error;
+  }
+  // getrusage cannot see another process: perf's software events count what it would.
+  software.push_back({"cpu_migrations", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_MIGRATIONS});
+  software.push_back({"context_switches", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CONTEXT_SWITCHES});
+  software.push_back({"page_faults", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS});
+  hardware.push_back({"instructions", PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS});
+  hardware.push_back({"cycles", PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES});
+  c.open_groups({pid}, software, hardware);
+  for (const char* split : {"voluntary_context_switches", "involuntary_context_switches"})
+    c.unavailable_[split] = "a --server-cmd server is counted from outside, by perf's context-switch event, which "
+                            "does not tell voluntary from involuntary switches (getrusage does, for its own process only)";
+  return c;
 }
 
 KernelCounters KernelCounters::open_for_this_process(const std::optional<SyscallCounterHandoff>& handoff) {
@@ -226,45 +293,21 @@ KernelCounters KernelCounters::open_for_this_process(const std::optional<Syscall
                               tids.size() - kMaxTasks, tids.size(), kMaxTasks);
     tids.resize(kMaxTasks);
   }
-  const auto note = [&c](const std::string& text) { c.coverage_ += (c.coverage_.empty() ? "" : "; ") + text; };
-  for (const pid_t tid : tids) {
-    const bool first = tid == tids.front();  // what the first thread refuses is unavailable
-    for (const auto* specs : {&software, &hardware}) {
-      Group group;
-      for (const EventSpec& spec : *specs) {
-        if (c.unavailable_.contains(spec.name)) continue;
-        // Where raw_syscalls:sys_enter is refused, each syscall's tracepoint is refused alike.
-        if (spec.name.starts_with("syscall:") && c.unavailable_.contains("syscalls")) continue;
-        perf_event_attr attr{};
-        attr.size = sizeof attr;
-        attr.type = spec.type;
-        attr.config = spec.config;
-        attr.inherit = 1;  // threads and processes created later are counted into this event
-        attr.read_format = PERF_FORMAT_GROUP | PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
-        const int leader = group.fds.empty() ? -1 : group.fds.front().get();
-        const int fd = static_cast<int>(::syscall(SYS_perf_event_open, &attr, tid, -1, leader, PERF_FLAG_FD_CLOEXEC));
-        if (fd >= 0) {
-          group.fds.emplace_back(fd);
-          group.names.push_back(spec.name);
-          continue;
-        }
-        const int err = errno;
-        if (err == ESRCH) break;  // the thread ended meanwhile: nothing of it left to count
-        if (first)
-          c.unavailable_[spec.name] = refusal_reason(spec.name, spec.type == PERF_TYPE_HARDWARE, err);
-        else
-          note(fmt::format("{} is not counted on thread {}: {}", spec.name, tid, errno_text(err)));
-      }
-      if (!group.fds.empty()) c.groups_.push_back(std::move(group));
-    }
-  }
+  c.open_groups(tids, software, hardware);
   if (const auto it = c.unavailable_.find("syscalls"); it != c.unavailable_.end() && !c.ebpf_refused_.empty())
     it->second = fmt::format("eBPF: {}; perf_event: {}", c.ebpf_refused_, it->second);
   // A thread started by an uncounted thread while the counters were being opened escapes them.
   std::size_t late = 0;
   for (const pid_t tid : threads_of_this_process()) late += known.count(tid) == 0 ? 1 : 0;
-  if (late > 0) note(fmt::format("{} threads started while the counters were being opened may not be counted", late));
+  if (late > 0) c.add_coverage(fmt::format("{} threads started while the counters were being opened may not be counted", late));
   return c;
+}
+
+void mark_rusage_not_counted(KernelSnapshot& snapshot, const std::string& why) {
+  for (const char* name : {"context_switches", "voluntary_context_switches", "involuntary_context_switches", "page_faults"}) {
+    snapshot.counts.erase(name);
+    snapshot.unavailable[name] = why;
+  }
 }
 
 bool KernelCounters::count_process(pid_t pid, std::string* why) {
@@ -315,20 +358,20 @@ KernelSnapshot KernelCounters::snapshot() const {
   for (const auto& [name, total] : totals) s.counts[name] = static_cast<std::uint64_t>(total + 0.5);
   if (syscalls_) {
     const BpfSyscallCounter::Counts counts = syscalls_.counter().read(syscalls_.slot());
-    s.counts["syscalls"] = BpfSyscallCounter::total_syscalls(counts);
+    add_syscall_counts(counts, s.counts);
     if (syscalls_.counter().counts_migrations()) s.counts["cpu_migrations"] = counts[BpfSyscallCounter::kMigrations];
-    for (const auto& [name, number] : kBreakdown)
-      if (number >= 0 && static_cast<std::size_t>(number) < counts.size())
-        s.counts[fmt::format("syscall:{}", name)] = counts[static_cast<std::size_t>(number)];
     s.syscalls_counted_by = "ebpf";
+    s.syscall_counting_method = syscalls_.counter().method();
+    s.fentry_refused = syscalls_.counter().fentry_refused();
   } else if (s.counts.contains("syscalls")) {
     s.syscalls_counted_by = "perf_event";
+    s.syscall_counting_method = "perf_event tracepoint events";
     s.ebpf_refused = ebpf_refused_;
   }
   s.scaled.assign(scaled.begin(), scaled.end());
   // getrusage(RUSAGE_SELF): every thread of the process, those that already exited included.
   rusage ru{};
-  if (::getrusage(RUSAGE_SELF, &ru) == 0) {
+  if (rusage_self_ && ::getrusage(RUSAGE_SELF, &ru) == 0) {
     const auto count = [](long v) { return static_cast<std::uint64_t>(std::max(v, 0L)); };
     s.counts["voluntary_context_switches"] = count(ru.ru_nvcsw);
     s.counts["involuntary_context_switches"] = count(ru.ru_nivcsw);

@@ -6,6 +6,7 @@
 // KernelCounters counts the process that opens it, every thread it has or creates (io_uring's
 // io-wq workers and SQPOLL thread included). Processes it forks: see count_process().
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -16,10 +17,11 @@
 
 #include "core/unique_fd.hpp"
 #include "harness/bpf_syscall_counter.hpp"
+#include "harness/syscall_sampling.hpp"
 
 namespace mux {
 
-class ServerProcess;
+class MeasuredServer;
 
 inline constexpr const char* kCountersTurnedOff = "turned off by --counters=off";
 
@@ -32,9 +34,15 @@ struct KernelSnapshot {
   std::string coverage;                            // threads that may have escaped counting, if any
   std::string syscalls_counted_by;                 // "ebpf" or "perf_event" (empty: not counted)
   std::string ebpf_refused;                        // why not eBPF, where perf_event counted instead
+  std::string syscall_counting_method;             // eBPF: where its program runs (empty: not known here)
+  std::string fentry_refused;                      // eBPF at the tracepoint: why not at fentry
 };
 nlohmann::json snapshot_to_json(const KernelSnapshot& snapshot);
 KernelSnapshot snapshot_from_json(const nlohmann::json& json);
+
+// getrusage(RUSAGE_SELF) counts one process: where processes it forked do the work, its
+// context switches and page faults are reported as not counted (`why`), not undercounted.
+void mark_rusage_not_counted(KernelSnapshot& snapshot, const std::string& why);
 
 // The system calls listed one by one: what the backends, the load generator and the harness
 // call (x86-64 numbers; the rest is summed as "other").
@@ -43,6 +51,8 @@ struct BreakdownSyscall {
   long number;
 };
 std::span<const BreakdownSyscall> breakdown_syscalls();
+// An eBPF slot's counts as a snapshot's: "syscalls" (the total) and "syscall:NAME" one by one.
+void add_syscall_counts(const BpfSyscallCounter::Counts& counts, std::map<std::string, std::uint64_t>& into);
 
 // `bench` hands a server it starts one slot of its eBPF syscall counter: the maps' fds, which
 // the child inherits, the slot, and whether it counts migrations too
@@ -64,6 +74,11 @@ class KernelCounters {
   // events on every thread, each inherited by what it creates. Never throws: what cannot be
   // opened is reported unavailable with the reason.
   static KernelCounters open_for_this_process(const std::optional<SyscallCounterHandoff>& handoff = std::nullopt);
+  // Opens the counters on process `pid`, which this one forked and which has not yet started
+  // a thread or process (it waits to exec): every event is a perf event on it, inherited by
+  // every thread and process it creates, read from here (`--server-cmd`). Context switches
+  // and page faults come from perf's software events, not getrusage.
+  static KernelCounters open_for_process_tree(pid_t pid);
   KernelCounters(KernelCounters&&) = default;
   KernelCounters& operator=(KernelCounters&&) = default;
 
@@ -78,9 +93,19 @@ class KernelCounters {
   void forget_process(pid_t pid);
 
   KernelSnapshot snapshot() const;
+  // The eBPF slot this side's system calls are counted in (empty: perf_event counts them, or nothing).
+  const BpfSlot& syscall_slot() const { return syscalls_; }
 
  private:
   KernelCounters() = default;
+  struct EventSpec {
+    std::string name;
+    std::uint32_t type;
+    std::uint64_t config;
+  };
+  void open_groups(const std::vector<pid_t>& tids, const std::vector<EventSpec>& software,
+                   const std::vector<EventSpec>& hardware);
+  void add_coverage(const std::string& text);
   // Counters of one thread that existed at open time, read together: the first is the leader.
   struct Group {
     std::vector<std::string> names;
@@ -93,32 +118,75 @@ class KernelCounters {
   std::map<std::string, std::string> unavailable_;
   std::string coverage_;
   std::string off_reason_;  // non-empty: nothing counted, not even getrusage
+  bool rusage_self_ = true;  // context switches and page faults from getrusage(RUSAGE_SELF)
 };
 
+// What one process counted over its own measured window (after - before, counter by counter;
+// a counter missing from either is unavailable with its reason): what an MPI load rank sends
+// rank 0, where the counting cannot reach it.
+KernelSnapshot snapshot_window(const KernelSnapshot& before, const KernelSnapshot& after);
+// Several processes' windows added counter by counter (the load ranks'). A counter one of them
+// lacks is unavailable in the sum, with that one's reason prefixed by its `labels` entry.
+KernelSnapshot sum_windows(const std::vector<KernelSnapshot>& windows, const std::vector<std::string>& labels);
+// kernel_window_json() of such a window (the counts from zero).
+nlohmann::ordered_json window_json(const KernelSnapshot& window, std::uint64_t requests, const std::string& attribution);
+
 // One side's counters over the measured window, per request (results.kernel_counters.server
-// or .loadgen; schema in results/README.md).
+// or .loadgen; schema in results/README.md). With `sample`, the system calls are those of the
+// slices, per request completed in them (--counters=sampled).
 nlohmann::ordered_json kernel_window_json(const KernelSnapshot& before, const KernelSnapshot& after,
-                                          std::uint64_t requests, const std::string& attribution);
+                                          std::uint64_t requests, const std::string& attribution,
+                                          const SyscallSample* sample = nullptr);
 
 // Both sides over the measured window: opened before the load generator starts its threads,
 // read at the window's edges (start(), stop()), where measure() reads CPU time.
 class KernelCounterWindow {
  public:
-  // `server` may be null (`bench load`): that side is then reported uncounted.
-  KernelCounterWindow(bool enabled, ServerProcess* server);
-  void start();
+  // `server` may be null (`bench load`): that side is then reported uncounted. `sampling`:
+  // system calls counted only in slices (harness/syscall_sampling.hpp).
+  KernelCounterWindow(bool enabled, std::optional<SyscallSampling> sampling, MeasuredServer* server);
+  ~KernelCounterWindow();
+  KernelCounterWindow(const KernelCounterWindow&) = delete;
+  KernelCounterWindow& operator=(const KernelCounterWindow&) = delete;
+  // `end_ns`: when the window is due to end; `completed`: the requests completed so far (null
+  // where the load does not count them live: then no sampling, said so).
+  void start(std::uint64_t end_ns, std::function<std::uint64_t()> completed);
+  // Sampling: the next slice edge (UINT64_MAX: none), and the edges reached by `now` handled.
+  std::uint64_t next_edge_ns() const;
+  void tick(std::uint64_t now);
   void stop();
+  // --loadgen-processes: a load process this one started, counted with this side from now on
+  // (call before start()); forget it once reaped.
+  void count_loadgen_process(pid_t pid);
+  void forget_loadgen_process(pid_t pid);
   // {"server": ..., "loadgen": ...}
   nlohmann::ordered_json to_json(std::uint64_t requests) const;
+  // This process's counts over the window (snapshot_window), once stopped.
+  std::optional<KernelSnapshot> loadgen_window() const;
 
  private:
   std::optional<KernelSnapshot> server_snapshot();
+  // Sampling: why it cannot be done (empty: it can), then each slice's edges.
+  std::string sampling_refused(const std::function<std::uint64_t()>& completed) const;
+  void begin_slice();
+  void end_slice();
 
   bool enabled_;
-  ServerProcess* server_;
+  std::optional<SyscallSampling> sampling_;
+  MeasuredServer* server_;
+  // Sampling's state: the slices planned, the next one, the edge of the one in progress.
+  std::string sampling_refused_, sampling_incomplete_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> slices_;
+  std::size_t next_slice_ = 0;
+  bool in_slice_ = false, detached_ = false, server_sampled_ = false;
+  std::function<std::uint64_t()> completed_;
+  std::uint64_t slice_begin_ns_ = 0, slice_completed_ = 0;
+  BpfSyscallCounter::Counts slice_loadgen_{}, slice_server_{};
+  SyscallSample loadgen_sample_, server_sample_;
   std::uint64_t start_ns_ = 0, stop_ns_ = 0;                    // bench's edges
   std::uint64_t server_delay0_ns_ = 0, server_delay1_ns_ = 0;  // how late the server answered
   KernelCounters loadgen_;
+  std::size_t loadgen_processes_ = 0;  // load processes added to loadgen_
   KernelSnapshot loadgen0_, loadgen1_;
   std::optional<KernelSnapshot> server0_, server1_;
   bool stopped_ = false;

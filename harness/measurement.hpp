@@ -13,7 +13,8 @@
 
 namespace mux {
 
-class ServerProcess;
+class MeasuredServer;
+class MpiWorld;
 
 // SIGINT/SIGTERM set a flag that measure() watches (no SA_RESTART, so sleeps end early).
 void install_stop_signals();
@@ -24,7 +25,29 @@ int stop_signal();  // the signal received, 0 if none
 // when something will be measured); when the target cannot be reached, measure() throws
 // UsageError without calling it.
 RunRecord measure(const RunOptions& options, const std::string& label, const SocketAddress& target,
-                  ServerProcess* server, const std::function<void()>& on_connected = {});
+                  MeasuredServer* server, const std::function<void()>& on_connected = {});
+
+// `bench`'s run of one backend: its server started (pinned, shaped by the --server-* flags),
+// measured, its counters collected, and stopped. Throws UsageError or std::runtime_error.
+RunRecord run_backend(const RunOptions& options, const std::string& backend, const std::function<void()>& on_connected);
+
+// run_backend() with the measurement given: `measure_server` gets the address a client on this
+// machine reaches the started server at, and the server.
+using MeasureServer = std::function<RunRecord(const SocketAddress& target, MeasuredServer& server)>;
+RunRecord run_backend_with(const RunOptions& options, const std::string& backend, const MeasureServer& measure_server);
+
+// measure() as one rank of `mpirun -n K bench load` or `mpirun -n K bench --backend=B`
+// (harness/mpi_load.hpp): every rank calls it; rank 0's record holds every load rank's result,
+// merged (the others' is empty). With `server` (on rank 0 only, and `root_serves` on every
+// rank), rank 0 measures that server and the load is split over the other ranks; a load
+// rank's `rank_error` (e.g. its preflight's) ends the run on every rank. MPI builds only.
+struct MpiServing {
+  bool root_serves = false;
+  MeasuredServer* server = nullptr;
+  std::string rank_error;
+};
+RunRecord measure_mpi(const RunOptions& options, const std::string& label, const SocketAddress& target,
+                      const MpiWorld& world, const std::function<void()>& on_connected, const MpiServing& serving = {});
 
 // Prints the row, writes --json and --hgrm (atomically); throws on a write failure.
 void publish(const RunOptions& options, const RunRecord& record, const nlohmann::ordered_json& environment);

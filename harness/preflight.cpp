@@ -15,6 +15,7 @@
 #include "core/limits.hpp"
 #include "core/net.hpp"
 #include "harness/server_shape.hpp"
+#include "harness/transport.hpp"
 
 namespace mux {
 namespace {
@@ -47,16 +48,35 @@ std::uint64_t memory_available_bytes() {
   return UINT64_MAX;
 }
 
-void check_fds(std::uint64_t connections) {
-  const std::uint64_t clients = connections;
+// The fd limit is per process: the connections must fit in each load process's share and, for
+// `bench`, in each server process's (with --server-processes the kernel spreads them: reuseport
+// hashes, handoff and shared balance; a 10% margin covers the spread measured). Where they do
+// not, the message names the process counts that hold them.
+void check_fds(const RunOptions& o, std::uint64_t connections, std::uint64_t server_processes) {
   const std::uint64_t limit = raise_fd_limit();  // the server child raises its own the same way
-  const std::uint64_t need = clients + kSpareFds;
-  if (need > limit)
-    throw UsageError(fmt::format(
-        "{} connections (--clients + --idle) need about {} open files in each process but the limit is {} and this "
-        "process may not raise it; raise the hard limit (as root with CAP_SYS_RESOURCE: `ulimit -Hn {}`, up to "
-        "fs.nr_open={}) or use at most --clients={}",
-        clients, need, limit, need, read_number("/proc/sys/fs/nr_open", 0), limit > kSpareFds ? limit - kSpareFds : 0));
+  const std::uint64_t per_process = limit > kSpareFds ? limit - kSpareFds : 0;
+  const std::uint64_t loadgen = o.loadgen_processes;
+  const std::uint64_t load_share = (connections + loadgen - 1) / loadgen;
+  const std::uint64_t server_share =
+      server_processes <= 1 ? connections : (connections + server_processes - 1) / server_processes * 11 / 10;
+  const bool load_fits = load_share <= per_process;
+  const bool server_fits = server_processes == 0 || server_share <= per_process;
+  if (load_fits && server_fits) return;
+  const auto processes_for = [&](std::uint64_t margin_pct) {
+    return per_process == 0 ? 0 : (connections * (100 + margin_pct) / 100 + per_process - 1) / per_process;
+  };
+  std::string split;
+  if (!load_fits) split += fmt::format("--loadgen-processes={}", std::max<std::uint64_t>(processes_for(0), loadgen));
+  if (!server_fits)
+    split += fmt::format("{}--server-processes={} (at most 4 per server CPU: widen --server-cpus if needed)",
+                         split.empty() ? "" : " ", std::max<std::uint64_t>(processes_for(10), server_processes));
+  throw UsageError(fmt::format(
+      "{} connections (--clients + --idle) need about {} open files in one {} process but the limit is {} per "
+      "process and this process may not raise it; split them over processes: {}, beyond ~28,000 with several "
+      "--sources; or raise the hard limit (as root with CAP_SYS_RESOURCE: `ulimit -Hn {}`, up to fs.nr_open={}); "
+      "or use at most --clients={}",
+      connections, (load_fits ? server_share : load_share) + kSpareFds, load_fits ? "server" : "load generator",
+      limit, split, connections + kSpareFds, read_number("/proc/sys/fs/nr_open", 0), per_process));
 }
 
 void check_threads(std::string_view backend, std::uint64_t clients) {
@@ -81,15 +101,15 @@ void check_threads(std::string_view backend, std::uint64_t clients) {
 void check_memory(const RunOptions& o) {
   // Worst case per connection: a whole message queued on each side, plus a thread stack and
   // its read buffer (resident only as far as data reaches into it).
-  const std::uint64_t frame = o.message_size + kEchoHeaderSize;
-  const std::uint64_t queued = std::min<std::uint64_t>(frame * o.pipeline, 8 << 20);
+  const std::uint64_t frame = largest_message_size(o.load.message_size) + kEchoHeaderSize;
+  const std::uint64_t queued = std::min<std::uint64_t>(frame * o.load.pipeline, 8 << 20);
   const std::uint64_t per_conn = 2 * queued + 80 * 1024 + std::min<std::uint64_t>(o.read_size, queued);
-  const std::uint64_t need = per_conn * o.clients + 16 * 1024 * o.idle;
+  const std::uint64_t need = per_conn * o.load.clients + 16 * 1024 * o.load.idle;
   const std::uint64_t have = memory_available_bytes();
   if (need > have)
     throw UsageError(fmt::format("--clients={} with --message-size={} may need {} MiB of memory but {} MiB are "
                                  "available; use fewer clients or smaller messages",
-                                 o.clients, o.message_size, need >> 20, have >> 20));
+                                 o.load.clients, o.load.message_size.to_string(), need >> 20, have >> 20));
 }
 
 // An output file (--json, --hgrm) is written only after the run: find an unwritable one now,
@@ -131,10 +151,16 @@ void check_server_process_fds(const ServerShape& shape, std::uint64_t connection
 }
 
 std::vector<SocketAddress> plan_sources(const RunOptions& o, const SocketAddress& target) {
+  if (target.is_unix() || o.transport == kTransportUnix) {  // no ports to run out of, no address to bind
+    if (o.sources != "auto")
+      throw UsageError("--sources does not apply to a Unix socket: its connections have no source address; drop "
+                       "--sources");
+    return {};
+  }
   std::uint64_t lo = 0, hi = 0;
   const std::uint64_t ports = ephemeral_ports(lo, hi);
   const std::uint64_t per_source = ports > 100 ? ports - 100 : 0;  // slack for other sockets
-  const std::uint64_t needed = o.clients + o.idle;
+  const std::uint64_t needed = o.load.clients + o.load.idle;
   std::vector<SocketAddress> sources;
   if (o.sources != "auto") {
     for (std::size_t pos = 0; pos <= o.sources.size();) {
@@ -168,17 +194,21 @@ std::vector<SocketAddress> plan_sources(const RunOptions& o, const SocketAddress
 }
 
 std::vector<SkippedBackend> preflight(const RunOptions& o) {
-  const bool starts_server = o.target.empty();  // `bench load` drives someone else's server
-  const std::vector<std::string> backends = starts_server ? o.backends() : std::vector<std::string>{};
+  // `bench load` drives someone else's server; a --server-cmd server is not one of the registry's.
+  const std::vector<std::string> backends = o.own_server() ? o.backends() : std::vector<std::string>{};
+  // Ports first: beyond one address's ports, more processes would not help.
+  plan_sources(o, o.target.empty() ? SocketAddress::parse(o.host, 0).reachable_locally() : parse_target(o.target));
   std::vector<SkippedBackend> skipped;
   for (const std::string& name : backends) {
     const BackendEntry& entry = *find_backend(name);  // the CLI accepts registry names only
     try {
       if (auto reason = entry.probe(); !reason.empty()) throw UsageError(fmt::format("--backend={}: {}", name, reason));
-      if (entry.capabilities.model == IoModel::blocking) check_threads(name, o.clients + o.idle);
+      if (entry.capabilities.model == IoModel::blocking) check_threads(name, o.load.clients + o.load.idle);
       // `bench sweep` checks a configuration without its CPUs resolved: the default split's, then.
       const std::size_t server_cpus = o.server_cpus.empty() ? default_cpu_split().server.size() : o.server_cpus.size();
-      check_server_process_fds(resolve_server_shape(entry, o.server_shape, server_cpus), o.clients + o.idle);
+      const ServerShape shape = resolve_server_shape(entry, o.server_shape, server_cpus);
+      check_server_process_fds(shape, o.load.clients + o.load.idle);
+      check_fds(o, o.load.clients + o.load.idle, shape.processes);
     } catch (const UsageError& e) {
       if (o.backend != "all") throw;
       skipped.push_back({name, e.what()});
@@ -187,8 +217,9 @@ std::vector<SkippedBackend> preflight(const RunOptions& o) {
   if (!backends.empty() && skipped.size() == backends.size())
     throw UsageError(fmt::format("--backend=all: no backend can run here with these flags; the first: {}",
                                  skipped.front().reason));
-  plan_sources(o, o.target.empty() ? SocketAddress::parse(o.host, 0).reachable_locally() : parse_target(o.target));
-  check_fds(o.clients + o.idle);
+  // The load side alone (each server's side was checked with its shape above; `bench load`'s
+  // server is not ours to check).
+  check_fds(o, o.load.clients + o.load.idle, 0);
   check_memory(o);
   check_output_path("--json", o.json_path);
   check_output_path("--hgrm", o.hgrm_path);

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/load_shards.hpp"
 #include "harness/options.hpp"
 #include "harness/verdict.hpp"
 #include "loadgen/load_config.hpp"
@@ -33,12 +34,16 @@ struct RunRecord {
   nlohmann::json server_counters;        // the server's own count; null if it died first
   std::optional<ServerShape> server_shape;  // loops, processes, accept design; null for `bench load`
   nlohmann::json server_loops;           // one entry per loop (results.server_loops); null if unknown
+  std::string server_command;            // --server-cmd: the command as run (placeholders filled in)
   nlohmann::ordered_json kernel_counters;  // {"server", "loadgen"}: what each request cost the kernel
   // Memory the open connections cost: growth from before connecting to the start of the
   // measured interval (every connection open). Kernel socket memory is the system's TCP total.
   std::optional<double> server_memory_bytes;
   std::optional<double> loadgen_memory_bytes;
   std::optional<double> kernel_tcp_memory_bytes;
+  std::string kernel_tcp_memory_unknown_reason;  // why it is null, if it is
+  std::vector<ShardReport> shards;  // one per load process (results.shards)
+  nlohmann::ordered_json mpi;       // results.mpi under mpirun: ranks, clocks, barrier skew; else null
 
   double throughput_rps() const { return measured_s > 0 ? static_cast<double>(load.requests) / measured_s : 0; }
 };
@@ -49,6 +54,8 @@ std::string table_notes(const RunOptions& options, const RunRecord& record);  //
 
 nlohmann::ordered_json to_json(const RunOptions& options, const RunRecord& record,
                                const nlohmann::ordered_json& environment);
+// p50, p90, p99, p999, p9999, max, min, mean in µs: results.latency_us and its kin.
+nlohmann::ordered_json latency_summary_json(const LatencyHistogram& histogram);
 // Where --json / --hgrm go for this backend: PATH, or with several backends PATH with
 // {backend} replaced (or .BACKEND inserted before the extension).
 std::string path_for(const RunOptions& options, const std::string& path, const std::string& backend);

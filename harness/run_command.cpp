@@ -3,14 +3,17 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <optional>
 
 #include <fmt/format.h>
 
+#include "harness/command_server.hpp"
 #include "harness/commands.hpp"
 #include "harness/environment.hpp"
 #include "harness/measurement.hpp"
 #include "harness/preflight.hpp"
 #include "harness/server_process.hpp"
+#include "harness/transport.hpp"
 
 namespace mux {
 
@@ -18,8 +21,6 @@ int fail_with(const std::string& message, int code) {
   std::fputs(fmt::format("bench: error: {}\n", message).c_str(), stderr);
   return code;
 }
-
-namespace {
 
 // The table header goes out once the first load generator has connected: a run that
 // measures nothing (bad input, nothing listening) leaves stdout empty.
@@ -32,21 +33,55 @@ std::function<void()> header_once(const RunOptions& o) {
   };
 }
 
-}  // namespace
+// --server-cmd: the command's server, measured like a backend; it keeps no counters of its own.
+RunRecord run_server_command(const RunOptions& o, const std::string& name, const MeasureServer& measure_server) {
+  CommandServer server({name, o.server_cmd, o.host, o.port, o.server_cpus, o.counters, o.server_start_timeout_s});
+  RunRecord record = measure_server(server.address(), server);
+  server.stop();
+  record.server_command = server.command_line();
+  return record;
+}
+
+RunRecord run_backend_with(const RunOptions& o, const std::string& backend, const MeasureServer& measure_server) {
+  if (!o.server_cmd.empty()) return run_server_command(o, backend, measure_server);
+  const int backlog = static_cast<int>(std::min<std::size_t>(std::max<std::size_t>(o.load.clients, 1024), 1 << 20));
+  const ServerShape shape = resolve_server_shape(*find_backend(backend), o.server_shape, o.server_cpus.size());
+  ServerProcess server(
+      {backend, o.load.protocol, o.host, o.port, o.transport == kTransportUnix ? o.socket_path : "", backlog,
+       o.load.work_us, o.server_cpus, o.read_size, o.counters, shape, o.zc_threshold});
+  RunRecord record = measure_server(server.address().reachable_locally(), server);
+  record.server_counters = server.stop();
+  record.server_shape = shape;
+  record.server_loops = server.loops();
+  return record;
+}
+
+RunRecord run_backend(const RunOptions& o, const std::string& backend, const std::function<void()>& on_connected) {
+  return run_backend_with(o, backend, [&](const SocketAddress& target, MeasuredServer& server) {
+    return measure(o, backend, target, &server, on_connected);
+  });
+}
 
 int run_command(int argc, char** argv) {
   int exit_code = 0;
   const auto options = parse_run_options(argc, argv, exit_code);
   if (!options) return exit_code;
-  const RunOptions& o = *options;
+  RunOptions o = *options;
   std::vector<SkippedBackend> skipped;
+  // --transport=unix without --socket-path: every server of this run listens in one private
+  // directory, removed (with a socket file a killed server left) when bench ends.
+  std::optional<PrivateSocketDir> socket_dir;
   try {
     skipped = preflight(o);
+    if (o.transport == kTransportUnix && o.socket_path.empty()) {
+      socket_dir.emplace();
+      o.socket_path = socket_dir->socket_path();
+    }
   } catch (const UsageError& e) {
     return fail_with(e.what(), kExitUsage);
   }
   install_stop_signals();
-  pin_process(o.client_cpus);  // the server child is given --server-cpus instead
+  pin_process(o.load.cpus);  // the server child is given --server-cpus instead
 
   const auto environment = describe_environment();
   const auto print_header = header_once(o);
@@ -57,15 +92,7 @@ int run_command(int argc, char** argv) {
       continue;
     RunRecord record;
     try {
-      const int backlog = static_cast<int>(std::min<std::size_t>(std::max<std::size_t>(o.clients, 1024), 1 << 20));
-      const ServerShape shape = resolve_server_shape(*find_backend(backend), o.server_shape, o.server_cpus.size());
-      ServerProcess server(
-          {backend, o.protocol, o.host, o.port, backlog, o.work_us, o.server_cpus, o.read_size, o.counters, shape,
-           o.zc_threshold});
-      record = measure(o, backend, server.address().reachable_locally(), &server, print_header);
-      record.server_counters = server.stop();
-      record.server_shape = shape;
-      record.server_loops = server.loops();
+      record = run_backend(o, backend, print_header);
       publish(o, record, environment);
     } catch (const UsageError& e) {
       return fail_with(e.what(), kExitUsage);
@@ -90,7 +117,7 @@ int load_command(int argc, char** argv) {
   try {
     preflight(o);
     install_stop_signals();
-    pin_process(o.client_cpus);
+    pin_process(o.load.cpus);
     const auto environment = describe_environment();
     const RunRecord record = measure(o, o.backend, parse_target(o.target), nullptr, header_once(o));
     publish(o, record, environment);

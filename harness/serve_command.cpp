@@ -28,6 +28,7 @@
 #include "harness/serve_protocol.hpp"
 #include "harness/server_shape.hpp"
 #include "harness/server_workers.hpp"
+#include "harness/transport.hpp"
 
 namespace mux {
 namespace {
@@ -127,9 +128,10 @@ nlohmann::ordered_json loops_json(const SharedLoopRecords& records, const Server
 // SO_REUSEPORT: one listener per loop on one port. The port is first taken by an ordinary
 // socket, so a port already in use is refused (a reuseport socket could join someone else's
 // group) and port 0 becomes a real port the others then bind.
+// A Unix socket is one listener whatever the shape (--accept=reuseport is refused with it).
 std::vector<UniqueFd> open_listeners(const SocketAddress& address, int backlog, const ServerShape& shape) {
   std::vector<UniqueFd> listeners;
-  listeners.push_back(listen_tcp(address, backlog));
+  listeners.push_back(listen_stream(address, backlog));
   if (shape.accept != AcceptMode::reuseport || shape.loops() == 1) return listeners;
   const SocketAddress port = local_address(listeners.front().get());
   listeners.clear();
@@ -140,12 +142,9 @@ std::vector<UniqueFd> open_listeners(const SocketAddress& address, int backlog, 
 // getrusage(RUSAGE_SELF) counts one process: with workers, its context switches and page faults
 // would be the idle first process's alone. Reported as not counted rather than undercounted.
 void mark_single_process_counts(KernelSnapshot& snapshot, std::size_t processes) {
-  for (const char* name : {"context_switches", "voluntary_context_switches", "involuntary_context_switches", "page_faults"}) {
-    snapshot.counts.erase(name);
-    snapshot.unavailable[name] = fmt::format("getrusage counts one process, and --server-processes={} forks "
-                                             "workers whose counts it does not see",
-                                             processes);
-  }
+  mark_rusage_not_counted(snapshot, fmt::format("getrusage counts one process, and --server-processes={} forks "
+                                                 "workers whose counts it does not see",
+                                                 processes));
 }
 
 }  // namespace
@@ -173,8 +172,14 @@ int serve_command(int argc, char** argv) {
     const std::size_t server_cpus = (o.cpus.empty() ? allowed_cpus() : o.cpus).size();
     const ServerShape shape = resolve_server_shape(entry, o.shape, server_cpus);
     check_server_process_fds(shape, 0);
-    std::vector<UniqueFd> listeners = open_listeners(SocketAddress::parse(o.host, o.port), o.backlog, shape);
-    const SocketAddress bound = local_address(listeners.front().get());
+    // Unix: the socket file goes when this process stops, and its private directory with it.
+    std::optional<PrivateSocketDir> socket_dir;
+    if (o.transport == kTransportUnix && o.socket_path.empty()) socket_dir.emplace();
+    const SocketAddress address = o.transport != kTransportUnix ? SocketAddress::parse(o.host, o.port)
+                                  : SocketAddress::unix_socket(socket_dir ? socket_dir->socket_path() : o.socket_path);
+    std::vector<UniqueFd> listeners = open_listeners(address, o.backlog, shape);
+    const BoundSocketFile socket_file(address.is_unix() ? address.unix_path() : "");
+    const SocketAddress bound = address.is_unix() ? address : local_address(listeners.front().get());
     // Opened while this is the process's only thread: every thread started from here on (the
     // control thread, the backend's threads, io_uring's workers) is counted. A worker process
     // forked from here on is added with kernel.count_process(pid) (see kernel_counters.hpp).
@@ -190,7 +195,7 @@ int serve_command(int argc, char** argv) {
       else
         say(-1, fmt::format("muxbench {} server listening on {} (protocol {}{}{}); Ctrl-C stops it\n", o.backend,
                             bound.to_string(), o.protocol,
-                            o.work_us > 0 ? fmt::format(", {} µs of work per request", o.work_us) : "",
+                            o.work_us != Distribution(0) ? fmt::format(", {} µs of work per request", o.work_us.to_string()) : "",
                             shape.loops() > 1 ? fmt::format(", {} process{} x {} loop{}, accept={}", shape.processes,
                                                             shape.processes == 1 ? "" : "es", shape.threads,
                                                             shape.threads == 1 ? "" : "s", accept_mode_name(shape.accept))
@@ -198,7 +203,6 @@ int serve_command(int argc, char** argv) {
     };
 
     SharedLoopRecords records(shape.loops());
-    const auto work_ns = static_cast<std::uint64_t>(o.work_us * 1000.0 + 0.5);
     std::vector<int> listen_fds;
     for (const UniqueFd& l : listeners) listen_fds.push_back(l.get());
     const LoopsPlan plan{.backend = backend.get(),
@@ -206,7 +210,7 @@ int serve_command(int argc, char** argv) {
                          .listen_fds = listen_fds,
                          .cpus = o.cpus.empty() ? allowed_cpus() : o.cpus,
                          .stop_fd = stop.get(),
-                         .make_codec = with_request_work(server_codec_factory(o.protocol), work_ns),
+                         .make_codec = with_request_work(o.protocol, o.work_us),
                          .read_size = o.read_size,
                          .zc_threshold = o.zc_threshold,
                          .loops = records.all(),

@@ -16,19 +16,21 @@
 #include "core/net.hpp"
 #include "core/unique_fd.hpp"
 #include "harness/kernel_counters.hpp"
+#include "harness/measured_server.hpp"
 #include "harness/server_shape.hpp"
 
 namespace mux {
 
-class ServerProcess {
+class ServerProcess final : public MeasuredServer {
  public:
   struct Config {
     std::string backend;
     std::string protocol;
     std::string host;
     std::uint16_t port;
+    std::string socket_path;  // a Unix socket's path (--transport=unix); empty: TCP on host:port
     int backlog;
-    double work_us;
+    Distribution work_us;  // µs per request, fixed or drawn
     CpuList cpus;
     std::size_t read_size;  // bytes per receive
     bool kernel_counters = true;  // count its syscalls, context switches... (--counters)
@@ -38,27 +40,30 @@ class ServerProcess {
   // Starts the server and waits until it listens; throws UsageError with the server's own
   // one-line reason (port in use, io_uring disabled, ...) when it cannot.
   explicit ServerProcess(const Config& config);
-  ~ServerProcess();
+  ~ServerProcess() override;
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
 
-  const SocketAddress& address() const { return address_; }
+  const SocketAddress& address() const override { return address_; }
   pid_t pid() const { return pid_; }
   // Still running? Otherwise exit_description() says how it ended.
-  bool alive();
-  std::string exit_description() const;
-  // User + system CPU time the server has used so far, in microseconds (all its threads).
-  double cpu_time_us();
-  // What the server has cost the kernel so far, counted in the server (null if it does not answer).
-  std::optional<KernelSnapshot> kernel_snapshot();
-  // Connections the server has accepted so far (0 if it does not answer).
-  std::uint64_t accepted();
+  bool alive() override;
+  std::string exit_description() const override;
+  // Asks the server itself: getrusage in the child is exact to the µs for all its threads.
+  double cpu_time_us() override;
+  // Counted in the server (null if it does not answer).
+  std::optional<KernelSnapshot> kernel_snapshot() override;
+  // Asks the server how many it has accepted (false if it does not answer).
+  bool has_accepted(std::uint64_t connections) override;
+  std::string kernel_attribution() const override;
+  // From the slot of bench's eBPF counter it handed the server: no round trip over the pipe.
+  std::optional<BpfSyscallCounter::Counts> syscall_counts() const override;
   // The server's processes: the one started, then its workers (--server-processes); empty once gone.
-  std::vector<pid_t> processes() const;
+  std::vector<pid_t> processes() const override;
   // One entry per loop, from its final stats (results.server_loops); null before stop().
   const nlohmann::json& loops() const { return loops_; }
   // The server's resident set, bytes (0 once it is gone).
-  std::uint64_t resident_bytes() const;
+  std::uint64_t resident_bytes() const override;
   // Asks it to stop (SIGTERM), collects its final counters, reaps it.
   nlohmann::json stop();
 

@@ -69,13 +69,17 @@ ServerShape resolve_server_shape(const BackendEntry& entry, const ServerShapeFla
     for (const AcceptMode m : {AcceptMode::reuseport, AcceptMode::shared, AcceptMode::handoff})
       if (accept_mode_name(m) == f.accept) shape.accept = m;
   } else {
-    shape.accept = AcceptMode::reuseport;
+    shape.accept = f.unix_socket ? AcceptMode::shared : AcceptMode::reuseport;
     for (const AcceptMode m : {AcceptMode::reuseport, AcceptMode::shared, AcceptMode::handoff})
-      if (caps.accept_modes & accept_mode_bit(m)) {
+      if ((caps.accept_modes & accept_mode_bit(m)) && !(f.unix_socket && m == AcceptMode::reuseport)) {
         shape.accept = m;
         break;
       }
   }
+  if (f.unix_socket && shape.accept == AcceptMode::reuseport)
+    throw UsageError("--accept=reuseport does not apply to --transport=unix: SO_REUSEPORT spreads TCP and UDP "
+                     "connections only, and a socket path binds once; use --accept=shared (the default with unix) "
+                     "or --accept=handoff");
   if ((caps.accept_modes & accept_mode_bit(shape.accept)) == 0)
     throw UsageError(fmt::format("--backend={} has no design for --accept={}; use {}", entry.name,
                                  accept_mode_name(shape.accept), modes_of(entry)));

@@ -19,6 +19,9 @@ struct ServerShapeFlags {
   std::size_t threads = 0;    // 0: one loop per server CPU
   std::size_t processes = 0;  // 0: one process
   std::string accept;         // "": reuseport, or the backend's only mode
+  // --transport=unix: a socket path binds once, so there is no SO_REUSEPORT group to spread
+  // connections; the default design is then the backend's next one (shared, else handoff).
+  bool unix_socket = false;
 };
 
 struct ServerShape {

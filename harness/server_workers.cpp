@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "core/wait_status.hpp"
 #include "core/clock.hpp"
 
 namespace mux {
@@ -31,11 +32,6 @@ void request_stop(int stop_fd) {
 bool stop_requested(int stop_fd) {
   pollfd stop{stop_fd, POLLIN, 0};
   return ::poll(&stop, 1, 0) > 0;  // the eventfd stays readable once written
-}
-
-std::string describe_status(int status) {
-  if (WIFSIGNALED(status)) return fmt::format("was killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
-  return fmt::format("exited with status {}", WEXITSTATUS(status));
 }
 
 [[noreturn]] void run_worker(const ServerShape& shape, const LoopsPlan& plan, std::size_t p, pid_t parent) {
@@ -104,7 +100,7 @@ void WorkerProcesses::wait() {
         reaped_[i] = true;
         // Asked to stop since the poll above? Then a worker ending with status 0 did as told.
         if (failure_.empty() && (!stop_requested(stop_fd_) || !WIFEXITED(status) || WEXITSTATUS(status) != 0))
-          failure_ = fmt::format("worker process {} (pid {}) {}", i, pids_[i], describe_status(status));
+          failure_ = fmt::format("worker process {} (pid {}) {}", i, pids_[i], describe_wait_status(status));
       }
     }
     if (!failure_.empty()) request_stop(stop_fd_);  // one worker gone: stop the rest
@@ -124,7 +120,7 @@ void WorkerProcesses::reap_all() {
       if (got == pids_[i]) {
         reaped_[i] = true;
         if (failure_.empty() && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
-          failure_ = fmt::format("worker process {} (pid {}) {} while stopping", i, pids_[i], describe_status(status));
+          failure_ = fmt::format("worker process {} (pid {}) {} while stopping", i, pids_[i], describe_wait_status(status));
         break;
       }
       if (got < 0 && errno != EINTR) {  // not our child any more: nothing left to reap

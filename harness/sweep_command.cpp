@@ -29,6 +29,7 @@
 #include "harness/environment.hpp"
 #include "harness/measurement.hpp"
 #include "harness/preflight.hpp"
+#include "harness/capacity_command.hpp"
 #include "harness/sweep_outputs.hpp"
 #include "harness/sweep_plan.hpp"
 
@@ -38,17 +39,22 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::ordered_json;
 
-std::vector<std::string> run_args(const SweepOptions& o, const SweepTarget& t, const SweepRun& r) {
+std::vector<std::string> run_args(const SweepOptions& o, const SweepTarget& t, const SweepRun& r, double rate) {
   const fs::path& dir = t.dir;
-  std::vector<std::string> args = {"bench",
-                                   "--backend=" + r.backend,
-                                   "--protocol=" + o.protocol,
+  std::vector<std::string> args = {"bench"};
+  if (!o.capacity.empty()) args.insert(args.end(), {"capacity", "--slo=" + o.capacity});
+  std::vector<std::string> server = {"--backend=" + r.backend};
+  for (const auto& s : parse_servers(o.servers))
+    if (s.name == r.backend) server = {"--server-cmd=" + s.command, "--server-name=" + s.name};
+  args.insert(args.end(), server.begin(), server.end());
+  args.insert(args.end(), {"--protocol=" + o.protocol,
                                    fmt::format("--clients={}", r.clients),
                                    fmt::format("--message-size={}", r.message_size),
                                    fmt::format("--duration={}", o.duration_s),
                                    fmt::format("--warmup={}", o.warmup_s),
                                    "--json=" + (dir / "runs" / (r.id + ".json")).string(),
-                                   "--hgrm=" + (dir / "runs" / (r.id + ".hgrm")).string()};
+                                   "--hgrm=" + (dir / "runs" / (r.id + ".hgrm")).string()});
+  if (rate > 0) args.push_back(fmt::format("--rate={}", rate));
   args.insert(args.end(), o.passthrough.begin(), o.passthrough.end());
   args.insert(args.end(), t.build.flags.begin(), t.build.flags.end());
   return args;
@@ -56,13 +62,19 @@ std::vector<std::string> run_args(const SweepOptions& o, const SweepTarget& t, c
 
 // Checks the flags passed through to every run with the parser `bench` itself uses, so that a
 // bad one stops the sweep before anything runs; returns bench's exit status for them (0: fine).
-int check_run_flags(const std::vector<std::string>& passthrough) {
+// With --capacity=SLO the runs are `bench capacity`, whose parser checks them.
+int check_run_flags(const std::vector<std::string>& passthrough, const std::string& capacity) {
   std::vector<std::string> args = {"bench"};
+  if (!capacity.empty()) args.push_back("--slo=" + capacity);
   args.insert(args.end(), passthrough.begin(), passthrough.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   int code = 0;
-  parse_run_options(static_cast<int>(argv.size()), argv.data(), code);  // prints bench's one line
+  CapacityFlags flags;
+  if (capacity.empty())
+    parse_run_options(static_cast<int>(argv.size()), argv.data(), code);  // prints bench's one line
+  else
+    parse_capacity_options(static_cast<int>(argv.size()), argv.data(), code, flags);
   return code;
 }
 
@@ -157,10 +169,28 @@ void write_outputs(const SweepOptions& o, const SweepTarget& t, const ordered_js
 // Rounded down, so a coverage just short of a level is never printed as reaching it.
 double coverage_pct(double coverage) { return std::floor(coverage * 1000) / 10; }
 
+void print_capacities(const ordered_json& summary) {
+  bool any = false;
+  for (const auto& c : summary["configurations"]) {
+    if (c["capacity_rps"].is_null()) continue;
+    if (!any) std::fputs(fmt::format("\n{:<16}{:>8}{:>8}{:>4}{:>16}{:>28}\n", "backend", "clients", "msg", "n",
+                                     "capacity req/s", "CI of median, coverage").c_str(), stdout);
+    any = true;
+    const auto& k = c["capacity_rps"];
+    std::fputs(fmt::format("{:<16}{:>8}{:>8}{:>4}{:>16.0f}{:>28}\n", c["backend"].get<std::string>(),
+                           c["clients"].get<std::size_t>(), c["message_size"].get<std::size_t>(), k["n"].get<int>(),
+                           k["median"].get<double>(),
+                           fmt::format("[{:.0f}, {:.0f}] {:.1f}%", k["ci_low"].get<double>(), k["ci_high"].get<double>(),
+                                       coverage_pct(k["ci_coverage"].get<double>())))
+                   .c_str(),
+               stdout);
+  }
+}
+
 void print_summary(const ordered_json& summary) {
   // The interval's column names no confidence level: each row states the coverage it has.
-  std::fputs(fmt::format("\n{:<9}{:>8}{:>8}{:>4}{:>12}{:>28}{:>7}{:>10}{:>12}{:>13}{:>12}\n", "backend", "clients", "msg",
-                         "n", "req/s", "CI of median, coverage", "cv", "p99 µs", "srv µs/req", "srv sys/req", "srv cs/req")
+  std::fputs(fmt::format("\n{:<9}{:>8}{:>8}{:>9}{:>4}{:>12}{:>28}{:>7}{:>10}{:>12}{:>13}{:>12}\n", "backend", "clients",
+                         "msg", "rate", "n", "req/s", "CI of median, coverage", "cv", "p99 µs", "srv µs/req", "srv sys/req", "srv cs/req")
                  .c_str(),
              stdout);
   for (const auto& c : summary["configurations"]) {
@@ -170,8 +200,10 @@ void print_summary(const ordered_json& summary) {
     const auto median = [&](const char* metric) {
       return c[metric].is_null() ? std::string("n/a") : fmt::format("{:.3f}", c[metric]["median"].get<double>());
     };
-    std::fputs(fmt::format("{:<9}{:>8}{:>8}{:>4}{:>12.0f}{:>28}{:>6.1f}%{:>10.0f}{:>12}{:>13}{:>12}\n", c["backend"].get<std::string>(),
-                           c["clients"].get<std::size_t>(), c["message_size"].get<std::size_t>(), t["n"].get<int>(),
+    std::fputs(fmt::format("{:<9}{:>8}{:>8}{:>9}{:>4}{:>12.0f}{:>28}{:>6.1f}%{:>10.0f}{:>12}{:>13}{:>12}\n",
+                           c["backend"].get<std::string>(), c["clients"].get<std::size_t>(),
+                           c["message_size"].get<std::size_t>(), c["rate"].is_null() ? "closed" : c["rate"].get<std::string>(),
+                           t["n"].get<int>(),
                            t["median"].get<double>(),
                            fmt::format("[{:.0f}, {:.0f}] {:.1f}%", t["ci_low"].get<double>(), t["ci_high"].get<double>(),
                                        coverage_pct(t["ci_coverage"].get<double>())),
@@ -191,9 +223,20 @@ int sweep_command(int argc, char** argv) {
                "here (e.g. --pipeline=4, --server-cpus=0) are passed to every run.",
                "bench sweep"};
   app.allow_extras();
-  app.add_option("--backends", o.backends, "a list like epoll,io_uring; all: every backend but the opt-in ones (add them: all,io_uring+sqpoll)")->capture_default_str();
+  auto* backends = app.add_option("--backends", o.backends, "a list like epoll,io_uring; all: every backend but the opt-in ones (add them: all,io_uring+sqpoll)")->capture_default_str();
+  app.add_option("--servers", o.servers,
+                 "other servers measured like backends (`bench --server-cmd`): NAME=COMMAND,NAME=COMMAND, each "
+                 "command with {port} (and {host}, {cpus}), e.g. nginx='scripts/nginx-server {port} {host}'; "
+                 "without --backends only these are measured");
   app.add_option("--clients", o.clients, "client counts")->capture_default_str();
   app.add_option("--message-sizes", o.message_sizes, "message sizes, bytes")->capture_default_str();
+  app.add_option("--capacity", o.capacity,
+                 "SLO, e.g. p99<=1ms: each run is `bench capacity --slo=SLO`, the highest rate meeting it (its "
+                 "closed-loop probe's figures are the run's; summary and compare.py add capacity_rps)");
+  app.add_option("--rates", o.rates,
+                 "open-loop rates, e.g. 10%,50%,90%,120% of the closed-loop capacity each configuration measured "
+                 "first in this sweep (its closed-loop runs are added and run first), or requests per second, e.g. "
+                 "20000; `closed` is the closed loop (default: closed loop only)");
   app.add_option("--repetitions", o.repetitions, "runs per configuration")->check(CLI::Range(1, 1000))->capture_default_str();
   app.add_option("--duration", o.duration_s, "seconds measured per run")->check(FiniteRange(0.01, 86400.0))->capture_default_str();
   app.add_option("--warmup", o.warmup_s, "seconds of warm-up per run")->check(FiniteRange(0.0, 3600.0))->capture_default_str();
@@ -208,10 +251,23 @@ int sweep_command(int argc, char** argv) {
   try {
     app.parse(argc - 1, argv + 1);
     o.passthrough = app.remaining();
-    parse_backends(o.backends);
+    o.backends_given = backends->count() > 0;
+    sweep_servers(o);
     parse_sizes("--clients", o.clients);
     parse_sizes("--message-sizes", o.message_sizes);
-    if (const int code = check_run_flags(o.passthrough); code != 0) return code;
+    parse_rates(o.rates);
+    if (!o.capacity.empty()) {
+      try {
+        parse_slo(o.capacity);
+      } catch (const UsageError& e) {
+        throw UsageError(fmt::format("--capacity{}", std::string(e.what()).substr(5)));  // "--slo..." -> "--capacity..."
+      }
+      if (!o.rates.empty()) throw UsageError("--capacity searches the rates itself; drop --rates or --capacity");
+    }
+    if (!o.rates.empty() && std::any_of(o.passthrough.begin(), o.passthrough.end(),
+                                        [](const std::string& a) { return a == "--rate" || a.starts_with("--rate="); }))
+      throw UsageError("--rate and --rates both set the open-loop rate; give the rates as --rates=R1,R2");
+    if (const int code = check_run_flags(o.passthrough, o.capacity); code != 0) return code;
     parse_builds(o);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
@@ -256,8 +312,10 @@ int sweep_command(int argc, char** argv) {
     if (stop_signal()) break;
     RunOptions check;  // would `bench` accept this configuration on this machine?
     check.backend = r->backend;
-    check.clients = r->clients;
-    check.message_size = r->message_size;
+    for (const auto& s : parse_servers(o.servers))
+      if (s.name == r->backend) check.server_cmd = s.command;  // not a registry backend: no probe
+    check.load.clients = r->clients;
+    check.load.message_size = static_cast<double>(r->message_size);
     try {
       preflight(check);
     } catch (const UsageError& e) {
@@ -266,10 +324,18 @@ int sweep_command(int argc, char** argv) {
       ++done;
       continue;
     }
+    std::string no_rate;
+    const std::optional<double> rate = resolve_rate(t->runs, *r, &no_rate);
+    if (!rate) {
+      r->status = "skipped";
+      r->error = no_rate;
+      ++done;
+      continue;
+    }
     const std::size_t remaining = order.size() - done;
     progress(done, order.size(), *t, *r, attempted ? seconds_per_run * static_cast<double>(remaining) : 0);
     const std::uint64_t t0 = now_ns();
-    const int status = run_child(t->build.binary, run_args(o, *t, *r), log);
+    const int status = run_child(t->build.binary, run_args(o, *t, *r, *rate), log);
     ++attempted;
     const bool first_of_build = ++attempted_by_build[t] == 1;
     seconds_per_run += (static_cast<double>(now_ns() - t0) / 1e9 - seconds_per_run) / static_cast<double>(attempted);
@@ -298,6 +364,7 @@ int sweep_command(int argc, char** argv) {
     write_outputs(o, t, environment);
     if (!t.build.name.empty()) std::fputs(fmt::format("\nbuild {}: {}\n", t.build.name, t.build.binary).c_str(), stdout);
     print_summary(summarize(runs, o.protocol));
+    print_capacities(summarize(runs, o.protocol));
     const auto count = [&](const char* s) { return std::count_if(runs.begin(), runs.end(), [&](auto& r) { return r.status == s; }); };
     std::fputs(fmt::format("\n{} runs: {} complete, {} failed, {} skipped, {} pending; seed {}; results in {}\n",
                            runs.size(), count("complete"), count("failed"), count("skipped"), count("pending"), o.seed,

@@ -26,6 +26,9 @@ struct Metric {
 };
 constexpr Metric kMetrics[] = {
     {"throughput_rps", "throughput_rps", ""},
+    {"target_rps", "target_rps", ""},  // open loop (--rates) only
+    {"achieved_fraction_of_target", "achieved_fraction_of_target", ""},
+    {"capacity_rps", "capacity_rps", ""},  // --capacity=SLO only
     {"p50_us", "latency_us", "p50"},
     {"p90_us", "latency_us", "p90"},
     {"p99_us", "latency_us", "p99"},
@@ -57,14 +60,23 @@ std::optional<double> metric_of(const nlohmann::json& result, const Metric& m) {
 }
 
 std::string config_name(const std::string& protocol, const SweepRun& r) {
-  return fmt::format("{}/{}/clients:{}/msg:{}", protocol, r.backend, r.clients, r.message_size);
+  const std::string rate = r.rate.empty() ? "" : fmt::format("/rate:{}", r.rate);
+  return fmt::format("{}/{}/clients:{}/msg:{}{}", protocol, r.backend, r.clients, r.message_size, rate);
 }
 
-using ConfigKey = std::tuple<std::string, std::size_t, std::size_t>;
+// Rates in a readable order: closed loop, then percentages, then absolute rates, each by value.
+std::pair<int, double> rate_order(const std::string& rate) {
+  if (rate.empty()) return {0, 0.0};
+  if (rate.back() == '%') return {1, std::stod(rate.substr(0, rate.size() - 1))};
+  return {2, std::stod(rate)};
+}
+
+using ConfigKey = std::tuple<std::string, std::size_t, std::size_t, std::pair<int, double>, std::string>;
 std::map<ConfigKey, std::vector<const SweepRun*>> complete_by_config(const std::vector<SweepRun>& runs) {
   std::map<ConfigKey, std::vector<const SweepRun*>> groups;
   for (const auto& r : runs)
-    if (r.status == "complete") groups[{r.backend, r.clients, r.message_size}].push_back(&r);
+    if (r.status == "complete")
+      groups[{r.backend, r.clients, r.message_size, rate_order(r.rate), r.rate}].push_back(&r);
   return groups;
 }
 
@@ -91,11 +103,12 @@ ordered_json describe(const std::vector<double>& values) {
 ordered_json summarize(const std::vector<SweepRun>& runs, const std::string& protocol) {
   ordered_json configs = ordered_json::array();
   for (const auto& [key, group] : complete_by_config(runs)) {
-    const auto& [backend, clients, size] = key;
+    const auto& [backend, clients, size, order, rate] = key;
     ordered_json entry{{"name", config_name(protocol, *group.front())},
                        {"backend", backend},
                        {"clients", clients},
-                       {"message_size", size}};
+                       {"message_size", size},
+                       {"rate", rate.empty() ? ordered_json() : ordered_json(rate)}};
     for (const Metric& m : kMetrics) {
       std::vector<double> values;
       for (const SweepRun* r : group)
@@ -206,17 +219,18 @@ ordered_json bencher_bmf(const ordered_json& summary) {
 }
 
 std::string long_csv(const std::vector<SweepRun>& runs, const std::string& protocol) {
-  std::string csv = "run_id,protocol,backend,clients,message_size,repetition,status,metric,value\n";
+  std::string csv = "run_id,protocol,backend,clients,message_size,rate,repetition,status,metric,value\n";
   for (const auto& r : runs) {
+    const std::string rate = r.rate.empty() ? "closed" : r.rate;
     if (r.status != "complete") {
-      csv += fmt::format("{},{},{},{},{},{},{},,\n", r.id, protocol, r.backend, r.clients, r.message_size,
+      csv += fmt::format("{},{},{},{},{},{},{},{},,\n", r.id, protocol, r.backend, r.clients, r.message_size, rate,
                          r.repetition, r.status);
       continue;
     }
     for (const Metric& m : kMetrics)
       if (auto v = metric_of(r.result, m))
-        csv += fmt::format("{},{},{},{},{},{},{},{},{}\n", r.id, protocol, r.backend, r.clients, r.message_size,
-                           r.repetition, r.status, m.name, *v);
+        csv += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", r.id, protocol, r.backend, r.clients, r.message_size,
+                           rate, r.repetition, r.status, m.name, *v);
   }
   return csv;
 }

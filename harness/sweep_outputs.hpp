@@ -19,6 +19,7 @@ struct SweepRun {
   std::string status;     // pending, complete, failed, skipped
   std::string error;      // why it failed or was skipped
   nlohmann::json result;  // the run's JSON document once complete
+  std::string rate;       // --rates: "" closed loop; "20000" req/s; "50%" of the closed-loop capacity
 };
 
 // Median and its order-statistic confidence interval with the interval's real coverage

@@ -3,6 +3,7 @@
 // seeded random order of the runs. Written to (and resumed from) each build's sweep.json.
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,8 +15,12 @@ namespace mux {
 
 struct SweepOptions {
   std::string backends = "all";
+  std::string servers;  // --servers=NAME=CMD,NAME=CMD: --server-cmd servers measured beside the backends
+  bool backends_given = false;  // --backends on the command line (else, with --servers, no backend)
   std::string clients = "1,10,100,1000,10000";
   std::string message_sizes = "128";
+  std::string capacity;  // --capacity=SLO: each run is `bench capacity --slo=SLO` ("" : plain runs)
+  std::string rates;  // --rates: "" closed loop only; else "closed", req/s, or N% of the closed-loop capacity
   int repetitions = 3;
   double duration_s = 10;
   double warmup_s = 2;
@@ -44,8 +49,26 @@ struct SweepTarget {
 
 // "1,10,100" -> {1, 10, 100}; throws UsageError naming FLAG when an item is not positive.
 std::vector<std::size_t> parse_sizes(const std::string& flag, const std::string& text);
+// --rates: "closed,20000,50%" -> {"", "20000", "50%"} ("" is the closed loop, which a percentage
+// needs and which is then added first); "" -> {""}. Throws UsageError naming the bad item.
+std::vector<std::string> parse_rates(const std::string& text);
+// The open-loop rate of run `r` (req/s): its absolute rate, or its percentage of the median
+// throughput of its configuration's complete closed-loop runs in `runs`; nullopt with `*why`
+// when no such run completed.
+std::optional<double> resolve_rate(const std::vector<SweepRun>& runs, const SweepRun& r, std::string* why);
+// "" -> "", "20000" -> "-q20000rps", "50%" -> "-q50pct": the run id's part for its rate.
+std::string rate_id(const std::string& rate);
 // "all" or "epoll,poll" -> backend names; throws UsageError for an unknown backend.
 std::vector<std::string> parse_backends(const std::string& text);
+// --servers: "nginx=scripts/nginx-server {port},mine=./srv -p {port}" -> {name, command} in
+// order. An item starts at a comma followed by NAME= (so a command may hold commas of its own);
+// throws UsageError for a bad name (not plain, a backend's, repeated) or command (no {port}).
+struct NamedServerCommand {
+  std::string name, command;
+};
+std::vector<NamedServerCommand> parse_servers(const std::string& text);
+// What the sweep measures: the backends of --backends, then the --servers by name.
+std::vector<std::string> sweep_servers(const SweepOptions& o);
 // --builds and --build-flags -> the builds; one unnamed build (this binary) without --builds.
 // Throws UsageError for a malformed list, a duplicate name, a missing binary, or flags
 // for a build that is not in the list.

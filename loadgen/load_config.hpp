@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/cpu_set.hpp"
+#include "core/distribution.hpp"
 #include "core/latency_histogram.hpp"
 #include "core/net.hpp"
 
@@ -13,11 +14,14 @@ namespace mux {
 
 struct LoadConfig {
   SocketAddress target;
-  std::size_t clients = 1;
-  std::size_t threads = 1;
+  std::size_t clients = 100;
+  std::size_t threads = 0;       // 0: one (the CLI makes it one per core of --client-cpus)
   CpuList cpus;                  // thread i is pinned to cpus[i % size]; empty: not pinned
   std::string protocol = "echo";
-  std::size_t message_size = 128;
+  Distribution message_size = 128;  // echo, raw: payload bytes, fixed or drawn per request
+  // `bench`: the server's work per request (--work-us). Drawn, it splits the latency into the
+  // requests of short and of long work (request_work.hpp); `bench load` does not know it: 0.
+  Distribution work_us = 0;
   std::optional<std::string> expected_body;  // http: the body each reply must carry; none: any
   std::size_t pipeline = 1;      // requests in flight per connection
   double warmup_s = 2;
@@ -28,11 +32,16 @@ struct LoadConfig {
   // `pipeline` in flight per connection; later ones wait and are late). 0: closed loop.
   double rate = 0;
   enum class Arrival { constant, poisson } arrival = Arrival::constant;
-  std::uint64_t seed = 1;        // for Poisson arrivals
+  std::uint64_t seed = 1;        // Poisson arrivals, drawn sizes and the payloads' bytes
   std::size_t idle = 0;          // extra connections held open and silent beside the clients
   std::uint64_t churn = 0;       // close and reopen each connection after this many requests; 0: never
   std::vector<SocketAddress> sources;  // local addresses, round robin over connections; empty: any
 };
+
+// --arrival's names, also written in the JSON.
+inline const char* arrival_name(LoadConfig::Arrival arrival) {
+  return arrival == LoadConfig::Arrival::poisson ? "poisson" : "constant";
+}
 
 // One second of the measured interval.
 struct Interval {
@@ -69,6 +78,9 @@ struct LoadResult {
   // In a closed loop the two are the same.
   LatencyHistogram latency;
   LatencyHistogram latency_uncorrected;
+  // Drawn work (LoadConfig::work_us): the corrected latency of the requests whose work is at or
+  // below the distribution's median [0] and above it [1]; empty when the work is not drawn.
+  std::vector<LatencyHistogram> latency_by_work_class;
   std::uint64_t requests = 0;       // the same count
   std::uint64_t bytes_verified = 0; // reply bytes compared with what was sent, same interval
   ErrorCounts errors;               // over the whole run, warm-up included
@@ -85,6 +97,10 @@ struct LoadResult {
   void merge(const LoadResult& o) {
     latency.merge(o.latency);
     latency_uncorrected.merge(o.latency_uncorrected);
+    if (latency_by_work_class.size() < o.latency_by_work_class.size())
+      latency_by_work_class.resize(o.latency_by_work_class.size());
+    for (std::size_t i = 0; i < o.latency_by_work_class.size(); ++i)
+      latency_by_work_class[i].merge(o.latency_by_work_class[i]);
     if (timeline.size() < o.timeline.size()) timeline.resize(o.timeline.size());
     for (std::size_t i = 0; i < o.timeline.size(); ++i) timeline[i].merge(o.timeline[i]);
     requests += o.requests;

@@ -10,11 +10,13 @@ namespace mux {
 
 LoadGenerator::LoadGenerator(LoadConfig config) : config_(std::move(config)), stop_ns_(kNotStopped) {}
 
-void LoadGenerator::request_stop() {
+void LoadGenerator::request_stop() { request_stop_at(now_ns()); }
+
+void LoadGenerator::request_stop_at(std::uint64_t stop_ns) {
   // A thread stamps a reply, then reads stop_ns_: a reply stamped within the few ns it takes
   // this store to reach the other cores could still count. Nothing else after the stop can.
   std::uint64_t not_yet = kNotStopped;
-  stop_ns_.compare_exchange_strong(not_yet, now_ns(), std::memory_order_acq_rel);
+  stop_ns_.compare_exchange_strong(not_yet, stop_ns, std::memory_order_acq_rel);
 }
 
 LoadGenerator::Window LoadGenerator::measured_window() const {
@@ -29,6 +31,12 @@ LoadGenerator::~LoadGenerator() {
 }
 
 void LoadGenerator::start(const std::function<void()>& before_clock) {
+  connect();
+  if (before_clock) before_clock();
+  start_at(now_ns());
+}
+
+void LoadGenerator::connect() {
   const std::size_t t = std::max<std::size_t>(1, std::min(config_.threads, config_.clients));
   connect_errors_.resize(t);
   std::latch connected(static_cast<std::ptrdiff_t>(t));
@@ -59,8 +67,10 @@ void LoadGenerator::start(const std::function<void()>& before_clock) {
     threads_.clear();  // joins
     throw UsageError(error);
   }
-  if (before_clock) before_clock();
-  start_ns_ = now_ns();
+}
+
+void LoadGenerator::start_at(std::uint64_t start_ns) {
+  start_ns_ = start_ns;
   measure_ns_ = start_ns_ + seconds_to_ns(config_.warmup_s);
   end_ns_ = measure_ns_ + seconds_to_ns(config_.duration_s);
   go_.store(true);

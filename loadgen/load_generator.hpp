@@ -24,6 +24,11 @@ class LoadGenerator {
   // them all), then starts the clock. Throws UsageError (one line) when the target cannot be
   // reached; no thread is left running then.
   void start(const std::function<void()>& before_clock = {});
+  // start() in two steps, for several load processes started together: connect() opens every
+  // connection (throws as start() does); start_at() starts the clock at `start_ns`
+  // (CLOCK_MONOTONIC, shared by every process of the host), now or later: the threads wait.
+  void connect();
+  void start_at(std::uint64_t start_ns);
   std::uint64_t start_ns() const { return start_ns_; }
   std::uint64_t measure_start_ns() const { return measure_ns_; }
   std::uint64_t end_ns() const { return end_ns_; }
@@ -31,6 +36,7 @@ class LoadGenerator {
   // Ctrl-C, or the server died: the measured interval ends now (the first call wins), and
   // every thread stops at its next wake-up (within 50 ms), counting nothing after this moment.
   void request_stop();
+  void request_stop_at(std::uint64_t stop_ns);  // the same at a given instant (the first call wins)
   // The interval the threads counted replies in, in ns: [measure_start, min(end, stop)),
   // empty when stopped before it began. Throughput is requests over exactly this.
   struct Window {

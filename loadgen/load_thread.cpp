@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "core/clock.hpp"
+#include "core/request_work.hpp"
 #include "core/thread_cpu.hpp"
 
 namespace mux {
@@ -21,16 +22,11 @@ namespace {
 constexpr std::size_t kConnectBatch = 256;       // connects in flight at once per thread
 constexpr std::uint64_t kHousekeepingNs = 50'000'000;
 constexpr std::uint64_t kReconnectDelayNs = 100'000'000;  // a dead server must not make us spin
-constexpr int kMaxIov = 16;
+constexpr int kMaxIov = kMaxSendIov;
 constexpr const char* kThisThreadSchedstat = "/proc/thread-self/schedstat";
 
 // splitmix64: 8 bytes of state per connection for its Poisson arrivals.
-std::uint64_t next_random(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
+std::uint64_t next_random(std::uint64_t& state) { return mix64(state += 0x9e3779b97f4a7c15ULL); }
 }  // namespace
 
 // Requests of a connection are numbered; [recv_seq, next_issue) are in flight, of which
@@ -67,13 +63,17 @@ LoadThread::LoadThread(const LoadConfig& config, std::size_t first, std::size_t 
       stop_ns_(stop_ns),
       first_(first),
       protocol_(make_client_protocol(config.protocol, {.message_size = config.message_size,
+                                                         .seed = config.seed,
+                                                         .work_us = config.work_us,
                                                          .expected_body = config.expected_body})),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       conns_(count + idle),
       scratch_(64 * 1024),
-      timeout_ns_(seconds_to_ns(config.timeout_s)) {
+      timeout_ns_(seconds_to_ns(config.timeout_s)),
+      work_split_ns_(work_ns(config.work_us.median())) {
   if (!epoll_) throw std::runtime_error(fmt::format("epoll_create1(): {}", std::strerror(errno)));
   if (!protocol_) throw std::runtime_error(fmt::format("unknown protocol '{}'", config.protocol));
+  if (!config.work_us.is_fixed()) result_.latency_by_work_class.resize(2);  // short, long
   for (std::size_t i = 0; i < conns_.size(); ++i) {
     conns_[i].codec = protocol_->make_codec(first + i);
     conns_[i].issued.resize(config.pipeline);
@@ -331,6 +331,8 @@ void LoadThread::on_reply(Connection& c, std::uint64_t now) {
   const auto& issued = c.issued[c.recv_seq % config_.pipeline];
   if (Interval* second = interval_at(now)) {
     result_.latency.record(now - issued.due_ns);
+    if (!result_.latency_by_work_class.empty())  // long: drawn work above the median
+      result_.latency_by_work_class[c.codec->request_work_ns(c.recv_seq) > work_split_ns_].record(now - issued.due_ns);
     if (open_loop()) result_.latency_uncorrected.record(now - issued.sent_ns);
     result_.requests++;
     result_.bytes_verified += c.reply_bytes;

@@ -78,6 +78,7 @@ class LoadThread {
   std::uint64_t measure_ns_ = 0;
   std::uint64_t end_ns_ = 0;
   std::uint64_t timeout_ns_;
+  std::uint64_t work_split_ns_;  // drawn work: requests above it are "long"
   LoadResult result_;
   std::uint64_t completed_ = 0;
   std::uint64_t sent_ = 0;

@@ -24,6 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import muxbench_results as mr  # noqa: E402
 import paired_grid  # noqa: E402
+from gate_signals import (SIGNAL_OPTIONS, compare_signals, describe_signals,  # noqa: E402
+                          print_aligned, print_signal_table, tests_per_configuration)
 from gate_statistics import Change, compare_metric, repetitions_needed  # noqa: E402,F401
 from same_machine import check_same_machine  # noqa: E402
 
@@ -49,7 +51,8 @@ Completeness rule (regressions too, whatever the numbers):
     baseline completed its configuration;
   * a run in CURRENT has failed requests (errors > 0).
 Configurations only in CURRENT are listed but not compared.
-"Significant" means Mann-Whitney U (two-sided) p < --alpha / (configurations x 5 signals):
+"Significant" means Mann-Whitney U (two-sided) p < --alpha / (configurations x 5 signals, 6
+with a capacity sweep's capacity):
 --alpha is family-wise over the whole comparison (Bonferroni).  With few repetitions that
 can be impossible: the smallest p-value for K vs K repetitions is 2/C(2K,K) (K=3: 0.1).
 When that minimum is >= that per-test alpha, the test is replaced by a stricter, honest rule: EVERY
@@ -58,7 +61,9 @@ threshold (throughput: max(current) < min(base) x (1 - drop); p99: min(current) 
 max(base) x (1 + rise)).  The output says which rule each configuration used.
 
 The low-noise signals (server CPU, syscalls, context switches per request: higher is
-worse) follow the same rule with their own thresholds, where both sweeps have them.
+worse) follow the same rule with their own thresholds, where both sweeps have them; so does
+a capacity sweep's capacity under its SLO (`bench sweep --capacity`; lower is worse,
+--max-capacity-drop).
 
 The whole grid (when both sweeps are the two builds of one interleaved `bench sweep
 --builds`, as scripts/ci-perf makes them): each configuration-repetition was run by both
@@ -217,7 +222,7 @@ def compare_configurations(pairs, args):
     reaches that, and the all-worse rule decides; the whole grid (paired_grid.py) is what
     sees a small shift.
     """
-    args.test_alpha = args.alpha / max(1, len(pairs) * TESTS_PER_CONFIGURATION)
+    args.test_alpha = args.alpha / max(1, len(pairs) * tests_per_configuration(pairs))
     return [compare_configuration(key, b, c, args, args.test_alpha) for key, (b, c) in pairs.items()]
 
 
@@ -268,15 +273,6 @@ def print_table(results):
     print_aligned(headers, rows)
 
 
-def print_aligned(headers, rows):
-    """A plain-text table: columns padded to their widest cell, a rule under the headers."""
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    for i, row in enumerate([headers] + rows):
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
-
-
 def verdict(r):
     """REGRESSION naming the metric(s); else improved / changed but not significant / ok."""
     bad = [name for name, ch in (("throughput", r.throughput), ("p99", r.p99)) if ch.regression]
@@ -324,86 +320,10 @@ def add_machine_and_signal_options(parser):
     group.add_argument("--allow-different-machine", action="store_true",
                        help="compare even when the machine fingerprints differ or are missing "
                             "(the report then says so in its first line)")
-    for name, default, what in SIGNAL_OPTIONS:
-        group.add_argument(f"--max-{name}-rise", type=float, metavar="PCT", default=default,
-                           help=f"allowed rise of median {what}, percent (default %(default)g)")
-
-
-# ---------------------------------------------------------------------------- low-noise signals
-
-
-# Defaults set from an A/A run of scripts/ci-perf --base=HEAD, see results/README.md.
-DEFAULT_MAX_SERVER_CPU_RISE_PCT = 5.0
-DEFAULT_MAX_SYSCALLS_RISE_PCT = 10.0
-DEFAULT_MAX_CONTEXT_SWITCHES_RISE_PCT = 10.0
-# (option name, default threshold, what it measures); the signal's name in the report, its
-# place in a run's results, and its option: one row each.
-SIGNAL_OPTIONS = (
-    ("server-cpu", DEFAULT_MAX_SERVER_CPU_RISE_PCT, "server CPU µs per request"),
-    ("syscalls", DEFAULT_MAX_SYSCALLS_RISE_PCT, "server syscalls per request"),
-    ("context-switches", DEFAULT_MAX_CONTEXT_SWITCHES_RISE_PCT,
-     "server context switches per request"),
-)
-SIGNALS = (  # (name in the report, path in results, option)
-    ("server CPU/req", ("server_cpu_us_per_request",), "server-cpu"),
-    ("syscalls/req", ("kernel_counters", "server", "syscalls_per_request"), "syscalls"),
-    ("ctx switches/req", ("kernel_counters", "server", "context_switches_per_request"),
-     "context-switches"),
-)
-# Tests per configuration, for the Bonferroni split: throughput, p99 and each signal above.
-TESTS_PER_CONFIGURATION = 2 + len(SIGNALS)
-
-
-def signal_values(runs, path):
-    """The signal over the runs that measured it (a run may report null: not measured)."""
-    values = []
-    for run in runs:
-        v = run.results
-        for key in path:
-            v = v.get(key) if isinstance(v, dict) else None
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            values.append(float(v))
-    return values
-
-
-def compare_signals(base_runs, current_runs, args, alpha, use_test):
-    """{signal name: Change} for each signal both sides measured in 2+ repetitions.
-
-    When a run did not measure a signal, the rule (rank test or all-worse) follows the
-    repetitions that did.
-    """
-    out = {}
-    for name, path, option in SIGNALS:
-        b, c = signal_values(base_runs, path), signal_values(current_runs, path)
-        if len(b) >= 2 and len(c) >= 2 and mr.median_ci(b).median > 0:
-            limit = getattr(args, f"max_{option.replace('-', '_')}_rise")
-            test = use_test and mr.min_mannwhitney_p(len(b), len(c)) < alpha
-            out[name] = compare_metric(b, c, limit, alpha, test)
-    return out
-
-
-def print_signal_table(results):
-    """Base → current median, change and p of every low-noise signal, per configuration."""
-    names = [n for n, _, _ in SIGNALS if any(n in r.signals for r in results)]
-    if not names:
-        print("\nlow-noise signals: none measured in both sweeps")
-        return
-    headers = ["configuration"] + [h for n in names for h in (f"{n} base → current", "Δ", "p")]
-    rows = []
-    for r in results:
-        row = [mr.config_id(r.key)]
-        for n in names:
-            ch = r.signals.get(n)
-            row += ([f"{ch.base:.4g} → {ch.current:.4g}", mr.fmt_pct(ch.change_pct, signed=True),
-                     f"{ch.p:.3f}"] if ch else ["not measured", "", ""])
-        rows.append(row)
-    print()
-    print_aligned(headers, rows)
-
-
-def describe_signals(r):
-    """", server CPU/req +12%" ... for the REGRESSION line."""
-    return "".join(f", {n} {mr.fmt_pct(ch.change_pct, signed=True)}" for n, ch in r.signals.items())
+    for name, default, what, lower_is_worse in SIGNAL_OPTIONS:
+        change = "drop" if lower_is_worse else "rise"
+        group.add_argument(f"--max-{name}-{change}", type=float, metavar="PCT", default=default,
+                           help=f"allowed {change} of median {what}, percent (default %(default)g)")
 
 
 if __name__ == "__main__":

@@ -11,61 +11,26 @@ directory without sweep.json but with single-run JSON files (DIR/runs/*.json or
 DIR/*.json, e.g. from `bench --json`) is accepted too, as one repetition each.
 """
 
-import functools
 import json
-import math
-import os
 import re
 import statistics
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The backends, their order and their variants come from the registry, through
-# `bench --list-backends --json` (no backend name is written here). Colours and markers go by
-# position: base backends in registry order take BASE_COLORS, variants VARIANT_COLORS, so a
-# backend looks the same in every plot and table as long as the registry keeps its order.
-BASE_COLORS = ("#7f7f7f", "#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#17becf")
-VARIANT_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173")
-MARKERS = ("s", "v", "^", "o", "D", "P", "X", "*", "h", "<", ">", "p")
-
-
-def find_bench():
-    """The bench binary: $MUXBENCH_BENCH, else a build in this checkout; None when there is none."""
-    root = Path(__file__).resolve().parent.parent
-    for candidate in (os.environ.get("MUXBENCH_BENCH"), root / "build" / "bench", root / "build-test" / "bench"):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
-
-
-@functools.lru_cache(maxsize=None)
-def registry():
-    """[{name, base, model, ...}] from `bench --list-backends --json`; None without a bench binary."""
-    bench = find_bench()
-    if bench is None:
-        return None
-    try:
-        out = subprocess.run([bench, "--list-backends", "--json"], capture_output=True, text=True, timeout=30,
-                             check=True).stdout
-        return json.loads(out)
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None
-
-
-def backend_order(names=()):
-    """Registry order when a bench binary is found; else the names given, alphabetically."""
-    entries = registry()
-    if entries is not None:
-        return tuple(e["name"] for e in entries)
-    return tuple(sorted(names))
-
+# The registry, the statistics and the formatting live in their own modules; every script
+# reaches them as muxbench_results.NAME.
+from backend_registry import (BASE_COLORS, MARKERS, VARIANT_COLORS, backend_color,  # noqa: F401
+                              backend_marker, backend_order, find_bench, registry, sort_backends)
+from result_format import (config_id, config_label, environment_line, fmt_bytes, fmt_count,  # noqa: F401
+                           fmt_pct, fmt_seconds, fmt_us)
+from result_stats import (ACHIEVED_RATE_TOLERANCE, CONFIDENCE, KNEE_P99_FACTOR, MedianCI,  # noqa: F401
+                          RatePoint, coverage_note, cv_pct, fmt_coverage, latency_knee, median_ci,
+                          min_mannwhitney_p, rate_points)
 
 # A run whose load generator is this busy while the server is not measured the client.
 SATURATION_UTILIZATION = 0.9
 # Configurations whose throughput varies more than this between repetitions are flagged.
 HIGH_CV_PCT = 10.0
-CONFIDENCE = 0.95
 
 
 class InputError(Exception):
@@ -85,11 +50,15 @@ class Run:
     status: str = "complete"
     error: str = ""
     data: dict = None
+    rate: str = None  # --rates: None for the closed loop; "20000" (req/s) or "50%" (of its capacity)
 
     @property
     def key(self):
-        """The configuration this run measures; repetitions of it share the key."""
-        return (self.backend, self.clients, self.message_size)
+        """The configuration this run measures; repetitions of it share the key. An open-loop
+        run of a rate sweep has its rate as a fourth member."""
+        if self.rate is None:
+            return (self.backend, self.clients, self.message_size)
+        return (self.backend, self.clients, self.message_size, self.rate)
 
     @property
     def ok(self):
@@ -140,10 +109,21 @@ class Sweep:
         return next((r.environment for r in self.complete_runs if r.environment), {})
 
     def groups(self):
-        """Complete runs grouped by configuration, in a stable order (backend, clients, size)."""
+        """Complete closed-loop runs grouped by configuration, in a stable order (backend,
+        clients, size). The open-loop runs of a rate sweep are in rate_groups()."""
         out = {}
         for run in sorted(self.complete_runs, key=lambda r: (config_sort_key(r.key), r.repetition)):
-            out.setdefault(run.key, []).append(run)
+            if run.rate is None:
+                out.setdefault(run.key, []).append(run)
+        return out
+
+    def rate_groups(self):
+        """Complete open-loop runs of a rate sweep (--rates), grouped by (backend, clients,
+        size, rate)."""
+        out = {}
+        for run in sorted(self.complete_runs, key=lambda r: (config_sort_key(r.key), r.repetition)):
+            if run.rate is not None:
+                out.setdefault(run.key, []).append(run)
         return out
 
     def message_sizes(self):
@@ -196,11 +176,12 @@ def _load_planned_sweep(path):
             id=entry.get("id", ""),
             backend=entry.get("backend", "?"),
             clients=int(entry.get("clients", 0)),
-            message_size=int(entry.get("message_size", 0)),
+            message_size=int(entry.get("message_size") or 0),  # drawn sizes: null, taken as 0
             repetition=int(entry.get("repetition", 0)),
             order=int(entry.get("order", 0)),
             status=entry.get("status", "complete"),
             error=entry.get("error", ""),
+            rate=entry.get("rate"),
         )
         if run.status == "complete":
             _attach_data(run, path / entry.get("file", f"runs/{run.id}.json"))
@@ -225,10 +206,11 @@ def _load_loose_runs(path):
         if not isinstance(data, dict) or "config" not in data or "results" not in data:
             continue
         cfg = data["config"]
-        key = (cfg.get("backend", "?"), int(cfg.get("clients", 0)), int(cfg.get("message_size", 0)))
+        rate = f"{cfg['rate']:g}" if isinstance(cfg.get("rate"), (int, float)) else None
+        key = (cfg.get("backend", "?"), int(cfg.get("clients", 0)), int(cfg.get("message_size") or 0), rate)
         rep = seen[key] = seen.get(key, -1) + 1
         runs.append(Run(id=file.stem, backend=key[0], clients=key[1], message_size=key[2],
-                        repetition=rep, order=len(runs), data=data))
+                        repetition=rep, order=len(runs), data=data, rate=rate))
     first = runs[0].config if runs else {}
     meta = {"repetitions": max(seen.values()) + 1 if seen else 0,
             "duration_s": first.get("duration_s"), "warmup_s": first.get("warmup_s")}
@@ -269,47 +251,20 @@ _TIME_UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 # ---------------------------------------------------------------------------- accessors
 
 
-def sort_backends(names):
-    """Backends in registry order; names the registry does not know after them, alphabetically."""
-    order = backend_order(names)
-    known = [b for b in order if b in names]
-    return known + sorted(n for n in names if n not in order)
-
-
 def config_sort_key(key):
-    backend, clients, size = key
+    backend, clients, size = key[:3]
     order = backend_order((backend,))
     rank = order.index(backend) if backend in order else len(order)
-    return (size, rank, backend, clients)
+    return (size, rank, backend, clients, rate_sort_key(key[3] if len(key) > 3 else None))
 
 
-def _style_index(backend):
-    """(is_variant, position among the bases or among the variants); None when unknown."""
-    entries = registry()
-    if entries is None:
-        return None
-    bases = [e["name"] for e in entries if e["name"] == e["base"]]
-    variants = [e["name"] for e in entries if e["name"] != e["base"]]
-    if backend in bases:
-        return False, bases.index(backend)
-    if backend in variants:
-        return True, variants.index(backend)
-    return None
-
-
-def backend_color(backend):
-    """The colour of a backend by its registry position; unknown ones get a stable colour from their name."""
-    index = _style_index(backend)
-    if index is not None:
-        palette = VARIANT_COLORS if index[0] else BASE_COLORS
-        return palette[index[1] % len(palette)]
-    return VARIANT_COLORS[sum(map(ord, backend)) % len(VARIANT_COLORS)]
-
-
-def backend_marker(backend):
-    """The marker of a backend by its registry position."""
-    order = backend_order((backend,))
-    return MARKERS[(order.index(backend) if backend in order else sum(map(ord, backend))) % len(MARKERS)]
+def rate_sort_key(rate):
+    """Closed loop first, then percentages in order, then absolute rates in order."""
+    if rate is None:
+        return (0, 0.0)
+    if rate.endswith("%"):
+        return (1, float(rate[:-1]))
+    return (2, float(rate))
 
 
 def metric(run, name):
@@ -332,6 +287,10 @@ def metric(run, name):
         "server_cs_per_req": lambda: kernel("server", "context_switches_per_request"),
         "loadgen_syscalls_per_req": lambda: kernel("loadgen", "syscalls_per_request"),
         "loadgen_cs_per_req": lambda: kernel("loadgen", "context_switches_per_request"),
+        # drawn server work (--work-us=bimodal:...): p99 of the requests at or below the median
+        # work ("short") and above it; results.latency_by_work_class is null otherwise
+        "short_p99": lambda: ((r.get("latency_by_work_class") or {}).get("short") or {}).get("p99"),
+        "long_p99": lambda: ((r.get("latency_by_work_class") or {}).get("long") or {}).get("p99"),
     }
     value = getters[name]()
     return None if value is None else float(value)
@@ -394,75 +353,6 @@ def timeline(run):
     return list(run.results.get("timeline") or [])
 
 
-# ---------------------------------------------------------------------------- statistics
-
-
-@dataclass
-class MedianCI:
-    """A median with a distribution-free confidence interval and the interval's real coverage."""
-
-    median: float
-    low: float
-    high: float
-    coverage: float
-    n: int
-
-
-def median_ci(samples, confidence=CONFIDENCE):
-    """Median and its confidence interval by the order-statistic (binomial) method.
-
-    Why this and not a bootstrap: with the 3-5 repetitions a sweep affords, a bootstrap
-    of the median can only return observed values and silently overstates its coverage.
-    The order-statistic interval [x_(k), x_(n-k+1)] has an exact coverage
-    1 - 2*P(Binomial(n, 1/2) <= k-1), independent of the distribution.  We pick the
-    narrowest such interval reaching `confidence`; when n is too small for any interval
-    to reach it (n < 6 for 95%), the interval is the full range and `coverage` says what
-    it really achieves (n=3: 75%, n=5: 93.75%), so reports can state it honestly.
-    """
-    xs = sorted(float(x) for x in samples)
-    n = len(xs)
-    if n == 0:
-        return None
-    k = 1
-    while k + 1 <= (n + 1) // 2 and _order_stat_coverage(n, k + 1) >= confidence:
-        k += 1
-    return MedianCI(statistics.median(xs), xs[k - 1], xs[n - k], _order_stat_coverage(n, k), n)
-
-
-def fmt_coverage(coverage):
-    """0.75 -> '75%', 0.96875 -> '96.8%': rounded down, so nothing reads as 95% unless it is."""
-    return f"{math.floor(coverage * 1000) / 10:g}%"
-
-
-def coverage_note(cis):
-    """'coverage 75% (n=3)' for the intervals drawn or tabulated; several when n differs."""
-    seen = sorted({(ci.n, ci.coverage) for ci in cis if ci})
-    return "coverage " + ", ".join(f"{fmt_coverage(c)} (n={n})" for n, c in seen) if seen else ""
-
-
-def _order_stat_coverage(n, k):
-    """Probability that [x_(k), x_(n-k+1)] contains the true median of a continuous law."""
-    tail = sum(math.comb(n, i) for i in range(k)) / 2 ** n
-    return max(0.0, 1.0 - 2.0 * tail)
-
-
-def cv_pct(samples):
-    """Coefficient of variation (sample stdev / mean) in percent; None below 2 samples."""
-    if len(samples) < 2:
-        return None
-    mean = statistics.mean(samples)
-    return statistics.stdev(samples) / mean * 100.0 if mean else None
-
-
-def min_mannwhitney_p(n1, n2):
-    """Smallest two-sided p-value an exact Mann-Whitney U test can give for these sizes.
-
-    It is reached when the two samples do not overlap at all: 2 / C(n1+n2, n1).
-    With 3 vs 3 repetitions that is 0.1, so p < 0.05 is impossible however large the change.
-    """
-    return min(1.0, 2.0 / math.comb(n1 + n2, n1))
-
-
 def summarize(runs):
     """Per-configuration statistics used by the report's table and the plots."""
     tput = values(runs, "throughput")
@@ -480,89 +370,3 @@ def summarize(runs):
         "loadgen_cs_per_req": median_ci(values(runs, "loadgen_cs_per_req")),
         "errors": int(sum(values(runs, "errors"))),
     }
-
-
-# ---------------------------------------------------------------------------- formatting
-
-
-def fmt_count(x, digits=3, trim=False):
-    """12345 -> '12.3k', 261807 -> '262k', 1.5e6 -> '1.50M' ('1.5M' with trim, for ticks)."""
-    if x is None:
-        return "–"
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= scale:
-            return _sig(x / scale, digits, trim) + suffix
-    return _sig(x, digits, trim)
-
-
-def fmt_us(x, trim=False):
-    """A latency in µs, switching to ms or s when large: 125 µs, 4.73 ms, 1.20 s."""
-    if x is None:
-        return "–"
-    if x >= 1e6:
-        return _sig(x / 1e6, 3, trim) + " s"
-    if x >= 1e3:
-        return _sig(x / 1e3, 3, trim) + " ms"
-    if x < 1 and x > 0:
-        return _sig(x * 1e3, 3, trim) + " ns"
-    return _sig(x, 3, trim) + " µs"
-
-
-def fmt_pct(x, signed=False):
-    if x is None:
-        return "–"
-    return f"{x:+.1f}%" if signed else f"{x:.1f}%"
-
-
-def fmt_bytes(n):
-    """Message sizes: 128 B, 4 KiB, 1 MiB."""
-    for scale, suffix in ((1 << 20, "MiB"), (1 << 10, "KiB")):
-        if n >= scale and n % scale == 0:
-            return f"{n // scale} {suffix}"
-    return f"{n} B"
-
-
-def fmt_seconds(s):
-    if s is None:
-        return "?"
-    return f"{s:g} s"
-
-
-def _sig(x, digits, trim=False):
-    """x to `digits` significant figures without scientific notation (262, 26.2, 2.62).
-
-    trim drops trailing zeros ('50.0' -> '50'): right for axis ticks, wrong for tables,
-    where the zeros say how precise the number is.
-    """
-    if x == 0:
-        return "0"
-    decimals = max(0, digits - 1 - int(math.floor(math.log10(abs(x)))))
-    text = f"{x:.{decimals}f}"
-    if trim and "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-def config_label(key):
-    """'epoll, 1000 clients, 128 B' — how a configuration is named to humans."""
-    backend, clients, size = key
-    return f"{backend}, {clients:,} client{'s' if clients != 1 else ''}, {fmt_bytes(size)}"
-
-
-def config_id(key):
-    """'epoll-c1000-m128' — the same naming as the sweep's run ids, for grepping."""
-    backend, clients, size = key
-    return f"{backend}-c{clients}-m{size}"
-
-
-def environment_line(env):
-    """One line naming the machine and build: goes under every plot and into reports."""
-    parts = [
-        env.get("kernel"),
-        env.get("cpu_model"),
-        f"{env['online_cores']} cores" if env.get("online_cores") else None,
-        " ".join(p for p in (env.get("compiler"), env.get("build_type")) if p) or None,
-        f"commit {env['git_commit']}" if env.get("git_commit") else None,
-        env.get("date"),
-    ]
-    return " · ".join(str(p) for p in parts if p)

@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,32 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # The bench binary: the Release build, or the one a test names (each build dir tests its own).
 BENCH = Path(os.environ.get("MUXBENCH_BENCH", ROOT / "build" / "bench"))
 
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-master_process on;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-worker_rlimit_nofile 65536;
-events {{ worker_connections 20000; multi_accept on; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-    server {{
-        listen 127.0.0.1:{port} backlog=4096 reuseport;
-        location / {{
-            default_type text/plain;
-            return 200 "Hello, World!";
-        }}
-    }}
-}}
-"""
+# The servers as `bench --server-cmd` takes them: one command line each, {port} and {host}
+# filled in by whoever starts it (bench itself, or server_command() below for wrk).
+NGINX_COMMAND = f"{ROOT / 'scripts' / 'nginx-server'} {{port}} {{host}}"
+
+
+def bench_serve_command(backend, protocol="http", work_us=0):
+    return (f"{BENCH} serve --backend={backend} --protocol={protocol} --work-us={work_us} "
+            "--host={host} --port={port}")
 
 
 class RunningServer:
@@ -149,46 +130,44 @@ def wait_listening(port, proc, timeout=10.0):
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
 
 
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+def stop(proc, group=False):
+    """SIGTERM (to its whole process group with `group`), SIGKILL after 5 s."""
+    send = (lambda sig: os.killpg(proc.pid, sig)) if group else proc.send_signal
+    if proc.poll() is None or group:
+        with contextlib.suppress(ProcessLookupError):
+            send(signal.SIGTERM)
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                send(signal.SIGKILL)
             proc.wait()
 
 
 @contextlib.contextmanager
+def server_command(command, cpus="0"):
+    """A server started from a `bench --server-cmd` command line, pinned to `cpus`, in its own
+    process group (all of which is stopped afterwards); yields a RunningServer."""
+    port = free_port()
+    line = command.replace("{port}", str(port)).replace("{host}", "127.0.0.1").replace("{cpus}", cpus)
+    proc = subprocess.Popen(["taskset", "-c", cpus, "sh", "-c", line], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_listening(port, proc)
+        yield RunningServer(port, proc.pid)
+    finally:
+        stop(proc, group=True)
+        proc.stderr.close()
+
+
 def nginx(cpus="0"):
-    """nginx with 1 worker, its own config in a temp dir, pinned to `cpus`; yields a RunningServer."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    with tempfile.TemporaryDirectory(prefix="muxbench-nginx-") as tmp:
-        port = free_port()
-        conf = Path(tmp) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
-        proc = subprocess.Popen(["taskset", "-c", cpus, binary, "-p", tmp, "-c", str(conf)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_listening(port, proc)
-            yield RunningServer(port, proc.pid)
-        finally:
-            stop(proc)  # SIGTERM to the master: it stops its worker
+    """nginx with 1 worker (scripts/nginx-server), pinned to `cpus`; yields a RunningServer."""
+    return server_command(NGINX_COMMAND, cpus)
 
 
-@contextlib.contextmanager
 def bench_serve(backend, protocol="http", cpus="0", work_us=0):
     """`bench serve` pinned to `cpus`, burning `work_us` per request; yields a RunningServer."""
-    proc = subprocess.Popen([str(BENCH), "serve", f"--backend={backend}", f"--protocol={protocol}",
-                             f"--server-cpus={cpus}", f"--work-us={work_us}"], stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if not m:
-            raise RuntimeError(f"bench serve --backend={backend} did not start: {line.strip()!r}")
-        yield RunningServer(int(m.group(1)), proc.pid)
-    finally:
-        stop(proc)
+    return server_command(bench_serve_command(backend, protocol, work_us), cpus)
 
 
 _UNIT_US = {"us": 1.0, "ms": 1000.0, "s": 1e6}
@@ -214,16 +193,29 @@ def run_wrk(port, connections, duration, cpus="1", threads=1):
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "output": out}
 
 
-def run_bench_load(port, connections, duration, cpus="1", threads=1, warmup=1):
-    """`bench load --protocol=http` with the same connections and duration as wrk."""
+def _run_bench(what, args, connections, duration, cpus, threads, warmup):
+    """One `bench` HTTP run with the same connections and duration as wrk; its results."""
     with tempfile.TemporaryDirectory(prefix="muxbench-load-") as tmp:
         path = Path(tmp) / "r.json"
-        proc = subprocess.run([str(BENCH), "load", f"--target=127.0.0.1:{port}", "--protocol=http",
-                               f"--clients={connections}", f"--duration={duration}", f"--warmup={warmup}",
-                               f"--client-cpus={cpus}", f"--loadgen-threads={threads}", f"--json={path}"],
+        proc = subprocess.run([str(BENCH), *args, "--protocol=http", f"--clients={connections}",
+                               f"--duration={duration}", f"--warmup={warmup}", f"--client-cpus={cpus}",
+                               f"--loadgen-threads={threads}", f"--json={path}"],
                               capture_output=True, text=True, timeout=duration + warmup + 60)
         if proc.returncode != 0:
-            raise RuntimeError(f"bench load failed ({proc.returncode}): {proc.stderr.strip()}")
+            raise RuntimeError(f"{what} failed ({proc.returncode}): {proc.stderr.strip()}")
         r = json.loads(path.read_text())["results"]
     return {"rps": r["throughput_rps"], "p99_us": r["latency_us"]["p99"], "errors": r["errors"],
-            "cpu": r["loadgen_cpu_utilization"]}
+            "cpu": r["loadgen_cpu_utilization"], "srv_us": r["server_cpu_us_per_request"]}
+
+
+def run_bench_server_cmd(command, connections, duration, server_cpus="0", cpus="1", threads=1, warmup=1):
+    """`bench --server-cmd=COMMAND`: bench starts the server, pins it to `server_cpus` and
+    measures its CPU per request itself (srv_us)."""
+    return _run_bench("bench --server-cmd", [f"--server-cmd={command}", f"--server-cpus={server_cpus}"],
+                      connections, duration, cpus, threads, warmup)
+
+
+def run_bench_load(port, connections, duration, cpus="1", threads=1, warmup=1):
+    """`bench load` against a running server (srv_us is None: bench does not see its CPU)."""
+    return _run_bench("bench load", ["load", f"--target=127.0.0.1:{port}"], connections, duration, cpus, threads,
+                      warmup)

@@ -4,7 +4,9 @@
     scripts/plot.py DIR [--spectrum-clients N] [--timeline-run ID]
 
 Plots: throughput, p99 latency, server CPU per request, and the server's syscalls and
-context switches per request against the number of clients; the latency percentile spectrum at one client count; the per-second timeline
+context switches per request against the number of clients; the latency percentile spectrum at one client count;
+for a rate sweep, latency against the achieved rate (scripts/plot_rates.py); with drawn server work,
+the short requests' p99 against clients (scripts/plot_work_classes.py); the per-second timeline
 of one run; and, when DIR/micro.json exists, the cost of one wait call against the
 number of registered fds.  Every backend keeps one colour and marker in all of them.
 Optional inputs (timeline, latency_spectrum, micro.json) are skipped with a note.
@@ -98,13 +100,22 @@ def make_plots(sweep, outdir, spectrum_clients=None, timeline_run=None):
     outdir.mkdir(parents=True, exist_ok=True)
     plots, notes = [], []
     with plt.rc_context(STYLE):
-        for size in sweep.message_sizes():
+        closed_sizes = sorted({k[2] for k in sweep.groups()})
+        if not closed_sizes:
+            notes.append("no closed-loop run: the plots against clients and the spectrum are skipped")
+        for size in closed_sizes:
             plots.append(plot_vs_clients(sweep, outdir, size, THROUGHPUT))
             plots.append(plot_vs_clients(sweep, outdir, size, P99))
             plots.append(plot_vs_clients(sweep, outdir, size, SERVER_CPU))
             for metric in (SERVER_SYSCALLS, SERVER_CS):
                 plots.append(plot_if_measured(sweep, outdir, size, metric, notes))
             plots.append(plot_spectrum(sweep, outdir, size, spectrum_clients, notes))
+        import plot_rates  # here: it builds on this module's helpers
+        for size, clients in plot_rates.rate_configurations(sweep):
+            plots.append(plot_rates.plot_latency_vs_rate(sweep, outdir, size, clients))
+        import plot_work_classes  # --work-us drawn: the short requests' p99
+        plots += [plot_work_classes.plot_short_p99_vs_clients(sweep, outdir, size)
+                  for size in plot_work_classes.sizes_with_classes(sweep)]
         plots.append(plot_timeline(sweep, outdir, timeline_run, notes))
         plots.append(plot_micro(sweep, outdir, notes))
     return [p for p in plots if p], notes

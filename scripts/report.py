@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import muxbench_results as mr  # noqa: E402
 import plot  # noqa: E402
+from report_summary import ranking_blocks, rate_blocks  # noqa: E402
 
 ENVIRONMENT_FIELDS = (("kernel", "Kernel"), ("cpu_model", "CPU"), ("online_cores", "Online cores"),
                       ("compiler", "Compiler"), ("build_type", "Build type"),
@@ -70,13 +71,17 @@ def build_report(sweep, plots, notes):
     groups = sweep.groups()
     blocks = [("h1", f"muxbench results: {sweep.path.resolve().name}"),
               ("p", overview(sweep, groups))]
-    blocks += [("h2", "Summary")] + summary_blocks(sweep, groups)
+    # What a reader wants first: who wins where, by how much, and what limited each run.
+    blocks += [("h2", "Summary")] + ranking_blocks(sweep, groups)
+    blocks += [("h2", "Caveats"), ("ul", caveat_items(sweep, groups))]
+    blocks += [("h2", "Results per configuration")] + summary_blocks(sweep, groups)
+    if sweep.rate_groups():
+        blocks += [("h2", "Latency against offered load")] + rate_blocks(sweep)
     blocks += [("h2", "Plots")] + [("figure", p) for p in plots]
     if notes:
         blocks.append(("ul", [f"Not plotted or approximated: {n}" for n in notes]))
-    blocks += [("h2", "Method"), ("ul", method_items(sweep))]
-    blocks += [("h2", "Environment"), environment_table(sweep.environment)]
-    blocks += [("h2", "Caveats"), ("ul", caveat_items(sweep, groups))]
+    blocks += [("h2", "Appendix: method"), ("ul", method_items(sweep))]
+    blocks += [("h2", "Appendix: environment"), environment_table(sweep.environment)]
     return blocks
 
 
@@ -154,10 +159,11 @@ def method_items(sweep):
         "distribution-free, the narrowest [x(k), x(n−k+1)] whose coverage reaches 95%; with "
         "fewer than 6 repetitions none does, and the min–max range is shown with its real "
         "coverage (3 repetitions: 75%).",
-        "Syscalls and context switches per request: counted by the kernel over the measured "
-        "window for the server's whole process (every thread, io_uring's workers included; "
-        "perf_event_open tracepoint raw_syscalls:sys_enter, getrusage) and divided by the "
-        "requests completed; nearly deterministic, so a quieter regression signal than req/s.",
+        "Syscalls and context switches per request: counted over the measured window for the "
+        f"server's whole process tree (every thread, io_uring's workers included; syscalls by "
+        f"{distinct([r.results.get('kernel_counters', {}).get('server') or {} for r in sweep.complete_runs], 'syscalls_counted_by')}"
+        ") and divided by the requests completed; nearly deterministic, so a quieter regression "
+        "signal than req/s.",
     ]
     return items
 

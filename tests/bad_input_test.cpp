@@ -85,6 +85,42 @@ INSTANTIATE_TEST_SUITE_P(
                       BadFlag{"hgrm_dir_missing", {"--hgrm=/nonexistent-dir/x.hgrm"}, "/nonexistent-dir"}),
     [](const auto& param_info) { return param_info.param.name; });
 
+// --message-size and --work-us take a distribution (core/distribution.hpp): a malformed one, or
+// one with values out of the flag's range, names the flag and the accepted forms.
+constexpr const char* kForms = "N, uniform:A-B, exp:MEAN or bimodal:P:A:B";
+INSTANTIATE_TEST_SUITE_P(
+    Distributions, RejectsBadFlag,
+    ::testing::Values(BadFlag{"size_uniform_one_bound", {"--message-size=uniform:5"}, kForms},
+                      BadFlag{"size_exp_negative", {"--message-size=exp:-1"}, kForms},
+                      BadFlag{"size_bimodal_p_above_one", {"--message-size=bimodal:2:1:3"}, kForms},
+                      BadFlag{"size_unknown_name", {"--message-size=foo:1"}, kForms},
+                      BadFlag{"size_uniform_reaches_zero", {"--message-size=uniform:0-10"}, "--message-size"},
+                      BadFlag{"size_uniform_above_1mib", {"--message-size=uniform:1-2000000"}, "--message-size"},
+                      BadFlag{"size_bimodal_zero", {"--message-size=bimodal:0.5:0:100"}, "--message-size"},
+                      BadFlag{"size_exp_mean_above_1mib", {"--message-size=exp:2000000"}, "--message-size"},
+                      BadFlag{"size_not_whole", {"--message-size=uniform:1.5-10"}, "whole numbers"},
+                      BadFlag{"work_uniform_reversed", {"--work-us=uniform:10-5"}, kForms},
+                      BadFlag{"work_exp_negative", {"--work-us=exp:-1"}, kForms},
+                      BadFlag{"work_bimodal_two_numbers", {"--work-us=bimodal:0.5:3"}, kForms},
+                      BadFlag{"work_above_range", {"--work-us=uniform:0-2000000"}, "--work-us"},
+                      BadFlag{"work_drawn_with_http", {"--protocol=http", "--work-us=exp:100"}, "--protocol=echo"},
+                      BadFlag{"work_drawn_with_raw", {"--protocol=raw", "--work-us=exp:100"}, "no framing"}),
+    [](const auto& param_info) { return param_info.param.name; });
+
+TEST(RejectsBadInput, ServeRefusesMalformedOrHttpDrawnWork) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--work-us=foo:1"}, {"--work-us=bimodal:2:1:3"}, {"--protocol=http", "--work-us=exp:10"}}) {
+    SCOPED_TRACE(args.back());
+    std::vector<std::string> argv = {"serve", "--backend=epoll"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const Outcome o = bench(argv);
+    EXPECT_EQ(o.exit_code, 2) << o.out << o.err;
+    EXPECT_EQ(o.err.find('\n'), o.err.size() - 1) << o.err;
+    EXPECT_NE(o.err.find("--work-us"), std::string::npos) << o.err;
+    EXPECT_TRUE(o.out.empty()) << o.out;
+  }
+}
+
 // An unwritable --hgrm was found only when the run had ended, and its results were lost: it is
 // refused before the server starts, as --json is.
 TEST(RejectsBadInput, UnwritableHgrmBeforeAnythingRuns) {
@@ -301,6 +337,33 @@ TEST(RejectsBadInput, HelpIsNotAnError) {
   EXPECT_EQ(o.exit_code, 0);
   EXPECT_NE(o.out.find("--backend"), std::string::npos);
   EXPECT_NE(o.out.find("--clients"), std::string::npos);
+}
+
+// More connections than one process's fd limit holds: the error names the process counts that
+// hold them (per side: each load process and each server process holds its share).
+TEST(RejectsBadInput, ConnectionsBeyondOneProcessNameTheProcessCountsThatHoldThem) {
+  struct SplitCase {
+    std::vector<std::string> flags;
+    std::vector<std::string> mentions, absent;
+  };
+  // Limit 1000, less 64 spare: 936 connections per process. 1500 need 2 load processes and
+  // 2 server processes (1500 / 2 x 1.1 = 825 each).
+  for (const SplitCase& c : {SplitCase{{"--clients=1500"}, {"--loadgen-processes=2", "--server-processes=2"}, {}},
+                        SplitCase{{"--clients=1500", "--loadgen-processes=2"}, {"--server-processes=2"},
+                             {"--loadgen-processes"}},
+                        SplitCase{{"load", "--target=127.0.0.1:9", "--clients=1500"}, {"--loadgen-processes=2"},
+                             {"--server-processes"}}}) {
+    std::vector<std::string> argv = {"/usr/bin/prlimit", "--nofile=1000:1000", BENCH_PATH};
+    argv.insert(argv.end(), c.flags.begin(), c.flags.end());
+    argv.push_back("--duration=1");
+    const Outcome o = run(argv);
+    EXPECT_EQ(o.exit_code, 2) << o.err;
+    EXPECT_TRUE(o.out.empty()) << o.out;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+    for (const auto& m : c.mentions) EXPECT_NE(o.err.find(m), std::string::npos) << m << " in: " << o.err;
+    for (const auto& m : c.absent) EXPECT_EQ(o.err.find(m), std::string::npos) << m << " in: " << o.err;
+  }
+  EXPECT_TRUE(tagged_processes().empty());
 }
 
 }  // namespace

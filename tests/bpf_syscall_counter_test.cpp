@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "harness/bpf_syscall_counter.hpp"
+#include "harness/kernel_btf.hpp"
 #include "harness/kernel_counters.hpp"
 
 namespace mux {
@@ -81,6 +82,33 @@ TEST(BpfSyscallCounter, CountsExactlyTheCallsOfAProcessAndItsThreadsInItsSlot) {
   EXPECT_GE(mine_after[SYS_wait4] - mine_before[SYS_wait4], 1u) << "this process's own calls count in its slot";
 }
 
+// fentry needs the BTF id of the function every 64-bit system call goes through.
+TEST(KernelBtf, FindsTheSyscallDispatchFunctionAndNamesAMissingOne) {
+  std::string why;
+  const auto id = kernel_function_btf_id(BpfSyscallCounter::kSyscallFunction, &why);
+  if (!id && why.find("/sys/kernel/btf/vmlinux") != std::string::npos) GTEST_SKIP() << why;
+  EXPECT_TRUE(id.has_value()) << why << " (a kernel older than 6.9 has no x64_sys_call)";
+  if (id) {
+    EXPECT_GT(*id, 0u);
+  }
+  why.clear();
+  EXPECT_FALSE(kernel_function_btf_id("mux_no_such_function", &why).has_value());
+  EXPECT_NE(why.find("mux_no_such_function"), std::string::npos) << why;
+}
+
+// Where fentry is refused the counter says why, and counts at the tracepoint.
+TEST(BpfSyscallCounter, SaysWhereItsProgramRuns) {
+  std::string why;
+  BpfSlot slot = BpfSlot::acquire(&why);
+  if (!slot) GTEST_SKIP() << "eBPF refused here: " << why;
+  const BpfSyscallCounter& c = slot.counter();
+  if (c.fentry_refused().empty()) {
+    EXPECT_EQ(c.method(), "fentry x64_sys_call");
+  } else {
+    EXPECT_EQ(c.method(), "raw tracepoint sys_enter") << c.fentry_refused();
+  }
+}
+
 TEST(BpfSyscallCounter, AnUncountedOrForgottenProcessIsNotCounted) {
   std::string why;
   BpfSlot slot = BpfSlot::acquire(&why);
@@ -93,6 +121,30 @@ TEST(BpfSyscallCounter, AnUncountedOrForgottenProcessIsNotCounted) {
   ASSERT_TRUE(uncounted.run_to_end());
   ASSERT_TRUE(forgotten.run_to_end());
   EXPECT_EQ(slot.counter().read(slot.slot())[SYS_getppid] - before[SYS_getppid], 0u);
+}
+
+// --counters=sampled detaches the program between slices: detached, a counted process's calls
+// are not seen at all; attached again, they are, exactly.
+TEST(BpfSyscallCounter, DetachedCountsNothingAndReattachedCountsAgain) {
+  std::string why;
+  BpfSlot slot = BpfSlot::acquire(&why);
+  if (!slot) GTEST_SKIP() << "eBPF refused here: " << why;
+  BpfSyscallCounter& counter = slot.counter();
+  ASSERT_TRUE(counter.can_detach());
+  ASSERT_TRUE(counter.count_process(::getpid(), slot.slot(), &why)) << why;
+  ASSERT_TRUE(counter.attached());
+  counter.detach();
+  EXPECT_FALSE(counter.attached());
+  const auto before = counter.read(slot.slot());
+  getppid_calls(kCalls);
+  const auto detached = counter.read(slot.slot());
+  EXPECT_EQ(detached[SYS_getppid] - before[SYS_getppid], 0u) << "detached, the program does not run";
+  ASSERT_TRUE(counter.reattach(&why)) << why;
+  EXPECT_TRUE(counter.attached());
+  getppid_calls(kCalls);
+  EXPECT_EQ(counter.read(slot.slot())[SYS_getppid] - detached[SYS_getppid], static_cast<std::uint64_t>(kCalls));
+  EXPECT_EQ(counter.method(), counter.fentry_refused().empty() ? "fentry x64_sys_call" : "raw tracepoint sys_enter")
+      << "attached again where it was";
 }
 
 // A task of a counted process moved to another CPU counts as a migration, as the kernel's own

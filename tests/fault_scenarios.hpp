@@ -37,5 +37,6 @@ void echo_garbage(ServeProcess& s, int good, Aftermath& a);
 void http_garbage(ServeProcess& s, int good, Aftermath& a);
 void connect_storm(ServeProcess& s, int good, Aftermath& a);
 void accept_emfile(ServeProcess& s, int good, Aftermath& a);
+void never_reads(ServeProcess& s, int good, Aftermath& a);
 
 }  // namespace mux::test

@@ -1,6 +1,7 @@
 // Server faults, each on every backend: a client that resets mid-message, a half-closed
 // client, a slowloris client, an oversized message, an oversized HTTP head, garbage bytes,
-// 5,000 connect-then-close, and accept under EMFILE. In every case the server keeps serving
+// 5,000 connect-then-close, accept under EMFILE, and a client that never reads its replies
+// (backpressure). In every case the server keeps serving
 // well-behaved clients, does not spin while idle, gets its fd count back to where it was,
 // and stops cleanly on SIGTERM. A table of the outcomes is printed at the end of the run.
 #include <gtest/gtest.h>
@@ -39,6 +40,7 @@ enum class Scenario {
   garbage,
   connect_storm,
   accept_emfile,
+  never_reads,
 };
 
 std::string name_of(Scenario s) {
@@ -51,6 +53,7 @@ std::string name_of(Scenario s) {
     case Scenario::garbage: return "Garbage";
     case Scenario::connect_storm: return "ConnectStorm5000";
     case Scenario::accept_emfile: return "AcceptUnderEmfile";
+    case Scenario::never_reads: return "NeverReadsReplies";
   }
   return "?";
 }
@@ -248,6 +251,7 @@ TEST_P(ServerFault, KeepsServingOthers) {
     case Scenario::accept_emfile:
       run(label, "echo", kLowFdLimit, accept_emfile, [](const nlohmann::json& c) { at_least(c, "dropped_at_accept", 1); });
       break;
+    case Scenario::never_reads: run(label, "echo", 0, never_reads, none); break;
   }
   if (unavailable_) GTEST_SKIP() << backend << " is unavailable here";
 }
@@ -256,7 +260,8 @@ INSTANTIATE_TEST_SUITE_P(
     EveryBackend, ServerFault,
     ::testing::Combine(::testing::Values(Scenario::reset_mid_message, Scenario::half_closed, Scenario::slowloris,
                                          Scenario::oversized_message, Scenario::oversized_http_header,
-                                         Scenario::garbage, Scenario::connect_storm, Scenario::accept_emfile),
+                                         Scenario::garbage, Scenario::connect_storm, Scenario::accept_emfile,
+                                         Scenario::never_reads),
                        ::testing::ValuesIn(kBackends)),
     [](const auto& param_info) {
       return name_of(std::get<0>(param_info.param)) + "_" + param_name(std::get<1>(param_info.param));

@@ -52,7 +52,8 @@ TEST(Interrupted, SigintWritesPartialResultsAndStopsTheServer) {
   double launch_to_signal_s = 0;
   const Outcome o = bench({"--backend=epoll", "--clients=10", "--duration=60", "--warmup=0.2", "--json=" + json},
                           [&](pid_t pid) {
-                            sleep_ms(1500);
+                            wait_for_stdout(pid, kTableHeader);
+                            sleep_ms(1200);  // 0.2 s of warm-up, then 1 s measured
                             launch_to_signal_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
                             ::kill(pid, SIGINT);
                           });
@@ -77,7 +78,8 @@ TEST(Interrupted, OpenLoopStopsCountingAtTheSignal) {
   const Outcome o = bench({"--backend=poll", "--clients=10", "--rate=200", "--duration=60", "--warmup=0.2",
                            "--json=" + json},
                           [&](pid_t pid) {
-                            sleep_ms(1700);
+                            wait_for_stdout(pid, kTableHeader);
+                            sleep_ms(1400);  // 0.2 s of warm-up, then 1.2 s measured
                             launch_to_signal_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
                             ::kill(pid, SIGINT);
                           });
@@ -94,7 +96,8 @@ TEST(Interrupted, ServerKilledMidRunIsReportedNotHidden) {
   const std::string json = dir.file("r.json");
   const Outcome o = bench({"--backend=poll", "--clients=10", "--duration=60", "--warmup=0.2", "--json=" + json},
                           [](pid_t pid) {
-                            sleep_ms(1500);
+                            wait_for_stdout(pid, kTableHeader);
+                            sleep_ms(1200);
                             for (pid_t child : children_of(pid)) ::kill(child, SIGKILL);
                           });
   EXPECT_EQ(o.exit_code, 1) << o.out << o.err;

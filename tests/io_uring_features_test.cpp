@@ -1,6 +1,12 @@
 // The io_uring variants' pure decisions (backends/io_uring.hpp), each checked against values
-// worked out here by hand.
+// worked out here by hand; and the ring's submission path when its queue fills (a real ring).
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
 
 #include "backends/io_uring.hpp"
 #include "backends/io_uring_ring.hpp"
@@ -59,6 +65,69 @@ TEST(IoUringSetupModes, SqpollNeverAsksForDeferTaskrun) {
   EXPECT_EQ(base.back(), 0u) << "the last resort is a plain ring";
   for (const unsigned flags : ring_setup_modes({.defer_taskrun = false}))
     EXPECT_EQ(flags & IORING_SETUP_DEFER_TASKRUN, 0u);
+}
+
+// The bug below was a hang: this turns one into a failure that names it (the process ends).
+class Watchdog {
+ public:
+  explicit Watchdog(const char* mode) : thread_([this, mode] {
+    for (int tenths = 0; tenths < 300 && !done_; ++tenths) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (done_) return;
+    std::fprintf(stderr, "FAILED: %s ring: a full submission queue was not submitted within 30 s\n", mode);
+    std::_Exit(1);
+  }) {}
+  ~Watchdog() {
+    done_ = true;
+    thread_.join();
+  }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// A batch that queues more entries than the submission queue holds (10,000 connections
+// accepted in one batch, each arming a recv) must submit the full queue and go on. With
+// SQPOLL, Ring::next_sqe once waited for the SQ thread to take entries it had never been
+// shown (liburing publishes them only in io_uring_submit), and spun forever.
+TEST(IoUringRing, QueueingPastAFullSubmissionQueueSubmitsIt) {
+  for (const IoUringFeatures features : {IoUringFeatures{.defer_taskrun = false, .sqpoll = true}, IoUringFeatures{}}) {
+    const char* mode = features.sqpoll ? "SQPOLL" : "default";
+    if (features.sqpoll && !probe_io_uring_sqpoll().empty()) {
+      std::printf("SQPOLL case not run: %s\n", probe_io_uring_sqpoll().c_str());
+      continue;
+    }
+    if (!probe_io_uring().empty()) GTEST_SKIP() << probe_io_uring();
+    const Watchdog watchdog(mode);
+    Ring ring(features);
+    const unsigned entries = ring.get()->sq.ring_entries;
+    const unsigned nops = 2 * entries + 1;  // fills the queue twice, then one more
+    ASSERT_LE(nops, ring.get()->cq.ring_entries) << "the completions must fit the CQ";
+    for (unsigned i = 0; i < nops; ++i) {
+      io_uring_sqe* sqe = ring.next_sqe();
+      io_uring_prep_nop(sqe);
+      io_uring_sqe_set_data64(sqe, i);
+    }
+    unsigned completed = 0;
+    std::uint64_t sum_of_data = 0;
+    while (completed < nops) {
+      ring.submit_and_wait();
+      unsigned head = 0;
+      unsigned seen = 0;
+      io_uring_cqe* cqe = nullptr;
+      io_uring_for_each_cqe(ring.get(), head, cqe) {
+        EXPECT_EQ(cqe->res, 0) << mode;
+        sum_of_data += cqe->user_data;
+        ++seen;
+      }
+      io_uring_cq_advance(ring.get(), seen);
+      completed += seen;
+    }
+    EXPECT_EQ(completed, nops) << mode;
+    EXPECT_EQ(sum_of_data, std::uint64_t{nops} * (nops - 1) / 2) << mode << ": each entry completed once";
+  }
 }
 
 }  // namespace

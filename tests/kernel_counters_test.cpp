@@ -2,6 +2,7 @@
 // against what each I/O model must do per request, and reported honestly where not counted.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "tests/one_connection_echo.hpp"
@@ -101,11 +102,21 @@ TEST(KernelCounters, SingleClientEpollMakesThreeSyscallsPerRequestAndIoUringFewe
   // Counted by eBPF where the kernel allows it (root here), else by perf_event, saying why.
   for (const char* side : {"server", "loadgen"}) {
     const auto& s = epoll["results"]["kernel_counters"][side];
-    if (s["ebpf_refused"].is_string())
+    if (s["ebpf_refused"].is_string()) {
       EXPECT_EQ(s["syscalls_counted_by"], "perf_event") << s.dump(2);
-    else
+      EXPECT_EQ(s["syscall_counting_method"], "perf_event tracepoint events") << s.dump(2);
+    } else {
       EXPECT_EQ(s["syscalls_counted_by"], "ebpf") << s.dump(2);
+      // At fentry where the kernel allows tracing programs, else at the tracepoint, saying why.
+      if (s["fentry_refused"].is_string())
+        EXPECT_EQ(s["syscall_counting_method"], "raw tracepoint sys_enter") << s.dump(2);
+      else
+        EXPECT_EQ(s["syscall_counting_method"], "fentry x64_sys_call") << s.dump(2);
+    }
   }
+  EXPECT_EQ(epoll["results"]["kernel_counters"]["server"]["syscall_counting_method"],
+            epoll["results"]["kernel_counters"]["loadgen"]["syscall_counting_method"])
+      << "one program, bench's, counts both sides";
   EXPECT_GT(field(epoll, "loadgen", "syscalls_per_request"), 0);
   EXPECT_NE(out.out.find("srv sys/req"), std::string::npos) << out.out;
   EXPECT_NE(out.out.find("server syscalls per request: "), std::string::npos) << "--syscalls shows the breakdown\n"
@@ -151,10 +162,127 @@ TEST(KernelCounters, CountersOffReportsNullWithTheReason) {
 }
 
 TEST(KernelCounters, BadCountersValueIsRejected) {
-  const Outcome o = bench({"--counters=maybe", "--duration=0.1"});
-  EXPECT_EQ(o.exit_code, 2);
-  EXPECT_TRUE(o.out.empty());
-  EXPECT_NE(o.err.find("--counters"), std::string::npos) << o.err;
+  for (const char* bad : {"--counters=maybe", "--counters=sampled:0%", "--counters=sampled:150%", "--counters=sampled:5"}) {
+    const Outcome o = bench({bad, "--duration=0.1"});
+    EXPECT_EQ(o.exit_code, 2) << bad;
+    EXPECT_TRUE(o.out.empty()) << bad;
+    EXPECT_NE(o.err.find("--counters"), std::string::npos) << bad << ": " << o.err;
+    EXPECT_NE(o.err.find("sampled:P%"), std::string::npos) << bad << ": the fix is named: " << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << bad << ": one line: " << o.err;
+  }
+}
+
+// --counters=sampled: the system calls of 100 ms slices, per request completed in them, agree
+// with exact counting (one client, closed loop: an epoll server makes 3 calls per request),
+// and each side says what the slices covered; the other counters cover the whole window.
+TEST(KernelCounters, SampledSyscallsAgreeWithExactCountingAndSayWhatTheyCover) {
+  Outcome out;
+  const auto sampled = run_json({"--backend=epoll", "--clients=1", "--duration=2", "--warmup=0.2",
+                                 "--counters=sampled:10%"}, &out);
+  const auto exact = run_json({"--backend=epoll", "--clients=1", "--duration=2", "--warmup=0.2"});
+  ASSERT_FALSE(sampled.is_null());
+  ASSERT_FALSE(exact.is_null());
+  const auto requests = sampled["results"]["requests"].get<std::uint64_t>();
+  for (const char* side : {"server", "loadgen"}) {
+    const auto& s = sampled["results"]["kernel_counters"][side];
+    expect_well_formed(s);
+    EXPECT_TRUE(exact["results"]["kernel_counters"][side]["sampling"].is_null()) << "exact: no sampling";
+    if (s["syscalls_counted_by"] != "ebpf") {
+      EXPECT_EQ(s["sampling"]["mode"], "exact") << s.dump(2);  // perf_event: not sampled, and why
+      EXPECT_TRUE(s["sampling"]["reason"].is_string()) << s.dump(2);
+      continue;
+    }
+    const auto& sampling = s["sampling"];
+    ASSERT_EQ(sampling["mode"], "sampled") << s.dump(2);
+    // 10% of ~2 s in 100 ms slices: 2 slices, about a tenth of the window.
+    EXPECT_GE(sampling["slices"].get<int>(), 2) << sampling.dump();
+    const double covered = sampling["covered_fraction"].get<double>();
+    EXPECT_GT(covered, 0.03) << sampling.dump();
+    EXPECT_LT(covered, 0.3) << sampling.dump();
+    const auto in_slices = sampling["requests_in_slices"].get<std::uint64_t>();
+    EXPECT_GT(in_slices, 0u);
+    EXPECT_LT(in_slices, requests) << "the slices are part of the window";
+    // Totals cover the slices only: per request = total / requests in the slices.
+    const auto total = s["totals"]["syscalls"].get<double>();
+    EXPECT_NEAR(s["syscalls_per_request"].get<double>(), total / static_cast<double>(in_slices), 1e-9);
+    const double exact_per_request = field(exact, side, "syscalls_per_request");
+    EXPECT_NEAR(field(sampled, side, "syscalls_per_request"), exact_per_request, 0.15 * exact_per_request)
+        << side << ": sampled " << s.dump(2);
+    // getrusage covers the whole window, as in exact mode.
+    EXPECT_NEAR(s["context_switches_per_request"].get<double>(),
+                s["totals"]["context_switches"].get<double>() / static_cast<double>(requests), 1e-9);
+  }
+  const auto& srv = sampled["results"]["kernel_counters"]["server"];
+  if (srv["sampling"]["mode"] == "sampled") {
+    EXPECT_NEAR(srv["syscalls_per_request"].get<double>(), 3.0, 0.45) << srv.dump(2);
+    EXPECT_NEAR(srv["per_syscall"]["recvfrom"]["per_request"].get<double>(), 1.0, 0.15) << srv.dump(2);
+    EXPECT_NE(out.out.find("system calls sampled: counted in"), std::string::npos) << out.out;
+  }
+}
+
+// Between slices the program is detached: bench holds no link to sys_enter then (its fds'
+// fdinfo names the raw tracepoint of each link it holds), though its migration program's link
+// stays. Exact counting holds the sys_enter link the whole run.
+double share_of_time_attached(const std::string& counters) {
+  int alive = 0, attached = 0;
+  const Outcome o = bench({"--backend=epoll", "--clients=1", "--duration=3", "--warmup=0", "--counters=" + counters},
+                          [&](pid_t pid) {
+                            for (;;) {
+                              const std::string dir = fmt::format("/proc/{}/fdinfo", pid);
+                              if (slurp(fmt::format("/proc/{}/stat", pid)).find(") Z") != std::string::npos) break;
+                              std::error_code ec;
+                              bool migrate = false, sys_enter = false;
+                              for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+                                // An fd may close between the listing and the read (bench
+                                // detaches a slice's link): slurp() then returns "".
+                                const std::string info = slurp(entry.path().string());
+                                migrate |= info.find("tp_name:\tsched_migrate_task") != std::string::npos;
+                                sys_enter |= info.find("tp_name:\tsys_enter") != std::string::npos;
+                              }
+                              if (ec) break;  // it is gone
+                              alive += migrate ? 1 : 0;
+                              attached += migrate && sys_enter ? 1 : 0;
+                              sleep_ms(5);
+                            }
+                          });
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  return alive > 0 ? static_cast<double>(attached) / alive : -1;
+}
+
+// Where the calls cannot be sampled they are counted exactly, and each side says why: perf_event
+// counting (bpf(2) refused), and load processes, which report their requests only at the end.
+TEST(KernelCounters, SampledFallsBackToExactCountingAndSaysWhy) {
+  TempDir dir;
+  const Outcome o = run({WITHOUT_BPF_PATH, BENCH_PATH, "--backend=epoll", "--clients=1", "--duration=0.5",
+                         "--warmup=0.1", "--counters=sampled", "--json=" + dir.file("r.json")});
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  const auto perf = read_json(dir.file("r.json"));
+  for (const char* side : {"server", "loadgen"}) {
+    const auto& s = perf["results"]["kernel_counters"][side];
+    if (!s["available"].get<bool>()) GTEST_SKIP() << "perf_event refused here too: " << s.dump(2);
+    EXPECT_EQ(s["sampling"]["mode"], "exact") << s.dump(2);
+    EXPECT_NE(s["sampling"]["reason"].get<std::string>().find("perf_event"), std::string::npos) << s.dump(2);
+    EXPECT_TRUE(s["syscalls_per_request"].is_number()) << s.dump(2);
+  }
+  EXPECT_NE(o.out.find("counted over the whole window, not sampled"), std::string::npos) << o.out;
+
+  const auto shards = run_json({"--backend=epoll", "--clients=2", "--loadgen-processes=2", "--duration=0.5",
+                                "--warmup=0.1", "--counters=sampled"});
+  ASSERT_FALSE(shards.is_null());
+  const auto& srv = shards["results"]["kernel_counters"]["server"];
+  if (!srv["available"].get<bool>()) GTEST_SKIP() << srv.dump(2);
+  EXPECT_EQ(srv["sampling"]["mode"], "exact") << srv.dump(2);
+  EXPECT_NE(srv["sampling"]["reason"].get<std::string>().find("--loadgen-processes"), std::string::npos) << srv.dump(2);
+}
+
+TEST(KernelCounters, SampledCounterIsDetachedBetweenSlices) {
+  const double exact = share_of_time_attached("on");
+  if (exact <= 0) GTEST_SKIP() << "bench holds no eBPF link to sys_enter here (eBPF refused, or counting at fentry)";
+  EXPECT_GT(exact, 0.9) << "exact counting keeps the program attached";
+  // 10% of 3 s: 3 slices of 100 ms; attached also while the server starts (before the window).
+  const double sampled = share_of_time_attached("sampled:10%");
+  EXPECT_GT(sampled, 0.0) << "attached in the slices";
+  EXPECT_LT(sampled, 0.4) << "detached between them";
 }
 
 // bpf(2) and perf_event_open denied (as a seccomp profile or perf_event_paranoid without
@@ -198,6 +326,7 @@ TEST(KernelCounters, RefusedBpfFallsBackToPerfEventAndSaysSo) {
     expect_well_formed(s);
     if (!s["available"].get<bool>()) GTEST_SKIP() << "perf_event refused here too: " << s.dump(2);
     EXPECT_EQ(s["syscalls_counted_by"], "perf_event") << s.dump(2);
+    EXPECT_TRUE(s["fentry_refused"].is_null()) << s.dump(2);
     const std::string refused = s["ebpf_refused"].get<std::string>();
     EXPECT_NE(refused.find("EPERM"), std::string::npos) << refused;
   }

@@ -1,8 +1,12 @@
-// SocketAddress: numeric addresses, names, what is local, and the first address that answers.
+// SocketAddress: numeric addresses, names, Unix socket paths, what is local, and the first address that answers.
 #include "core/net.hpp"
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -55,6 +59,46 @@ TEST(SocketAddress, FirstAcceptingSkipsAnAddressNothingListensOn) {
   ASSERT_NE(found, nullptr);
   EXPECT_EQ(found->to_string(), listening.to_string());
   EXPECT_EQ(first_accepting({nothing}, std::chrono::milliseconds(1000)), nullptr);
+}
+
+// A Unix socket's address: written "unix:PATH", local, no port; too long a path is refused;
+// a connection to it is not TCP (no TCP_NODELAY), one to a TCP listener is.
+TEST(SocketAddress, UnixSocketPath) {
+  const SocketAddress a = SocketAddress::unix_socket("/tmp/x.sock");
+  EXPECT_TRUE(a.is_unix());
+  EXPECT_EQ(a.to_string(), "unix:/tmp/x.sock");
+  EXPECT_EQ(a.unix_path(), "/tmp/x.sock");
+  EXPECT_TRUE(a.is_local());
+  EXPECT_FALSE(a.is_loopback());
+  EXPECT_FALSE(a.is_unspecified());
+  EXPECT_EQ(a.port(), 0);
+  EXPECT_EQ(a.reachable_locally(), a);
+  EXPECT_FALSE(a == SocketAddress::unix_socket("/tmp/y.sock"));
+  EXPECT_NO_THROW(SocketAddress::unix_socket(std::string(kMaxUnixSocketPath, 'x')));
+  EXPECT_THROW(SocketAddress::unix_socket(std::string(kMaxUnixSocketPath + 1, 'x')), UsageError);
+  EXPECT_THROW(SocketAddress::unix_socket(""), UsageError);
+}
+
+TEST(SocketAddress, UnixListenerServesAndIsNotTcp) {
+  char dir[] = "/tmp/muxbench-net-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const SocketAddress a = SocketAddress::unix_socket(std::string(dir) + "/s.sock");
+  {
+    UniqueFd listener = listen_stream(a, 4);
+    EXPECT_FALSE(is_tcp_socket(listener.get()));
+    EXPECT_EQ(local_address(listener.get()), a);
+    UniqueFd client = start_connect(a);
+    ASSERT_TRUE(client);
+    const SocketAddress* found = first_accepting({a}, std::chrono::milliseconds(1000));
+    EXPECT_NE(found, nullptr);
+    EXPECT_THROW(listen_unix(a, 4), UsageError) << "a path a server listens on is refused";
+  }
+  UniqueFd replaced = listen_unix(a, 4);  // the first listener is closed: its file is stale
+  EXPECT_TRUE(replaced);
+  UniqueFd tcp = listen_tcp(SocketAddress::parse("127.0.0.1", 0), 4);
+  EXPECT_TRUE(is_tcp_socket(tcp.get()));
+  ::unlink(a.unix_path().c_str());
+  ::rmdir(dir);
 }
 
 }  // namespace

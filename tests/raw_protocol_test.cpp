@@ -21,7 +21,7 @@ std::string request(const ClientCodec& codec, std::uint64_t seq, std::size_t pos
 }
 
 std::unique_ptr<ClientProtocol> raw_protocol(std::size_t message_size) {
-  return make_client_protocol("raw", {.message_size = message_size, .expected_body = std::nullopt});
+  return make_client_protocol("raw", {.message_size = static_cast<double>(message_size), .expected_body = std::nullopt});
 }
 
 

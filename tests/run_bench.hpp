@@ -26,9 +26,16 @@ struct Outcome {
   std::string out, err;
 };
 
+// A file's contents; "" when it cannot be opened. A /proc file can vanish while it is read (an
+// fd's fdinfo once the fd closes, a process's stat once it is reaped): libstdc++'s filebuf
+// then throws from the read (ENOENT, ESRCH), and that too reads as "".
 inline std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  try {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  } catch (const std::ios_base::failure&) {
+    return {};
+  }
 }
 
 // A scratch directory per test, removed afterwards.
@@ -127,5 +134,24 @@ inline std::vector<pid_t> children_of(pid_t pid) {
 }
 
 inline void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// Waits until the standard output of the running process `pid` (run() sends it to a file)
+// holds `text`; false after `timeout_ms`. A test that signals a run midway waits for bench's
+// table header, printed once every connection is open, rather than for a fixed time, which a
+// sanitized build on a loaded machine can outlast before it measures anything.
+inline bool wait_for_stdout(pid_t pid, const std::string& text, int timeout_ms = 60'000) {
+  for (int waited = 0; waited < timeout_ms; waited += 10) {
+    // Resolved each time: right after fork() the child has not yet moved its stdout to the file.
+    char target[4096];
+    const ssize_t n = ::readlink(fmt::format("/proc/{}/fd/1", pid).c_str(), target, sizeof target - 1);
+    if (n <= 0) return false;  // it has ended
+    const std::string path(target, static_cast<std::size_t>(n));
+    if (path.ends_with("/stdout") && slurp(path).find(text) != std::string::npos) return true;
+    sleep_ms(10);
+  }
+  return false;
+}
+// What wait_for_stdout() waits for: the table header's column names.
+inline constexpr const char* kTableHeader = "req/s";
 
 }  // namespace mux::test

@@ -22,18 +22,8 @@ nlohmann::json run_ok(std::vector<std::string> args) {
 
 class TenThousandClients : public ::testing::TestWithParam<std::string> {};
 
-// Cases that fail because of a known backend bug: skipped, naming the bug, until it is fixed.
-const char* known_bug(const std::string& backend) {
-  if (backend == "io_uring+sqpoll")
-    return "known bug: with 10,000 connections io_uring+sqpoll stalls in about 1 run in 4 (the server spins at "
-           "100% CPU and answers nothing; seen 2026-11-30 in the published sweep and the pipeline; advancing the CQ "
-           "per completion did not fix it: 2 stalls in 8)";
-  return nullptr;
-}
-
 TEST_P(TenThousandClients, ServedWithZeroErrors) {
   MUX_SKIP_IF_SLICED_OUT(GetParam());
-  if (const char* bug = known_bug(GetParam())) GTEST_SKIP() << bug;
 #if defined(__SANITIZE_THREAD__)
   if (find_backend(GetParam())->capabilities.model == IoModel::blocking) GTEST_SKIP() << "ThreadSanitizer supports at most ~8k threads per process";
 #endif

@@ -58,7 +58,7 @@ class Crosscheck(unittest.TestCase):
         self.assertEqual(len(rows), 2, out.stdout)
         for row in rows:
             self.assertEqual(row[-1], "0", f"errors in {row}")
-            self.assertLessEqual(float(row[-3].rstrip("%")), 40, f"server not capped at 30%: {row}")
+            self.assertLessEqual(float(row[-4].rstrip("%")), 40, f"server not capped at 30%: {row}")
         root, _ = peers._cpu_cgroup_root()
         self.assertEqual(list(root.glob("muxbench-crosscheck-*")), [], "a cgroup was left behind")
 

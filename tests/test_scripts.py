@@ -104,8 +104,12 @@ class ReportTest(TempCopy):
         self.assertEqual(result.returncode, 0, result.stderr)
         md = (sweep / "report.md").read_text(encoding="utf-8")
         page = (sweep / "report.html").read_text(encoding="utf-8")
-        for heading in ("## Summary", "## Plots", "## Method", "## Environment", "## Caveats"):
+        headings = ["## Summary", "## Caveats", "## Results per configuration", "## Plots",
+                    "## Appendix: method", "## Appendix: environment"]
+        for heading in headings:
             self.assertIn(heading, md)
+        # The summary first, method and environment at the end.
+        self.assertEqual(sorted(headings, key=md.index), headings)
         self.assertIn("the load generator, not the server, was the bottleneck", md)
         self.assertIn("seed 1", md)
         self.assertIn("plots/throughput-m128.png", md)

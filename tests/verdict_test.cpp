@@ -1,5 +1,6 @@
 // The bottleneck verdict and the request-count check, on numbers chosen by hand; and the
 // per-thread CPU they are fed with, read from this very thread.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -104,6 +105,20 @@ TEST(ThreadCpu, ThisThreadsCpuGrowsWhileItWorks) {
   EXPECT_EQ(mine->size(), process_thread_count(::getpid()));
   EXPECT_FALSE(read_process_thread_cpu(::getpid(), 0).has_value()) << "more threads than asked to read";
   EXPECT_FALSE(read_process_thread_cpu(-1, 1000).has_value()) << "no such process";
+}
+
+// The /proc/PID/stat fallback against getrusage, which counts the same threads exactly: they
+// differ by at most a clock tick in each of utime and stime.
+TEST(ThreadCpu, StatCpuOfThisProcessMatchesGetrusage) {
+  for (const std::uint64_t until = now_ns() + 50'000'000; now_ns() < until;) {
+  }
+  rusage ru{};
+  ASSERT_EQ(::getrusage(RUSAGE_SELF, &ru), 0);
+  const double rusage_us = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+                           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  const double tick_us = 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  EXPECT_NEAR(processes_stat_cpu_us({::getpid()}), rusage_us, 2 * tick_us + 5'000);
+  EXPECT_EQ(processes_stat_cpu_us({-1}), 0) << "no such process";
 }
 
 }  // namespace

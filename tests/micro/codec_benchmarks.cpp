@@ -54,7 +54,7 @@ BENCHMARK(BM_HistogramRecord);
 void BM_EchoParse(benchmark::State& state) {
   const auto message_size = static_cast<std::size_t>(state.range(0));
   const EchoRequests requests(message_size);
-  const std::size_t frames = std::max<std::size_t>(1, (64 * 1024) / requests.frame_size());
+  const std::size_t frames = std::max<std::size_t>(1, (64 * 1024) / requests.frame_size(0, 0));
   std::vector<char> input;
   for (std::uint64_t seq = 0; seq < frames; ++seq) {
     iovec iov[2];

@@ -1,5 +1,7 @@
 // What counting costs one system call: getppid() timed with nothing attached, with the eBPF
-// syscall counter (counting this process, or attached but counting others) and with perf's
+// syscall counter (counting this process, or attached but counting others; at fentry of
+// x64_sys_call, and at the raw tracepoint sys_enter it falls back to; detached again, as between
+// --counters=sampled's slices) and with perf's
 // tracepoint events as the fallback opens them. Robust on a noisy, shared VM: each condition's
 // figure is its fastest 1,000-call chunk, the conditions alternate every 100 chunks, and the
 // whole cycle repeats `rounds` times, so a burst of steal or another job hits every condition.
@@ -65,11 +67,15 @@ struct Condition {
 };
 
 Condition::Held nothing() { return {}; }
-Condition::Held ebpf(bool count_this) {
+Condition::Held ebpf(mux::BpfSyscallCounter::Attach attach, bool count_this) {
   Condition::Held h;
   std::string why;
-  h.slot = BpfSlot::acquire(&why);
+  h.slot = BpfSlot::acquire(&why, attach);
   h.ok = static_cast<bool>(h.slot) && (!count_this || h.slot.counter().count_process(::getpid(), h.slot.slot(), &why));
+  if (h.ok && attach == mux::BpfSyscallCounter::Attach::fentry_else_tracepoint && !h.slot.counter().fentry_refused().empty()) {
+    why = "fentry refused: " + h.slot.counter().fentry_refused();
+    h.ok = false;
+  }
   if (!h.ok) std::fprintf(stderr, "eBPF: %s\n", why.c_str());
   return h;
 }
@@ -82,10 +88,22 @@ Condition::Held perf(std::initializer_list<const char*> events) {
   return h;
 }
 
+constexpr auto kFentry = mux::BpfSyscallCounter::Attach::fentry_else_tracepoint;
+constexpr auto kTracepoint = mux::BpfSyscallCounter::Attach::tracepoint;
+
 const Condition kConditions[] = {
     {"nothing attached", nothing},
-    {"eBPF, this process counted", [] { return ebpf(true); }},
-    {"eBPF, attached, not counting this", [] { return ebpf(false); }},
+    {"eBPF fentry, this process counted", [] { return ebpf(kFentry, true); }},
+    {"eBPF fentry, attached, not counting this", [] { return ebpf(kFentry, false); }},
+    {"eBPF sys_enter, this process counted", [] { return ebpf(kTracepoint, true); }},
+    {"eBPF sys_enter, attached, not counting", [] { return ebpf(kTracepoint, false); }},
+    // --counters=sampled between slices: attached, then detached (the kernel clears every
+    // task's syscall-tracepoint work flag when the last probe goes, so this should cost nothing).
+    {"eBPF sys_enter, counted, then detached", [] {
+       Condition::Held h = ebpf(kTracepoint, true);
+       if (h.ok) h.slot.counter().detach();
+       return h;
+     }},
     {"perf raw_syscalls:sys_enter", [] { return perf({"raw_syscalls/sys_enter"}); }},
     {"perf raw + sys_enter_getppid", [] { return perf({"raw_syscalls/sys_enter", "syscalls/sys_enter_getppid"}); }},
     {"perf sys_enter_getpid (never fires)", [] { return perf({"syscalls/sys_enter_getpid"}); }},
@@ -111,7 +129,7 @@ int main(int argc, char** argv) {
   std::printf("getppid(), fastest 1000-call chunk of %d x 100 per condition:\n", rounds);
   for (std::size_t c = 0; c < n; ++c)
     if (ok[c])
-      std::printf("  %-38s %7.1f ns/call  %+7.1f\n", kConditions[c].name, best[c], best[c] - best[0]);
+      std::printf("  %-42s %7.1f ns/call  %+7.1f\n", kConditions[c].name, best[c], best[c] - best[0]);
     else
-      std::printf("  %-38s    n/a (refused here)\n", kConditions[c].name);
+      std::printf("  %-42s    n/a (refused here)\n", kConditions[c].name);
 }

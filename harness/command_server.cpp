@@ -1,0 +1,317 @@
+#include "harness/command_server.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <algorithm>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/thread_cpu.hpp"
+#include "core/wait_status.hpp"
+#include "core/clock.hpp"
+#include "core/errno_text.hpp"
+#include "core/usage_error.hpp"
+
+namespace mux {
+namespace {
+
+// A server asked to stop gets this long to exit (nginx's workers finish their requests first)
+// before the rest of its group is killed.
+constexpr int kCommandStopGraceMs = 5'000;
+constexpr const char* kServerCommandPlaceholders = "{host}, {port}, {cpus} ({{ and }} for literal braces)";
+
+constexpr const char* kCommandServerAttribution =
+    "the --server-cmd server's process tree: every process and thread its command creates, those that exit during "
+    "the window included. It is counted from outside, by perf events opened on its first process before that ran "
+    "the command and inherited by everything it creates: system calls by the tracepoints raw_syscalls:sys_enter "
+    "and syscalls:sys_enter_* (\"perf_event\"), context switches, page faults and CPU migrations by perf software "
+    "events; its CPU time by perf's task clock on the same tree. Counted too: the shell (/bin/sh -c) that runs the "
+    "command, a few system calls at start-up, outside the window. A process started outside the tree on its behalf "
+    "is not counted; kernel work done outside the processes (softirq, the loopback's other side) is not attributed "
+    "to it";
+
+bool accepts(const SocketAddress& address) {
+  return first_accepting({address}, std::chrono::milliseconds(200)) != nullptr;
+}
+
+// A port free now on `host`: the kernel picks it for a socket that is closed at once. Another
+// program could take it before the command binds it; the command then fails to listen, said so.
+std::uint16_t free_port(const std::string& host) {
+  const UniqueFd fd = listen_tcp(SocketAddress::parse(host, 0), 1);
+  return local_address(fd.get()).port();
+}
+
+// Processes of group `pgid` (not zombies), the leader first.
+std::vector<pid_t> group_members(pid_t pgid) {
+  std::vector<pid_t> pids;
+  if (pgid <= 0) return pids;
+  if (DIR* d = ::opendir("/proc")) {
+    while (const dirent* e = ::readdir(d)) {
+      const pid_t pid = std::atoi(e->d_name);
+      if (pid <= 0) continue;
+      std::ifstream in(fmt::format("/proc/{}/stat", pid));
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const auto paren = text.rfind(')');
+      if (paren == std::string::npos) continue;
+      char state = 0;
+      int ppid = 0, pgrp = 0;
+      if (std::sscanf(text.c_str() + paren + 1, " %c %d %d", &state, &ppid, &pgrp) != 3) continue;
+      if (pgrp == pgid && state != 'Z') pids.push_back(pid);
+    }
+    ::closedir(d);
+  }
+  std::sort(pids.begin(), pids.end(), [pgid](pid_t a, pid_t b) { return (a == pgid) > (b == pgid) || (a != pgid && b != pgid && a < b); });
+  return pids;
+}
+
+// Connections waiting in the accept queue of every listening TCP socket on `port` (the
+// rx_queue column of /proc/net/tcp for a socket in state 0A, LISTEN).
+std::uint64_t accept_queue(std::uint16_t port) {
+  std::uint64_t waiting = 0;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues;
+      if (!(fields >> slot >> local >> remote >> state >> queues) || state != "0A") continue;
+      const auto colon = local.rfind(':');
+      if (colon == std::string::npos || std::stoul(local.substr(colon + 1), nullptr, 16) != port) continue;
+      waiting += std::stoull(queues.substr(queues.find(':') + 1), nullptr, 16);
+    }
+  }
+  return waiting;
+}
+
+UniqueFd open_task_clock(pid_t pid) {
+  perf_event_attr attr{};
+  attr.size = sizeof attr;
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_TASK_CLOCK;
+  attr.inherit = 1;  // every thread and process it creates, folded in as they exit
+  return UniqueFd(static_cast<int>(::syscall(SYS_perf_event_open, &attr, pid, -1, -1, PERF_FLAG_FD_CLOEXEC)));
+}
+
+}  // namespace
+
+std::string expand_server_command(const std::string& command, const ServerCommandValues& values) {
+  std::string out;
+  bool has_port = false;
+  for (std::size_t i = 0; i < command.size(); ++i) {
+    const char c = command[i];
+    if ((c == '{' || c == '}') && i + 1 < command.size() && command[i + 1] == c) {
+      out += c;
+      ++i;
+    } else if (c == '{' && i > 0 && command[i - 1] == '$') {  // the shell's ${VAR}: left to it
+      const auto close = command.find('}', i);
+      if (close == std::string::npos)
+        throw UsageError(fmt::format("--server-cmd: an unmatched '{{' in `{}`; placeholders are {}", command, kServerCommandPlaceholders));
+      out += command.substr(i, close - i + 1);
+      i = close;
+    } else if (c == '{') {
+      const auto close = command.find('}', i);
+      if (close == std::string::npos)
+        throw UsageError(fmt::format("--server-cmd: an unmatched '{{' in `{}`; placeholders are {}", command, kServerCommandPlaceholders));
+      const std::string name = command.substr(i + 1, close - i - 1);
+      if (name == "port") {
+        out += std::to_string(values.port);
+        has_port = true;
+      } else if (name == "host") {
+        out += values.host;
+      } else if (name == "cpus") {
+        out += values.cpus;
+      } else {
+        throw UsageError(fmt::format("--server-cmd: unknown placeholder {{{}}}; placeholders are {}", name, kServerCommandPlaceholders));
+      }
+      i = close;
+    } else if (c == '}') {
+      throw UsageError(fmt::format("--server-cmd: an unmatched '}}' in `{}`; placeholders are {}", command, kServerCommandPlaceholders));
+    } else {
+      out += c;
+    }
+  }
+  if (!has_port)
+    throw UsageError(fmt::format("--server-cmd must contain {{port}}: bench picks the port and the server must listen "
+                                 "on it, e.g. --server-cmd='./server --port={{port}}' (`{}` has none)",
+                                 command));
+  return out;
+}
+
+void check_server_command(const std::string& command) { expand_server_command(command, {"127.0.0.1", 1, "0"}); }
+
+std::string server_command_name(const std::string& command) {
+  std::istringstream words(command);
+  std::string first;
+  words >> first;
+  if (const auto slash = first.rfind('/'); slash != std::string::npos) first.erase(0, slash + 1);
+  return first.empty() ? std::string("server-cmd") : first;
+}
+
+CommandServer::CommandServer(const Config& config) {
+  const std::uint16_t port = config.port != 0 ? config.port : free_port(config.host);
+  address_ = SocketAddress::parse(config.host, port).reachable_locally();
+  // Waiting until the port accepts would find another server already there and measure it.
+  if (accepts(address_))
+    throw UsageError(fmt::format("--port={}: something already accepts connections on {}; stop it or pick another "
+                                 "--port (0: a free one)",
+                                 port, address_.to_string()));
+  command_ = expand_server_command(config.command, {config.host, port, format_cpu_list(config.cpus)});
+
+  // Everything the child needs is built before fork(): between fork and exec only
+  // async-signal-safe calls are allowed.
+  std::string shell_command = command_;
+  char sh[] = "/bin/sh", dash_c[] = "-c";
+  char* argv[] = {sh, dash_c, shell_command.data(), nullptr};
+  cpu_set_t server_cpus;
+  CPU_ZERO(&server_cpus);
+  for (int c : config.cpus.empty() ? allowed_cpus() : config.cpus) CPU_SET(c, &server_cpus);
+  stderr_.reset(::memfd_create("server-cmd-output", MFD_CLOEXEC));
+  const UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  int go[2];
+  if (!stderr_ || !devnull || ::pipe2(go, O_CLOEXEC) != 0)
+    throw std::runtime_error(fmt::format("--server-cmd: setting up its output: {}", errno_text(errno)));
+  // Its processes are reaped here even when the command's first process exits before them.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  const pid_t parent = ::getpid();
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error(fmt::format("fork(): {}", errno_text(errno)));
+  if (pid_ == 0) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive bench, even if bench is killed -9
+    if (::getppid() != parent) ::_exit(127);
+    ::sched_setaffinity(0, sizeof server_cpus, &server_cpus);
+    ::dup2(devnull.get(), 0);
+    ::dup2(stderr_.get(), 1);
+    ::dup2(stderr_.get(), 2);
+    ::close(go[1]);
+    char byte = 0;  // bench opens the counters on this process, then lets it run the command
+    while (::read(go[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    if (byte != 'g') ::_exit(127);
+    ::execv("/bin/sh", argv);
+    ::_exit(127);
+  }
+  ::setpgid(pid_, pid_);  // also here: a signal to the group must not race the child's own call
+  ::close(go[0]);
+  counters_ = config.kernel_counters ? KernelCounters::open_for_process_tree(pid_) : KernelCounters(kCountersTurnedOff);
+  task_clock_ = open_task_clock(pid_);
+  const char byte = 'g';
+  const bool started = ::write(go[1], &byte, 1) == 1;
+  ::close(go[1]);
+  try {
+    const std::uint64_t deadline = now_ns() + seconds_to_ns(config.start_timeout_s);
+    for (;;) {
+      if (!started || !alive()) {
+        const bool daemonized = reaped_ && WIFEXITED(status_) && WEXITSTATUS(status_) == 0;
+        throw UsageError(fmt::format("--server-cmd: `{}` {} before accepting connections on {}{}{}", command_,
+                                     exit_description(), address_.to_string(), stderr_tail(),
+                                     daemonized ? "; a server that daemonizes must stay in the foreground (nginx: "
+                                                  "-g 'daemon off;')"
+                                                : ""));
+      }
+      if (accepts(address_)) return;
+      if (now_ns() >= deadline)
+        throw UsageError(fmt::format("--server-cmd: `{}` did not accept connections on {} within {:g} s{}; check "
+                                     "that it listens on {{host}}:{{port}}, or raise --server-start-timeout",
+                                     command_, address_.to_string(), config.start_timeout_s, stderr_tail()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  } catch (...) {
+    stop_group(1'000);
+    throw;
+  }
+}
+
+CommandServer::~CommandServer() { stop_group(kCommandStopGraceMs); }
+
+void CommandServer::stop() { stop_group(kCommandStopGraceMs); }
+
+std::string CommandServer::stderr_tail() const {
+  struct stat st {};
+  if (!stderr_ || ::fstat(stderr_.get(), &st) != 0 || st.st_size == 0) return "; it printed nothing";
+  const auto size = static_cast<std::size_t>(st.st_size);
+  const std::size_t from = size > 4096 ? size - 4096 : 0;
+  std::string text(size - from, '\0');
+  const ssize_t n = ::pread(stderr_.get(), text.data(), text.size(), static_cast<off_t>(from));
+  text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  const auto nl = text.rfind('\n');
+  return fmt::format("; its last line: {}", nl == std::string::npos ? text : text.substr(nl + 1));
+}
+
+bool CommandServer::alive() {
+  if (reaped_) return false;
+  if (::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+  return !reaped_;
+}
+
+std::string CommandServer::exit_description() const {
+  if (!reaped_) return "still running";
+  return describe_wait_status(status_);
+}
+
+double CommandServer::cpu_time_us() {
+  std::uint64_t ns = 0;
+  if (task_clock_ && ::read(task_clock_.get(), &ns, sizeof ns) == sizeof ns) return static_cast<double>(ns) / 1e3;
+  return processes_stat_cpu_us(processes());  // perf refused: without the processes that exited
+}
+
+std::optional<KernelSnapshot> CommandServer::kernel_snapshot() { return counters_.snapshot(); }
+
+bool CommandServer::has_accepted(std::uint64_t) { return address_.is_unix() || accept_queue(address_.port()) == 0; }
+
+std::vector<pid_t> CommandServer::processes() const { return reaped_ ? std::vector<pid_t>{} : group_members(pid_); }
+
+std::uint64_t CommandServer::resident_bytes() const { return processes_resident_bytes(processes()); }
+
+std::string CommandServer::kernel_attribution() const { return kCommandServerAttribution; }
+
+void CommandServer::stop_group(int grace_ms) {
+  if (pid_ <= 0) return;
+  const auto reap_group = [this] {
+    int status = 0;
+    for (pid_t p; (p = ::waitpid(-pid_, &status, WNOHANG)) > 0;)
+      if (p == pid_) {
+        status_ = status;
+        reaped_ = true;
+      }
+  };
+  ::kill(-pid_, SIGTERM);
+  const std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(grace_ms) * 1'000'000ULL;
+  for (reap_group(); !group_members(pid_).empty() && now_ns() < deadline; reap_group())
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!group_members(pid_).empty()) ::kill(-pid_, SIGKILL);
+  // Blocking now: after SIGKILL every member ends; the ones it forked are reaped here too
+  // (this process is their subreaper).
+  int status = 0;
+  for (pid_t p; (p = ::waitpid(-pid_, &status, 0)) > 0;)
+    if (p == pid_) {
+      status_ = status;
+      reaped_ = true;
+    }
+  reaped_ = true;
+  pid_ = -1;
+}
+
+}  // namespace mux

@@ -1,0 +1,80 @@
+#pragma once
+// Any server as a backend (`bench --server-cmd='CMD … {port} …'`): the harness starts the
+// command, pinned to the server's CPUs, in its own process group; waits until the port accepts;
+// measures its whole process tree (CPU time and kernel counters, by perf events inherited from
+// its first process); and stops and reaps every process of the group, on error and Ctrl-C too.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/cpu_set.hpp"
+#include "core/net.hpp"
+#include "core/unique_fd.hpp"
+#include "harness/kernel_counters.hpp"
+#include "harness/measured_server.hpp"
+
+namespace mux {
+
+// The placeholders a --server-cmd may use; {port} is required.
+struct ServerCommandValues {
+  std::string host;  // {host}: the address the server should bind
+  std::uint16_t port = 0;  // {port}
+  std::string cpus;  // {cpus}: the server's CPUs, "0" or "0-1" (it is pinned to them anyway)
+};
+// Replaces every {host}, {port}, {cpus}; "{{" and "}}" stand for braces. Throws UsageError for
+// a command without {port}, an unknown {name}, or an unmatched brace.
+std::string expand_server_command(const std::string& command, const ServerCommandValues& values);
+// Checks the template alone (the values do not matter): throws as expand_server_command.
+void check_server_command(const std::string& command);
+// "/usr/sbin/nginx -c x {port}" -> "nginx": the name a command's server gets when not given one.
+std::string server_command_name(const std::string& command);
+
+class CommandServer final : public MeasuredServer {
+ public:
+  struct Config {
+    std::string name;     // its label in tables and the JSON
+    std::string command;  // the template, expanded here
+    std::string host;     // what the server binds; the load connects where it can reach it
+    std::uint16_t port;   // 0: a port that is free now
+    CpuList cpus;
+    bool kernel_counters = true;
+    double start_timeout_s = 10;  // until the port accepts
+  };
+  // Starts it and waits until it accepts connections; throws UsageError (one line: what went
+  // wrong and its stderr's last line) when it exits first or does not listen in time.
+  explicit CommandServer(const Config& config);
+  ~CommandServer() override;
+  CommandServer(const CommandServer&) = delete;
+  CommandServer& operator=(const CommandServer&) = delete;
+
+  const SocketAddress& address() const override { return address_; }
+  bool alive() override;
+  std::string exit_description() const override;
+  double cpu_time_us() override;
+  std::optional<KernelSnapshot> kernel_snapshot() override;
+  // Its listening socket's accept queue is empty (read from /proc/net/tcp and tcp6).
+  bool has_accepted(std::uint64_t connections) override;
+  std::vector<pid_t> processes() const override;
+  std::uint64_t resident_bytes() const override;
+  std::string kernel_attribution() const override;
+  const std::string& command_line() const { return command_; }
+  // SIGTERM to its process group, SIGKILL to what is left after a grace period; reaps it.
+  void stop();
+
+ private:
+  std::string stderr_tail() const;
+  void stop_group(int grace_ms);
+
+  std::string command_;
+  pid_t pid_ = -1;  // also its process group's id
+  int status_ = 0;
+  bool reaped_ = false;
+  UniqueFd stderr_;      // a memfd the command's stderr (and stdout) go to
+  UniqueFd task_clock_;  // perf task-clock on its tree: CPU time in ns (-1: from /proc instead)
+  KernelCounters counters_{kCountersTurnedOff};
+  SocketAddress address_;
+};
+
+}  // namespace mux

@@ -1,0 +1,85 @@
+"""The backends as the registry lists them (`bench --list-backends --json`), in its order, with the
+colour and marker each one keeps in every plot and table. Used through muxbench_results (which
+re-exports it); no backend name is written here.
+"""
+
+import functools
+import json
+import os
+import subprocess
+from pathlib import Path
+
+# The backends, their order and their variants come from the registry, through
+# `bench --list-backends --json` (no backend name is written here). Colours and markers go by
+# position: base backends in registry order take BASE_COLORS, variants VARIANT_COLORS, so a
+# backend looks the same in every plot and table as long as the registry keeps its order.
+BASE_COLORS = ("#7f7f7f", "#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#17becf")
+VARIANT_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173")
+MARKERS = ("s", "v", "^", "o", "D", "P", "X", "*", "h", "<", ">", "p")
+
+
+def find_bench():
+    """The bench binary: $MUXBENCH_BENCH, else a build in this checkout; None when there is none."""
+    root = Path(__file__).resolve().parent.parent
+    for candidate in (os.environ.get("MUXBENCH_BENCH"), root / "build" / "bench", root / "build-test" / "bench"):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def registry():
+    """[{name, base, model, ...}] from `bench --list-backends --json`; None without a bench binary."""
+    bench = find_bench()
+    if bench is None:
+        return None
+    try:
+        out = subprocess.run([bench, "--list-backends", "--json"], capture_output=True, text=True, timeout=30,
+                             check=True).stdout
+        return json.loads(out)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def backend_order(names=()):
+    """Registry order when a bench binary is found; else the names given, alphabetically."""
+    entries = registry()
+    if entries is not None:
+        return tuple(e["name"] for e in entries)
+    return tuple(sorted(names))
+
+
+def sort_backends(names):
+    """Backends in registry order; names the registry does not know after them, alphabetically."""
+    order = backend_order(names)
+    known = [b for b in order if b in names]
+    return known + sorted(n for n in names if n not in order)
+
+
+def _style_index(backend):
+    """(is_variant, position among the bases or among the variants); None when unknown."""
+    entries = registry()
+    if entries is None:
+        return None
+    bases = [e["name"] for e in entries if e["name"] == e["base"]]
+    variants = [e["name"] for e in entries if e["name"] != e["base"]]
+    if backend in bases:
+        return False, bases.index(backend)
+    if backend in variants:
+        return True, variants.index(backend)
+    return None
+
+
+def backend_color(backend):
+    """The colour of a backend by its registry position; unknown ones get a stable colour from their name."""
+    index = _style_index(backend)
+    if index is not None:
+        palette = VARIANT_COLORS if index[0] else BASE_COLORS
+        return palette[index[1] % len(palette)]
+    return VARIANT_COLORS[sum(map(ord, backend)) % len(VARIANT_COLORS)]
+
+
+def backend_marker(backend):
+    """The marker of a backend by its registry position."""
+    order = backend_order((backend,))
+    return MARKERS[(order.index(backend) if backend in order else sum(map(ord, backend))) % len(MARKERS)]
