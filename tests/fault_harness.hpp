@@ -38,7 +38,10 @@ inline double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// The TCP sockets on a local IPv4 port, from one snapshot of /proc/net/tcp.
+// The TCP sockets on 127.0.0.1:port (where ServeProcess's server listens), from one snapshot of
+// /proc/net/tcp. The address matters: another test's client bound to another 127.0.0.x source
+// can hold the same port number (the kernel only keeps a port unique per address), and counting
+// it made a direct-descriptor server look as if it held more connections than it has.
 struct PortSockets {
   int open = 0;           // ESTABLISHED (01) or CLOSE_WAIT (08): connections not closed yet
   int accept_queue = -1;  // the listener's (LISTEN, 0A) rx_queue: connections not accepted yet; -1: no listener
@@ -49,12 +52,12 @@ inline PortSockets tcp_sockets_on_port(std::uint16_t port) {
   std::string line;
   std::getline(in, line);  // the header
   PortSockets p;
-  const std::string local_port = fmt::format(":{:04X}", port);
+  const std::string local_address = fmt::format("0100007F:{:04X}", port);  // 127.0.0.1, little-endian hex
   while (std::getline(in, line)) {
     std::istringstream fields(line);
     std::string slot, local, remote, state, queues;
     fields >> slot >> local >> remote >> state >> queues;
-    if (local.size() < 5 || local.compare(local.size() - 5, 5, local_port) != 0) continue;
+    if (local != local_address) continue;
     if (state == "01" || state == "08") ++p.open;
     if (state == "0A" && queues.find(':') != std::string::npos)
       p.accept_queue = static_cast<int>(std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16));
