@@ -38,7 +38,8 @@ namespace {
 // A server asked to stop gets this long to exit (nginx's workers finish their requests first)
 // before the rest of its group is killed.
 constexpr int kCommandStopGraceMs = 5'000;
-constexpr const char* kServerCommandPlaceholders = "{host}, {port}, {cpus} ({{ and }} for literal braces)";
+constexpr const char* kServerCommandPlaceholders =
+    "{host}, {port}, {cpus}, and {path} with --transport=unix ({{ and }} for literal braces)";
 
 constexpr const char* kCommandServerAttribution =
     "the --server-cmd server's process tree: every process and thread its command creates, those that exit during "
@@ -116,8 +117,9 @@ UniqueFd open_task_clock(pid_t pid) {
 }  // namespace
 
 std::string expand_server_command(const std::string& command, const ServerCommandValues& values) {
+  const bool unix_socket = !values.path.empty();
   std::string out;
-  bool has_port = false;
+  bool has_endpoint = false;  // {port}, or {path} over a Unix socket
   for (std::size_t i = 0; i < command.size(); ++i) {
     const char c = command[i];
     if ((c == '{' || c == '}') && i + 1 < command.size() && command[i + 1] == c) {
@@ -134,9 +136,16 @@ std::string expand_server_command(const std::string& command, const ServerComman
       if (close == std::string::npos)
         throw UsageError(fmt::format("--server-cmd: an unmatched '{{' in `{}`; placeholders are {}", command, kServerCommandPlaceholders));
       const std::string name = command.substr(i + 1, close - i - 1);
-      if (name == "port") {
-        out += std::to_string(values.port);
-        has_port = true;
+      if (unix_socket && (name == "port" || name == "host")) {
+        throw UsageError(fmt::format("--server-cmd: {{{}}} with --transport=unix, where the server listens on a socket "
+                                     "path, not an address: use {{path}} (e.g. --server-cmd='./server --unix={{path}}')",
+                                     name));
+      } else if (!unix_socket && name == "path") {
+        throw UsageError("--server-cmd: {path} is the Unix socket's path: add --transport=unix, or listen on "
+                         "{host}:{port}");
+      } else if (name == "port" || name == "path") {
+        out += unix_socket ? values.path : std::to_string(values.port);
+        has_endpoint = true;
       } else if (name == "host") {
         out += values.host;
       } else if (name == "cpus") {
@@ -151,14 +160,34 @@ std::string expand_server_command(const std::string& command, const ServerComman
       out += c;
     }
   }
-  if (!has_port)
+  if (!has_endpoint && unix_socket)
+    throw UsageError(fmt::format("--server-cmd must contain {{path}} with --transport=unix: bench picks the socket path "
+                                 "and the server must listen on it, e.g. --server-cmd='./server --unix={{path}}' (`{}` "
+                                 "has none)",
+                                 command));
+  if (!has_endpoint)
     throw UsageError(fmt::format("--server-cmd must contain {{port}}: bench picks the port and the server must listen "
                                  "on it, e.g. --server-cmd='./server --port={{port}}' (`{}` has none)",
                                  command));
   return out;
 }
 
-void check_server_command(const std::string& command) { expand_server_command(command, {"127.0.0.1", 1, "0"}); }
+void check_server_command(const std::string& command, ServerTransport transport) {
+  const ServerCommandValues tcp{"127.0.0.1", 1, "0", ""}, unix_socket{"127.0.0.1", 1, "0", "/tmp/s.sock"};
+  if (transport == ServerTransport::unix_socket) {
+    expand_server_command(command, unix_socket);
+    return;
+  }
+  if (transport == ServerTransport::tcp) {
+    expand_server_command(command, tcp);
+    return;
+  }
+  try {  // either: a {path} command passes as a Unix socket's; a bad one gets the TCP message
+    expand_server_command(command, unix_socket);
+  } catch (const UsageError&) {
+    expand_server_command(command, tcp);
+  }
+}
 
 std::string server_command_name(const std::string& command) {
   std::istringstream words(command);
@@ -168,15 +197,25 @@ std::string server_command_name(const std::string& command) {
   return first.empty() ? std::string("server-cmd") : first;
 }
 
-CommandServer::CommandServer(const Config& config) {
-  const std::uint16_t port = config.port != 0 ? config.port : free_port(config.host);
-  address_ = SocketAddress::parse(config.host, port).reachable_locally();
+CommandServer::CommandServer(const Config& config) : socket_file_(config.socket_path) {
+  const bool unix_socket = !config.socket_path.empty();
+  const std::uint16_t port = unix_socket ? 0 : config.port != 0 ? config.port : free_port(config.host);
+  address_ = unix_socket ? SocketAddress::unix_socket(config.socket_path)
+                         : SocketAddress::parse(config.host, port).reachable_locally();
   // Waiting until the port accepts would find another server already there and measure it.
   if (accepts(address_))
-    throw UsageError(fmt::format("--port={}: something already accepts connections on {}; stop it or pick another "
-                                 "--port (0: a free one)",
-                                 port, address_.to_string()));
-  command_ = expand_server_command(config.command, {config.host, port, format_cpu_list(config.cpus)});
+    throw UsageError(unix_socket ? fmt::format("--socket-path={}: a server already accepts connections there; stop it "
+                                               "or choose another path",
+                                               config.socket_path)
+                                 : fmt::format("--port={}: something already accepts connections on {}; stop it or "
+                                               "pick another --port (0: a free one)",
+                                               port, address_.to_string()));
+  // A socket file nobody accepts on is what a killed server left: its path could not be bound
+  // again, so it goes (as `bench serve` replaces one).
+  struct stat st {};
+  if (unix_socket && ::lstat(config.socket_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
+    ::unlink(config.socket_path.c_str());
+  command_ = expand_server_command(config.command, {config.host, port, format_cpu_list(config.cpus), config.socket_path});
 
   // Everything the child needs is built before fork(): between fork and exec only
   // async-signal-safe calls are allowed.
@@ -233,8 +272,9 @@ CommandServer::CommandServer(const Config& config) {
       if (accepts(address_)) return;
       if (now_ns() >= deadline)
         throw UsageError(fmt::format("--server-cmd: `{}` did not accept connections on {} within {:g} s{}; check "
-                                     "that it listens on {{host}}:{{port}}, or raise --server-start-timeout",
-                                     command_, address_.to_string(), config.start_timeout_s, stderr_tail()));
+                                     "that it listens on {}, or raise --server-start-timeout",
+                                     command_, address_.to_string(), config.start_timeout_s, stderr_tail(),
+                                     unix_socket ? "{path}" : "{host}:{port}"));
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   } catch (...) {

@@ -1,6 +1,7 @@
 #pragma once
-// Any server as a backend (`bench --server-cmd='CMD … {port} …'`): the harness starts the
-// command, pinned to the server's CPUs, in its own process group; waits until the port accepts;
+// Any server as a backend (`bench --server-cmd='CMD … {port} …'`, or `… {path} …` over a Unix
+// socket): the harness starts the command, pinned to the server's CPUs, in its own process
+// group; waits until the port (or the socket path) accepts;
 // measures its whole process tree (CPU time and kernel counters, by perf events inherited from
 // its first process); and stops and reaps every process of the group, on error and Ctrl-C too.
 #include <sys/types.h>
@@ -14,20 +15,27 @@
 #include "core/unique_fd.hpp"
 #include "harness/kernel_counters.hpp"
 #include "harness/measured_server.hpp"
+#include "harness/transport.hpp"
 
 namespace mux {
 
-// The placeholders a --server-cmd may use; {port} is required.
+// The placeholders a --server-cmd may use: over TCP {port} is required, over a Unix socket
+// (--transport=unix) {path} is, and {host} and {port} mean nothing.
 struct ServerCommandValues {
   std::string host;  // {host}: the address the server should bind
   std::uint16_t port = 0;  // {port}
   std::string cpus;  // {cpus}: the server's CPUs, "0" or "0-1" (it is pinned to them anyway)
+  std::string path;  // {path}: the Unix socket it should listen on; empty over TCP
 };
-// Replaces every {host}, {port}, {cpus}; "{{" and "}}" stand for braces. Throws UsageError for
-// a command without {port}, an unknown {name}, or an unmatched brace.
+// Replaces every placeholder; "{{" and "}}" stand for braces. Throws UsageError for a command
+// without the placeholder its transport needs, with one the transport has no value for, with an
+// unknown {name}, or with an unmatched brace.
 std::string expand_server_command(const std::string& command, const ServerCommandValues& values);
-// Checks the template alone (the values do not matter): throws as expand_server_command.
-void check_server_command(const std::string& command);
+// Checks the template alone (the values do not matter) for a server over TCP, over a Unix
+// socket, or (a sweep's --servers, before the runs' flags are known) over either: throws as
+// expand_server_command (for `either`, the TCP check's message when neither fits).
+enum class ServerTransport { tcp, unix_socket, either };
+void check_server_command(const std::string& command, ServerTransport transport);
 // "/usr/sbin/nginx -c x {port}" -> "nginx": the name a command's server gets when not given one.
 std::string server_command_name(const std::string& command);
 
@@ -38,6 +46,7 @@ class CommandServer final : public MeasuredServer {
     std::string command;  // the template, expanded here
     std::string host;     // what the server binds; the load connects where it can reach it
     std::uint16_t port;   // 0: a port that is free now
+    std::string socket_path;  // --transport=unix: {path}, where it listens instead; empty over TCP
     CpuList cpus;
     bool kernel_counters = true;
     double start_timeout_s = 10;  // until the port accepts
@@ -54,7 +63,8 @@ class CommandServer final : public MeasuredServer {
   std::string exit_description() const override;
   double cpu_time_us() override;
   std::optional<KernelSnapshot> kernel_snapshot() override;
-  // Its listening socket's accept queue is empty (read from /proc/net/tcp and tcp6).
+  // Its listening socket's accept queue is empty (read from /proc/net/tcp and tcp6); over a Unix
+  // socket, which shows no queue there, true.
   bool has_accepted(std::uint64_t connections) override;
   std::vector<pid_t> processes() const override;
   std::uint64_t resident_bytes() const override;
@@ -75,6 +85,7 @@ class CommandServer final : public MeasuredServer {
   UniqueFd task_clock_;  // perf task-clock on its tree: CPU time in ns (-1: from /proc instead)
   KernelCounters counters_{kCountersTurnedOff};
   SocketAddress address_;
+  BoundSocketFile socket_file_;  // --transport=unix: the path, removed when it stops (if the server did not)
 };
 
 }  // namespace mux

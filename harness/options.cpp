@@ -62,8 +62,8 @@ void add_server_cmd_flags(CLI::App& app, RunOptions& o, ServerCmdFlags& f) {
   f.cmd = app.add_option("--server-cmd", o.server_cmd,
                          "run this command as the server instead of a backend: {port} (required), {host} and {cpus} "
                          "are filled in; it runs in its own process group pinned to --server-cpus, must stay in the "
-                         "foreground and listen on {host}:{port}; its whole process tree's CPU and kernel counters "
-                         "are measured");
+                         "foreground and listen on {host}:{port} (with --transport=unix: on the socket {path}, "
+                         "required instead); its whole process tree's CPU and kernel counters are measured");
   app.add_option("--server-name", f.name, "--server-cmd: its name in the table and the JSON (default: the command's "
                                           "program name)");
   app.add_option("--server-start-timeout", o.server_start_timeout_s,
@@ -79,12 +79,12 @@ void finish_server_cmd_flags(const CLI::App& app, RunOptions& o, const ServerCmd
   if (app.count("--backend") > 0)
     throw UsageError("--server-cmd replaces --backend: give one of them (the name in the table is --server-name)");
   for (const char* flag : {"--server-threads", "--server-processes", "--accept", "--work-us", "--read-size",
-                           "--zc-threshold", "--transport", "--socket-path"})
+                           "--zc-threshold"})
     if (app.count(flag) > 0)
       throw UsageError(fmt::format("{} configures bench's own servers, not a --server-cmd one: pass the equivalent "
                                    "to the command itself, or drop {}",
                                    flag, flag));
-  check_server_command(o.server_cmd);
+  check_server_command(o.server_cmd, o.transport == kTransportUnix ? ServerTransport::unix_socket : ServerTransport::tcp);
   o.backend = f.name.empty() ? server_command_name(o.server_cmd) : f.name;
   if (o.backend == "all" || find_backend(o.backend) != nullptr)
     throw UsageError(fmt::format("--server-name={}: a backend of bench has that name; name the command's server "

@@ -35,7 +35,8 @@ std::function<void()> header_once(const RunOptions& o) {
 
 // --server-cmd: the command's server, measured like a backend; it keeps no counters of its own.
 RunRecord run_server_command(const RunOptions& o, const std::string& name, const MeasureServer& measure_server) {
-  CommandServer server({name, o.server_cmd, o.host, o.port, o.server_cpus, o.counters, o.server_start_timeout_s});
+  CommandServer server({name, o.server_cmd, o.host, o.port, o.transport == kTransportUnix ? o.socket_path : "",
+                        o.server_cpus, o.counters, o.server_start_timeout_s});
   RunRecord record = measure_server(server.address(), server);
   server.stop();
   record.server_command = server.command_line();

@@ -62,20 +62,28 @@ std::vector<std::string> run_args(const SweepOptions& o, const SweepTarget& t, c
 
 // Checks the flags passed through to every run with the parser `bench` itself uses, so that a
 // bad one stops the sweep before anything runs; returns bench's exit status for them (0: fine).
-// With --capacity=SLO the runs are `bench capacity`, whose parser checks them.
-int check_run_flags(const std::vector<std::string>& passthrough, const std::string& capacity) {
-  std::vector<std::string> args = {"bench"};
-  if (!capacity.empty()) args.push_back("--slo=" + capacity);
-  args.insert(args.end(), passthrough.begin(), passthrough.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  int code = 0;
-  CapacityFlags flags;
-  if (capacity.empty())
-    parse_run_options(static_cast<int>(argv.size()), argv.data(), code);  // prints bench's one line
-  else
-    parse_capacity_options(static_cast<int>(argv.size()), argv.data(), code, flags);
-  return code;
+// With --capacity=SLO the runs are `bench capacity`, whose parser checks them. Each --servers
+// command is checked with them as its runs will get them: its {port} or {path} against
+// --transport, and the flags a command's server does not take.
+int check_run_flags(const SweepOptions& o) {
+  std::vector<std::vector<std::string>> servers = {{}};  // {}: bench's own backends
+  for (const auto& s : parse_servers(o.servers)) servers.push_back({"--server-cmd=" + s.command, "--server-name=" + s.name});
+  for (const auto& server : servers) {
+    std::vector<std::string> args = {"bench"};
+    if (!o.capacity.empty()) args.push_back("--slo=" + o.capacity);
+    args.insert(args.end(), server.begin(), server.end());
+    args.insert(args.end(), o.passthrough.begin(), o.passthrough.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    int code = 0;
+    CapacityFlags flags;
+    if (o.capacity.empty())
+      parse_run_options(static_cast<int>(argv.size()), argv.data(), code);  // prints bench's one line
+    else
+      parse_capacity_options(static_cast<int>(argv.size()), argv.data(), code, flags);
+    if (code != 0) return code;
+  }
+  return 0;
 }
 
 // Runs BINARY (a `bench`) with output to LOG; returns its exit status (130 if interrupted).
@@ -267,7 +275,7 @@ int sweep_command(int argc, char** argv) {
     if (!o.rates.empty() && std::any_of(o.passthrough.begin(), o.passthrough.end(),
                                         [](const std::string& a) { return a == "--rate" || a.starts_with("--rate="); }))
       throw UsageError("--rate and --rates both set the open-loop rate; give the rates as --rates=R1,R2");
-    if (const int code = check_run_flags(o.passthrough, o.capacity); code != 0) return code;
+    if (const int code = check_run_flags(o); code != 0) return code;
     parse_builds(o);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

@@ -191,7 +191,7 @@ std::vector<NamedServerCommand> parse_servers(const std::string& text) {
       throw UsageError(fmt::format("--servers: '{}' is a backend of bench; name the command's server differently", s.name));
     if (std::any_of(servers.begin(), servers.end(), [&](const auto& o) { return o.name == s.name; }))
       throw UsageError(fmt::format("--servers: '{}' is named twice", s.name));
-    check_server_command(s.command);
+    check_server_command(s.command, ServerTransport::either);  // the runs' flags decide which: checked with them
     servers.push_back(std::move(s));
     at = next == std::string::npos ? text.size() : next + 1;
   }

@@ -135,6 +135,50 @@ TEST(ServerCmd, BadCommandsAreRefusedInOneLine) {
   EXPECT_FALSE(std::filesystem::exists(json)) << "a result file was written";
 }
 
+// --transport=unix: the command gets the socket path as {path}; bench connects there, and the
+// path is gone afterwards. A sweep passes --transport=unix to its --servers runs alike.
+TEST(ServerCmd, ServesOverAUnixSocketPath) {
+  TempDir dir;
+  const std::string json = dir.file("r.json");
+  const std::string command = fmt::format("{} serve --backend=epoll --transport=unix --socket-path={{path}}", BENCH_PATH);
+  const Outcome o = bench({"--transport=unix", "--server-cmd=" + command, "--server-name=outside", "--clients=4",
+                           "--duration=0.5", "--warmup=0.2", "--json=" + json});
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  const auto doc = read_json(json);
+  EXPECT_TRUE(doc["complete"].get<bool>());
+  const std::string expanded = doc["config"]["server_command"].get<std::string>();
+  const auto at = expanded.find("--socket-path=");
+  ASSERT_NE(at, std::string::npos) << expanded;
+  const std::string path = expanded.substr(at + 14);
+  EXPECT_TRUE(path.ends_with(".sock")) << expanded;
+  EXPECT_FALSE(std::filesystem::exists(path)) << "the socket file outlived the run";
+  const auto& r = doc["results"];
+  EXPECT_GT(r["requests"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(r["errors"], 0);
+  EXPECT_EQ(r["bytes_verified"].get<std::uint64_t>(), r["requests"].get<std::uint64_t>() * (4 + 128));
+  EXPECT_TRUE(r["server_cpu_us_per_request"].is_number()) << r.dump(2);
+  EXPECT_TRUE(tagged_processes().empty());
+
+  const std::string out = dir.file("sweep");
+  const Outcome s = bench({"sweep", "--servers=outside=" + command, "--clients=2", "--repetitions=1",
+                           "--duration=0.3", "--warmup=0.1", "--out=" + out, "--transport=unix"});
+  ASSERT_EQ(s.exit_code, 0) << s.out << s.err;
+  const auto run = read_json(out + "/runs/outside-c2-m128-r0.json");
+  EXPECT_TRUE(run["complete"].get<bool>());
+  EXPECT_EQ(run["results"]["errors"], 0);
+  EXPECT_EQ(run["config"]["transport"], "unix");
+}
+
+TEST(ServerCmd, RefusesAnEndpointItsTransportDoesNotHave) {
+  TempDir dir;
+  expect_one_line_exit_2(bench({"--transport=unix", "--server-cmd=./srv --port={port}"}), "{port} with --transport=unix");
+  expect_one_line_exit_2(bench({"--server-cmd=./srv --unix={path}"}), "add --transport=unix");
+  // A sweep checks each --servers command against the flags its runs get, before any runs.
+  expect_one_line_exit_2(bench({"sweep", "--servers=a=./srv --unix={path}", "--clients=2", "--out=" + dir.file("s")}),
+                         "add --transport=unix");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("s") + "/sweep.json"));
+}
+
 // `bench sweep --servers`: a command's server is a column of the grid like a backend.
 TEST(ServerCmd, SweepMeasuresServersBesideBackends) {
   TempDir dir;
