@@ -1,5 +1,7 @@
 #include "core/http_protocol.hpp"
 
+#include "core/http_chars.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -10,38 +12,6 @@ namespace {
 static_assert(kHttpOk.ends_with(kHttpBody) && kHttpOkClose.ends_with(kHttpBody) &&
                   kHttpOkKeepAlive.ends_with(kHttpBody),
               "HEAD answers are the 200 responses less the body");
-
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-// Control characters are never part of a line; HTAB is white space, so callers allow it.
-bool is_ctl(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
-
-// RFC 9110 token characters: what methods and header names are made of.
-bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c)) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-char to_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-int hex_value(char c) {
-  if (is_digit(c)) return c - '0';
-  const char l = to_lower(c);
-  return l >= 'a' && l <= 'f' ? l - 'a' + 10 : -1;
-}
-
-// Lines end in CRLF or a bare LF; a CR anywhere else is an error (it is how requests get
-// smuggled past parsers that disagree on line ends). `cr` remembers a CR across reads.
-enum class Cr { keep, drop, bad };
-Cr check_cr(bool& cr, char c) {
-  if (cr) {
-    cr = false;
-    return c == '\n' ? Cr::keep : Cr::bad;
-  }
-  if (c != '\r') return Cr::keep;
-  cr = true;
-  return Cr::drop;
-}
 
 }  // namespace
 
@@ -64,7 +34,7 @@ HttpHeaderParser::Result HttpHeaderParser::start_line(char c) {
   if (c == '\n') return Result::done;  // the empty line ends the section
   // A line that starts with white space would continue the previous one (obs-fold): RFC 9112
   // lets a server refuse it, and a client has no use for it either.
-  if (!is_tchar(c)) return Result::bad;
+  if (!http_chars::is_tchar(c)) return Result::bad;
   state_ = State::name;
   return name_byte(c);
 }
@@ -73,9 +43,9 @@ HttpHeaderParser::Result HttpHeaderParser::name_byte(char c) {
   if (c != ':') {
     // Anything else, white space before the colon included, is an error (RFC 9112 5.1), as
     // is a line end: a header line without a colon.
-    if (!is_tchar(c)) return Result::bad;
+    if (!http_chars::is_tchar(c)) return Result::bad;
     if (word_size_ < word_.size())
-      word_[word_size_++] = to_lower(c);
+      word_[word_size_++] = http_chars::to_lower(c);
     else
       word_too_long_ = true;
     return Result::more;
@@ -96,7 +66,7 @@ HttpHeaderParser::Result HttpHeaderParser::name_byte(char c) {
 
 HttpHeaderParser::Result HttpHeaderParser::value_byte(char c) {
   if (c == '\n') return end_value();
-  if (is_ctl(c) && c != '\t') return Result::bad;
+  if (http_chars::is_ctl(c) && c != '\t') return Result::bad;
   switch (field_) {
     case Field::content_length: return content_length_digit(c) ? Result::more : Result::bad;
     case Field::connection:
@@ -104,7 +74,7 @@ HttpHeaderParser::Result HttpHeaderParser::value_byte(char c) {
       if (c == ',' || c == ' ' || c == '\t')
         end_word();
       else if (word_size_ < word_.size())
-        word_[word_size_++] = to_lower(c);
+        word_[word_size_++] = http_chars::to_lower(c);
       else
         word_too_long_ = true;
       return Result::more;
@@ -118,7 +88,7 @@ bool HttpHeaderParser::content_length_digit(char c) {
     digits_ended_ = true;
     return true;
   }
-  if (!is_digit(c) || digits_ended_) return false;  // "12 3", "0x10", "-1", "5, 5"
+  if (!http_chars::is_digit(c) || digits_ended_) return false;  // "12 3", "0x10", "-1", "5, 5"
   const auto digit = static_cast<std::uint64_t>(c - '0');
   if (number_ > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) return false;
   number_ = number_ * 10 + digit;
@@ -174,10 +144,10 @@ bool HttpServerCodec::on_bytes(std::span<const char> in, ByteBuffer& out) {
 bool HttpServerCodec::head_byte(char c, ByteBuffer& out) {
   // Counted before anything else, so no request head can hold the parser past the limit.
   if (++head_size_ > kHttpMaxHeadSize) return refuse(kHttpHeadTooLarge, out);
-  switch (check_cr(cr_, c)) {
-    case Cr::drop: return true;
-    case Cr::bad: return refuse(kHttpBadRequest, out);
-    case Cr::keep: break;
+  switch (http_chars::check_cr(cr_, c)) {
+    case http_chars::Cr::drop: return true;
+    case http_chars::Cr::bad: return refuse(kHttpBadRequest, out);
+    case http_chars::Cr::keep: break;
   }
   if (state_ != State::headers) {
     if (start_line_byte(c)) return true;
@@ -202,7 +172,7 @@ bool HttpServerCodec::start_line_byte(char c) {
         token_size_ = 0;
         return true;
       }
-      if (!is_tchar(c)) return false;
+      if (!http_chars::is_tchar(c)) return false;
       head_method_ = (token_size_ == 0 || head_method_) && token_size_ < 4 && c == "HEAD"[token_size_];
       ++token_size_;
       return true;
@@ -212,13 +182,13 @@ bool HttpServerCodec::start_line_byte(char c) {
         token_size_ = 0;
         return true;
       }
-      if (c == ' ' || is_ctl(c)) return false;  // an LF here: an HTTP/0.9 request, refused
+      if (c == ' ' || http_chars::is_ctl(c)) return false;  // an LF here: an HTTP/0.9 request, refused
       ++token_size_;
       return true;
     case State::version: {
       constexpr std::string_view kPrefix = "HTTP/1.";
       if (token_size_ < kPrefix.size()) return c == kPrefix[token_size_++];
-      if (!is_digit(c)) return false;
+      if (!http_chars::is_digit(c)) return false;
       http10_ = c == '0';  // 1.1 and any later 1.x keep the connection by default
       state_ = State::version_end;
       return true;
@@ -273,145 +243,6 @@ void HttpServerCodec::next_request() {
   head_method_ = false;
   http10_ = false;
   headers_.reset();
-}
-
-// --- Client -----------------------------------------------------------------------------
-
-int HttpClientCodec::request_iov(std::uint64_t, std::size_t pos, iovec out[2]) const {
-  if (pos >= kHttpRequest.size()) return 0;
-  // sendmsg only reads: the cast does not make the constant writable.
-  out[0] = {const_cast<char*>(kHttpRequest.data() + pos), kHttpRequest.size() - pos};
-  return 1;
-}
-
-ClientCodec::Progress HttpClientCodec::on_reply(std::uint64_t, std::span<const char> bytes) {
-  std::size_t i = 0;
-  while (i < bytes.size() && state_ != State::invalid) {
-    if (state_ == State::body || state_ == State::chunk_data) {  // counted; compared when expected
-      const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(left_, bytes.size() - i));
-      if (!body_bytes_expected(bytes.subspan(i, take))) {
-        state_ = State::invalid;
-        break;
-      }
-      i += take;
-      left_ -= take;
-      body_seen_ += take;
-      if (left_ > 0) break;
-      state_ = state_ == State::body ? State::done : State::chunk_end;
-    } else {
-      state_ = line_byte(bytes[i++]);
-    }
-    if (state_ == State::done) {
-      // Only now is a chunked body's length known: shorter than expected is wrong too.
-      if (expected_body_ && body_seen_ != expected_body_->size()) {
-        state_ = State::invalid;
-        break;
-      }
-      reset();
-      return {i, ClientCodec::State::complete};
-    }
-  }
-  return {i, state_ == State::invalid ? ClientCodec::State::invalid : ClientCodec::State::incomplete};
-}
-
-// Whether `bytes`, the body's next ones, are those expected (any are, when none are expected).
-bool HttpClientCodec::body_bytes_expected(std::span<const char> bytes) const {
-  if (!expected_body_ || bytes.empty()) return true;
-  if (body_seen_ + bytes.size() > expected_body_->size()) return false;
-  return std::memcmp(expected_body_->data() + body_seen_, bytes.data(), bytes.size()) == 0;
-}
-
-// One byte of the status line, headers, chunk lines or trailers: the state that follows.
-HttpClientCodec::State HttpClientCodec::line_byte(char c) {
-  if (++line_size_ > kHttpMaxHeadSize) return State::invalid;
-  switch (check_cr(cr_, c)) {
-    case Cr::drop: return state_;
-    case Cr::bad: return State::invalid;
-    case Cr::keep: break;
-  }
-  switch (state_) {
-    case State::status: return status_byte(c);
-    case State::reason:
-      if (c == '\n') return State::headers;
-      return is_ctl(c) && c != '\t' ? State::invalid : State::reason;
-    case State::headers:
-      switch (headers_.feed(c)) {
-        case HttpHeaderParser::Result::more: return State::headers;
-        case HttpHeaderParser::Result::done: return end_headers();
-        case HttpHeaderParser::Result::bad: return State::invalid;
-      }
-      break;
-    case State::chunk_size: return chunk_size_byte(c);
-    case State::chunk_ext:  // extensions are skipped, whatever they say
-      if (c == '\n') return end_chunk_line();
-      return is_ctl(c) && c != '\t' ? State::invalid : State::chunk_ext;
-    case State::chunk_end:  // the line end after a chunk's data
-      if (c != '\n') return State::invalid;
-      token_size_ = 0;
-      return State::chunk_size;
-    case State::trailers:  // header lines after the last chunk: checked, then ignored
-      switch (headers_.feed(c)) {
-        case HttpHeaderParser::Result::more: return State::trailers;
-        case HttpHeaderParser::Result::done: return State::done;
-        case HttpHeaderParser::Result::bad: return State::invalid;
-      }
-      break;
-    case State::body:
-    case State::chunk_data:
-    case State::done:
-    case State::invalid: break;
-  }
-  return State::invalid;
-}
-
-// "HTTP/1.x 200", then SP and a reason phrase, or (some servers) the line end at once.
-HttpClientCodec::State HttpClientCodec::status_byte(char c) {
-  constexpr std::string_view kStart = "HTTP/1.";
-  constexpr std::string_view kCode = " 200";
-  const std::size_t at = token_size_++;
-  if (at < kStart.size()) return c == kStart[at] ? State::status : State::invalid;
-  if (at == kStart.size()) return is_digit(c) ? State::status : State::invalid;
-  const std::size_t code_at = at - kStart.size() - 1;
-  if (code_at < kCode.size()) return c == kCode[code_at] ? State::status : State::invalid;
-  if (c == ' ') return State::reason;
-  return c == '\n' ? State::headers : State::invalid;
-}
-
-HttpClientCodec::State HttpClientCodec::end_headers() {
-  // The body must have exactly one framing: with none it would end only at the close.
-  if (headers_.has_transfer_encoding() == headers_.has_content_length()) return State::invalid;
-  if (headers_.has_transfer_encoding()) {
-    if (!headers_.chunked()) return State::invalid;
-    token_size_ = 0;
-    left_ = 0;
-    return State::chunk_size;
-  }
-  left_ = headers_.content_length();
-  if (expected_body_ && left_ != expected_body_->size()) return State::invalid;  // before reading it
-  line_size_ = 0;
-  return left_ > 0 ? State::body : State::done;
-}
-
-HttpClientCodec::State HttpClientCodec::chunk_size_byte(char c) {
-  if (const int digit = hex_value(c); digit >= 0) {
-    if (left_ > std::numeric_limits<std::uint64_t>::max() >> 4) return State::invalid;
-    left_ = left_ << 4 | static_cast<std::uint64_t>(digit);
-    ++token_size_;
-    return State::chunk_size;
-  }
-  if (token_size_ == 0) return State::invalid;
-  if (c == ';' || c == ' ' || c == '\t') return State::chunk_ext;
-  return c == '\n' ? end_chunk_line() : State::invalid;
-}
-
-// A chunk size was read: its data follows, or, after the last (size 0) chunk, the trailers.
-HttpClientCodec::State HttpClientCodec::end_chunk_line() {
-  if (left_ == 0) {
-    headers_.reset();
-    return State::trailers;
-  }
-  line_size_ = 0;
-  return State::chunk_data;
 }
 
 }  // namespace mux
