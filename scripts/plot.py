@@ -38,9 +38,6 @@ STYLE = {
 }
 CI_NOTE = ("error bars: confidence interval of the median by order statistics (the range "
            "when n < 6), {coverage}")
-# HdrHistogram-style x axis: position 1/(1-p), labelled by percentile.
-SPECTRUM_TICKS = [(2.0, "50%")] + [
-    (10.0 ** k, f"{100 - 10.0 ** (2 - k):.8f}".rstrip("0").rstrip(".") + "%") for k in range(1, 9)]
 
 
 @dataclass
@@ -99,6 +96,8 @@ def make_plots(sweep, outdir, spectrum_clients=None, timeline_run=None):
     """
     outdir.mkdir(parents=True, exist_ok=True)
     plots, notes = [], []
+    import plot_spectrum  # these build on this module's helpers (below), so they come in here
+    import plot_timeline
     with plt.rc_context(STYLE):
         closed_sizes = sorted({k[2] for k in sweep.groups()})
         if not closed_sizes:
@@ -109,15 +108,15 @@ def make_plots(sweep, outdir, spectrum_clients=None, timeline_run=None):
             plots.append(plot_vs_clients(sweep, outdir, size, SERVER_CPU))
             for metric in (SERVER_SYSCALLS, SERVER_CS):
                 plots.append(plot_if_measured(sweep, outdir, size, metric, notes))
-            plots.append(plot_spectrum(sweep, outdir, size, spectrum_clients, notes))
+            plots.append(plot_spectrum.plot_spectrum(sweep, outdir, size, spectrum_clients, notes))
         import plot_rates  # here: it builds on this module's helpers
         for size, clients in plot_rates.rate_configurations(sweep):
             plots.append(plot_rates.plot_latency_vs_rate(sweep, outdir, size, clients))
         import plot_work_classes  # --work-us drawn: the short requests' p99
         plots += [plot_work_classes.plot_short_p99_vs_clients(sweep, outdir, size)
                   for size in plot_work_classes.sizes_with_classes(sweep)]
-        plots.append(plot_timeline(sweep, outdir, timeline_run, notes))
-        plots.append(plot_micro(sweep, outdir, notes))
+        plots.append(plot_timeline.plot_timeline(sweep, outdir, timeline_run, notes))
+        plots.append(plot_timeline.plot_micro(sweep, outdir, notes))
     return [p for p in plots if p], notes
 
 
@@ -218,198 +217,6 @@ def readable_log_ticks(axis, formatter):
     axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(FuncFormatter(formatter))
     axis.set_minor_formatter(NullFormatter())
-
-
-# ---------------------------------------------------------------------------- spectrum
-
-
-def plot_spectrum(sweep, outdir, size, clients, notes):
-    """Latency by percentile for each backend at one client count, HdrHistogram-style."""
-    groups = {k: runs for k, runs in sweep.groups().items() if k[2] == size}
-    clients = choose_spectrum_clients(groups, clients, size, notes)
-    curves, coarse = [], []
-    for backend in mr.sort_backends({k[0] for k in groups if k[1] == clients}):
-        runs = groups[(backend, clients, size)]
-        bold = representative(runs)
-        for run in runs:
-            pct, vals, exact = mr.latency_spectrum(run)
-            if not exact and backend not in coarse:
-                coarse.append(backend)
-            curves.append((backend, pct, vals, exact, run is bold))
-    fig, ax = new_figure()
-    max_x = draw_spectra(ax, curves)
-    spectrum_axis(ax, max_x)
-    ax.legend(title="backend", loc="upper left")
-    notes_line = []
-    if any(len(runs) > 1 for k, runs in groups.items() if k[1] == clients):
-        notes_line.append("bold: the repetition with the median p99, thin: the others")
-    if coarse:
-        notes_line.append("dashed: summary percentiles only (no latency_spectrum)")
-        notes.append(f"latency spectrum at {mr.fmt_bytes(size)}: {', '.join(coarse)} lack "
-                     f"results.latency_spectrum; "
-                     "plotted p50..p99.99 and max from latency_us")
-    note = "; ".join(notes_line)
-    title = (f"Latency percentile spectrum at {clients:,} clients — "
-             f"{fmt_size_duration(sweep, size)}")
-    finish(fig, ax, sweep, title, note)
-    return save(fig, outdir, f"spectrum-c{clients}-m{size}", title)
-
-
-def choose_spectrum_clients(groups, requested, size, notes):
-    """The requested client count, else the largest one every backend measured."""
-    available = sorted({k[1] for k in groups})
-    if requested is not None:
-        if requested not in available:
-            raise mr.InputError(f"--spectrum-clients={requested}: no complete run with that many "
-                                f"clients at {size} B (have: {', '.join(map(str, available))})")
-        return requested
-    backends = {k[0] for k in groups}
-    common = [c for c in available if all((b, c, size) in groups for b in backends)]
-    if not common:
-        notes.append(f"no client count has every backend at {size} B; spectrum at the largest")
-        return available[-1]
-    return common[-1]
-
-
-def representative(runs):
-    """The repetition whose p99 is the median one: the curve drawn bold."""
-    ranked = sorted(runs, key=lambda r: mr.metric(r, "p99") or 0.0)
-    return ranked[(len(ranked) - 1) // 2]
-
-
-def draw_spectra(ax, curves):
-    """Draws every curve at x = 1/(1-p); returns the x where all maxima (p = 100) are put.
-
-    The maximum has no finite position on this axis, so all curves share one column a
-    decade right of the highest finite percentile, labelled "max".
-    """
-    finite = [1.0 / (1.0 - p / 100.0) for _, pct, _, _, _ in curves for p in pct if p < 100.0]
-    max_x = 10.0 * max(finite, default=1e3)
-    for backend, pct, vals, exact, bold in curves:
-        xs = [max_x if p >= 100.0 else 1.0 / (1.0 - p / 100.0) for p in pct]
-        style = dict(color=mr.backend_color(backend), linestyle="-" if exact else "--",
-                     linewidth=2.0 if bold else 0.8, alpha=1.0 if bold else 0.45)
-        if not exact:
-            style.update(marker=mr.backend_marker(backend), markersize=5 if bold else 3)
-        ax.plot(xs, vals, label=backend if bold else None, **style)
-    return max_x
-
-
-def spectrum_axis(ax, max_x):
-    """x: 1/(1-p) on a log scale labelled 50%…99.999% and "max"; y: latency, log scale."""
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ticks = {x: label for x, label in SPECTRUM_TICKS if x <= max_x / 3}  # keep "max" apart
-    ticks[max_x] = "max"
-    ax.xaxis.set_major_locator(FixedLocator(sorted(ticks)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: ticks.get(v, "")))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xlim(1.0, max_x * 1.5)
-    ax.set_xlabel("percentile (HdrHistogram scale: each step right is 10× rarer)")
-    ax.set_ylabel("latency")
-    readable_log_ticks(ax.yaxis, lambda v, _: mr.fmt_us(v, trim=True))
-
-
-# ---------------------------------------------------------------------------- timeline
-
-
-def plot_timeline(sweep, outdir, run_id, notes):
-    """Per-second throughput (left axis) and p99 (right axis) of one run: shows drift and stalls."""
-    run = choose_timeline_run(sweep, run_id)
-    points = mr.timeline(run)
-    if not points:
-        notes.append(f"timeline: run {run.id} has no results.timeline; plot skipped")
-        return None
-    fig, ax = new_figure()
-    t = [p["t_s"] for p in points]
-    color = mr.backend_color(run.backend)
-    ax.plot(t, [p["throughput_rps"] for p in points], color=color, linewidth=1.8,
-            marker=mr.backend_marker(run.backend), markersize=3.5, label="throughput")
-    ax.set_ylim(bottom=0, top=max(p["throughput_rps"] for p in points) * 1.15)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: mr.fmt_count(v, 3, trim=True)))
-    ax.set_ylabel("throughput (requests/s)", color=color)
-    ax.set_xlabel("time since measurement start (s; each point ends a 1-second interval)")
-    ax.set_xlim(0, max(t) * 1.02)
-    right = draw_timeline_latency(ax, points)
-    mark_error_intervals(ax, points)
-    handles = ax.get_legend_handles_labels()
-    more = right.get_legend_handles_labels()
-    ax.legend(handles[0] + more[0], handles[1] + more[1], loc="lower left")
-    title = f"Timeline of run {run.id} — {mr.fmt_bytes(run.message_size)} messages"
-    subtitle = f"{run.backend}, {run.clients:,} clients, repetition {run.repetition}"
-    finish(fig, ax, sweep, title, subtitle)
-    return save(fig, outdir, f"timeline-{run.id}", title)
-
-
-def choose_timeline_run(sweep, run_id):
-    """The requested run (must be complete), else the first complete run at the most clients."""
-    if run_id:
-        run = sweep.find_run(run_id)
-        if run is None:
-            raise mr.InputError(f"--timeline-run={run_id}: no such run in {sweep.path}/sweep.json")
-        if not run.ok:
-            raise mr.InputError(f"--timeline-run={run_id}: run is not complete "
-                                f"({run.why_not_ok()})")
-        return run
-    most = max(r.clients for r in sweep.complete_runs)
-    return min((r for r in sweep.complete_runs if r.clients == most), key=lambda r: r.order)
-
-
-def draw_timeline_latency(ax, points):
-    """p99 per interval on a twin (right) axis; returns that axis."""
-    right = ax.twinx()
-    right.grid(False)
-    right.spines["right"].set_visible(True)
-    right.plot([p["t_s"] for p in points], [p["p99_us"] for p in points], color="#333333",
-               linestyle="--", linewidth=1.4, label="p99 latency")
-    right.set_ylim(bottom=0, top=max(p["p99_us"] for p in points) * 1.3)
-    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: mr.fmt_us(v, trim=True)))
-    right.set_ylabel("p99 latency per interval")
-    return right
-
-
-def mark_error_intervals(ax, points):
-    """Shades the seconds in which requests failed, so errors line up with dips."""
-    prev, labelled = 0.0, False
-    for p in points:
-        if p.get("errors"):
-            ax.axvspan(prev, p["t_s"], color="#d62728", alpha=0.15,
-                       label=None if labelled else "interval with errors")
-            labelled = True
-        prev = p["t_s"]
-
-
-# ---------------------------------------------------------------------------- micro
-
-
-def plot_micro(sweep, outdir, notes):
-    """Cost of one wait call (select/poll/epoll_wait/io_uring) vs registered fds, log-log."""
-    micro = mr.load_micro(sweep.path)
-    if micro is None:
-        notes.append("micro-benchmarks: no micro.json in the sweep directory; plot skipped")
-        return None
-    if not micro:
-        notes.append("micro-benchmarks: micro.json has no BM_Wait* entries; plot skipped")
-        return None
-    fig, ax = new_figure()
-    fds = sorted({n for pts in micro.values() for n, _ in pts})
-    for mech in mr.sort_backends(set(micro)):
-        pts = micro[mech]
-        ax.plot([n for n, _ in pts], [ns / 1e3 for _, ns in pts], label=mech,
-                **backend_style(mech))
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.xaxis.set_major_locator(FixedLocator(fds))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xlabel("registered file descriptors (one of them ready)")
-    ax.set_ylabel("time per wait call")
-    readable_log_ticks(ax.yaxis, lambda v, _: mr.fmt_us(v, trim=True))
-    ax.legend(title="mechanism")
-    title = "Wait-call cost vs number of watched fds (micro-benchmark)"
-    finish(fig, ax, sweep, title,
-           "Google Benchmark real time per call; median aggregate if repeated")
-    return save(fig, outdir, "micro-wait-cost", title)
 
 
 # ---------------------------------------------------------------------------- common
