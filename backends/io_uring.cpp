@@ -260,20 +260,33 @@ void IoUringLoop::on_recv(Tag tag, const Completion& cq) {
       close(*c, Ending::reset);  // -ECONNRESET and the like
     }
   }
-  // Hand the buffers back at once: the codec has copied what it needs into the output.
+  // Hand the buffers back at once (the codec has copied what it needs into the output), but
+  // while this recv's cancel is on its way: see UringConnection::held_buffers.
+  const bool hold = c != nullptr && c->recv_cancelled && cq.more();
+  const auto hand_back = [&](unsigned id) {
+    if (hold)
+      c->held_buffers.push_back(id);
+    else
+      buffers_->give_back(id);
+  };
   if (cq.flags & IORING_CQE_F_BUFFER) {
     const unsigned id = cq.flags >> IORING_CQE_BUFFER_SHIFT;
     const auto n = static_cast<std::size_t>(cq.res);
     if (bundle_) {
-      buffers_->take_bundle(id, n, [&](std::span<const char> bytes) {
-        if (c != nullptr) c->take_input(bytes);
-      });
+      for (const unsigned taken : buffers_->take_bundle(id, n, [&](std::span<const char> bytes) {
+             if (c != nullptr) c->take_input(bytes);
+           }))
+        hand_back(taken);
     } else {
       if (c != nullptr) c->take_input(buffers_->bytes(id, n));
-      buffers_->give_back(id);
+      hand_back(id);
     }
   } else if (c != nullptr && cq.res > 0) {
     c->take_input({c->recv_buffer.get(), static_cast<std::size_t>(cq.res)});
+  }
+  if (c != nullptr && !c->recv_armed) {  // the recv ended (cancelled or not): nothing more lands in them
+    for (const unsigned id : c->held_buffers) buffers_->give_back(id);
+    c->held_buffers.clear();
   }
   if (c != nullptr) after_event(*c);
 }

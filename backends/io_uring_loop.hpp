@@ -40,6 +40,11 @@ struct UringConnection : ConnectionCore {
   std::size_t zc_sent = 0;      // +zc: bytes the last zero-copy send took, consumed at its notification
   bool recv_armed = false;
   bool recv_cancelled = false;  // a cancel is already on its way to the armed recv
+  // Provided buffers its multishot recv filled after the cancel was queued, held until the
+  // cancel lands: given back at once, the kernel refilled them from this socket for as long as
+  // the cancel took (an SQPOLL thread reaches it late), and what a client that never reads its
+  // replies could make us hold grew past the buffer ring.
+  std::vector<unsigned> held_buffers;
   bool send_in_flight = false;  // one at most: two sends on a socket can reorder its data
   bool notif_pending = false;   // +zc: the kernel may still read `sending` until the notification
   bool shutdown_in_flight = false;  // +fixed: its table slot stays ours until the shutdown completes

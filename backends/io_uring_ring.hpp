@@ -106,11 +106,12 @@ class BufferRing {
     record(id);
   }
   // +bundle: a completion of `n` bytes that starts in buffer `first_id` took the buffers that
-  // followed it in the ring; calls `take(bytes)` for each, in order, then gives each back.
+  // followed it in the ring; calls `take(bytes)` for each, in order, and returns their ids (valid
+  // until the next call), which the caller gives back.
   template <typename Take>
-  void take_bundle(unsigned first_id, std::size_t n, Take&& take) {
+  std::span<const unsigned> take_bundle(unsigned first_id, std::size_t n, Take&& take) {
     const std::size_t buffers = bundle_buffer_count(n, buffer_size_);
-    // Read every id before giving any back: giving back writes ring positions.
+    // Read every id before any is given back: giving back writes ring positions.
     bundle_ids_.clear();
     for (std::size_t k = 0; k < buffers; ++k)
       bundle_ids_.push_back(id_at_[(position_of_[first_id] + k) & (count_ - 1)]);
@@ -119,7 +120,7 @@ class BufferRing {
       take(bytes(id, chunk));
       n -= chunk;
     }
-    for (const unsigned id : bundle_ids_) give_back(id);
+    return bundle_ids_;
   }
 
  private:
