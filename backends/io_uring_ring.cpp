@@ -1,6 +1,5 @@
 #include "backends/io_uring_ring.hpp"
 
-#include <dirent.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -18,6 +17,7 @@
 #include "backends/backend.hpp"
 #include "backends/io_uring.hpp"
 #include "core/cpu_set.hpp"
+#include "core/proc_files.hpp"
 
 namespace mux {
 namespace {
@@ -55,16 +55,8 @@ std::string read_sysctl(const char* path) {
   return value;
 }
 
-// Entries of /proc/self/fd (the directory's own fd included: one too many is harmless).
-std::uint64_t open_fd_count() {
-  std::uint64_t n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (dirent* e = ::readdir(d))
-      if (e->d_name[0] != '.') ++n;
-    ::closedir(d);
-  }
-  return n;
-}
+// Entries of /proc/self/fd (the listing's own fd included: one too many is harmless).
+std::uint64_t open_fd_count() { return numeric_entries("/proc/self/fd").size(); }
 
 }  // namespace
 

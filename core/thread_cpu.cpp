@@ -1,6 +1,5 @@
 #include "core/thread_cpu.hpp"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +9,8 @@
 #include <fstream>
 
 #include <fmt/format.h>
+
+#include "core/proc_files.hpp"
 
 namespace mux {
 
@@ -38,15 +39,9 @@ std::optional<std::map<pid_t, std::uint64_t>> read_process_thread_cpu(pid_t pid,
   const std::size_t count = process_thread_count(pid);
   if (count == 0 || count > max_threads) return std::nullopt;
   const std::string dir = fmt::format("/proc/{}/task", pid);
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return std::nullopt;
   std::map<pid_t, std::uint64_t> threads;
-  while (const dirent* e = ::readdir(d)) {
-    const pid_t tid = std::atoi(e->d_name);
-    if (tid <= 0) continue;
+  for (const pid_t tid : numeric_entries(dir))
     if (const auto ns = read_thread_cpu_ns(fmt::format("{}/{}/schedstat", dir, tid))) threads[tid] = *ns;
-  }
-  ::closedir(d);
   if (threads.empty()) return std::nullopt;
   return threads;
 }
@@ -60,8 +55,7 @@ std::size_t processes_thread_count(const std::vector<pid_t>& pids) {
 double processes_stat_cpu_us(const std::vector<pid_t>& pids) {
   double ticks = 0;
   for (const pid_t pid : pids) {
-    std::ifstream in(fmt::format("/proc/{}/stat", pid));
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string text = read_proc_file(fmt::format("/proc/{}/stat", pid));  // "" once it exited
     unsigned long utime = 0, stime = 0;  // fields 14 and 15, after the ")" that ends the name
     const auto paren = text.rfind(')');
     if (paren != std::string::npos &&

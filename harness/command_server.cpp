@@ -1,6 +1,5 @@
 #include "harness/command_server.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
 #include <poll.h>
@@ -30,6 +29,7 @@
 #include "core/wait_status.hpp"
 #include "core/clock.hpp"
 #include "core/errno_text.hpp"
+#include "core/proc_files.hpp"
 #include "core/usage_error.hpp"
 
 namespace mux {
@@ -66,20 +66,15 @@ std::uint16_t free_port(const std::string& host) {
 std::vector<pid_t> group_members(pid_t pgid) {
   std::vector<pid_t> pids;
   if (pgid <= 0) return pids;
-  if (DIR* d = ::opendir("/proc")) {
-    while (const dirent* e = ::readdir(d)) {
-      const pid_t pid = std::atoi(e->d_name);
-      if (pid <= 0) continue;
-      std::ifstream in(fmt::format("/proc/{}/stat", pid));
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      const auto paren = text.rfind(')');
-      if (paren == std::string::npos) continue;
-      char state = 0;
-      int ppid = 0, pgrp = 0;
-      if (std::sscanf(text.c_str() + paren + 1, " %c %d %d", &state, &ppid, &pgrp) != 3) continue;
-      if (pgrp == pgid && state != 'Z') pids.push_back(pid);
-    }
-    ::closedir(d);
+  for (const pid_t pid : numeric_entries("/proc")) {
+    if (pid <= 0) continue;
+    const std::string text = read_proc_file(fmt::format("/proc/{}/stat", pid));  // "" once it exited
+    const auto paren = text.rfind(')');
+    if (paren == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0, pgrp = 0;
+    if (std::sscanf(text.c_str() + paren + 1, " %c %d %d", &state, &ppid, &pgrp) != 3) continue;
+    if (pgrp == pgid && state != 'Z') pids.push_back(pid);
   }
   std::sort(pids.begin(), pids.end(), [pgid](pid_t a, pid_t b) { return (a == pgid) > (b == pgid) || (a != pgid && b != pgid && a < b); });
   return pids;

@@ -1,6 +1,5 @@
 #include "harness/kernel_counters.hpp"
 
-#include <dirent.h>
 #include <linux/perf_event.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
@@ -20,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "core/errno_text.hpp"
+#include "core/proc_files.hpp"
 
 namespace mux {
 namespace {
@@ -126,16 +126,7 @@ std::string refusal_reason(const std::string& counter, bool hardware, int err) {
   return fmt::format("perf_event_open({}): {}", counter, errno_text(err));
 }
 
-std::vector<pid_t> threads_of_this_process() {
-  std::vector<pid_t> tids;
-  if (DIR* d = ::opendir("/proc/self/task")) {
-    while (const dirent* e = ::readdir(d))
-      if (const pid_t tid = std::atoi(e->d_name); tid > 0) tids.push_back(tid);
-    ::closedir(d);
-  }
-  std::sort(tids.begin(), tids.end());
-  return tids;
-}
+std::vector<pid_t> threads_of_this_process() { return numeric_entries("/proc/self/task"); }
 
 }  // namespace
 

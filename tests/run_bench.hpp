@@ -19,6 +19,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/proc_files.hpp"
+
 namespace mux::test {
 
 struct Outcome {
@@ -26,17 +28,8 @@ struct Outcome {
   std::string out, err;
 };
 
-// A file's contents; "" when it cannot be opened. A /proc file can vanish while it is read (an
-// fd's fdinfo once the fd closes, a process's stat once it is reaped): libstdc++'s filebuf
-// then throws from the read (ENOENT, ESRCH), and that too reads as "".
-inline std::string slurp(const std::string& path) {
-  try {
-    std::ifstream in(path);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  } catch (const std::ios_base::failure&) {
-    return {};
-  }
-}
+// A file's contents; "" when it cannot be opened or read (a /proc file of a process that exited).
+inline std::string slurp(const std::string& path) { return read_proc_file(path); }
 
 // A scratch directory per test, removed afterwards.
 class TempDir {
@@ -62,9 +55,7 @@ inline std::string process_tag() {
 
 inline std::vector<pid_t> tagged_processes() {
   std::vector<pid_t> found;
-  DIR* d = ::opendir("/proc");
-  while (dirent* e = d ? ::readdir(d) : nullptr) {
-    const pid_t pid = std::atoi(e->d_name);
+  for (const pid_t pid : numeric_entries("/proc")) {
     if (pid <= 0 || pid == ::getpid()) continue;
     const std::string env = slurp(fmt::format("/proc/{}/environ", pid));
     std::string status = slurp(fmt::format("/proc/{}/stat", pid));
@@ -77,7 +68,6 @@ inline std::vector<pid_t> tagged_processes() {
       }
     }
   }
-  if (d) ::closedir(d);
   return found;
 }
 

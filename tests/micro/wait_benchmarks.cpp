@@ -18,7 +18,6 @@
 // with more iterations; switching to another one tears the previous down (fds included) first.
 #include "tests/micro/wait_benchmarks.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
@@ -43,6 +42,8 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include "core/proc_files.hpp"
+
 namespace mux::micro {
 namespace {
 
@@ -51,14 +52,8 @@ std::string errno_text(const char* what, int err = errno) {
 }
 
 int highest_open_fd() {
-  int highest = 2;
-  if (DIR* dir = ::opendir("/proc/self/fd")) {
-    while (const dirent* entry = ::readdir(dir)) {
-      if (entry->d_name[0] != '.') highest = std::max(highest, std::atoi(entry->d_name));
-    }
-    ::closedir(dir);
-  }
-  return highest;
+  const std::vector<int> fds = numeric_entries("/proc/self/fd");
+  return fds.empty() ? 2 : std::max(2, fds.back());
 }
 
 std::uint64_t read_nr_open() {
