@@ -21,13 +21,13 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "backends/backend.hpp"
 #include "core/unique_fd.hpp"
-#include "backends/backend.hpp"
 #include "tests/run_bench.hpp"
 
 namespace mux::test {
@@ -43,25 +43,34 @@ inline double seconds_since(Clock::time_point start) {
 // can hold the same port number (the kernel only keeps a port unique per address), and counting
 // it made a direct-descriptor server look as if it held more connections than it has.
 struct PortSockets {
-  int open = 0;           // ESTABLISHED (01) or CLOSE_WAIT (08): connections not closed yet
+  // Accepted connections not closed yet: ESTABLISHED (01) or CLOSE_WAIT (08) with an inode. A
+  // connection still in the accept queue has no socket file yet, so its inode reads 0.
+  int open = 0;
   int accept_queue = -1;  // the listener's (LISTEN, 0A) rx_queue: connections not accepted yet; -1: no listener
 };
 
+// The sockets on 127.0.0.1:`port`. /proc/net/tcp is not one snapshot: it is read a page at a
+// time, and a connection that moves (accepted, closed) between pages can be listed twice or
+// not at all, so a connection counts once per inode, and the listener's queue is not
+// subtracted from lines read at another moment (a server at its fd limit with a hundred
+// connections arriving was once counted at 102 for 64 descriptors).
 inline PortSockets tcp_sockets_on_port(std::uint16_t port) {
-  std::ifstream in("/proc/net/tcp");
+  std::istringstream in(slurp("/proc/net/tcp"));
   std::string line;
   std::getline(in, line);  // the header
   PortSockets p;
+  std::set<std::string> open_inodes;
   const std::string local_address = fmt::format("0100007F:{:04X}", port);  // 127.0.0.1, little-endian hex
   while (std::getline(in, line)) {
     std::istringstream fields(line);
-    std::string slot, local, remote, state, queues;
-    fields >> slot >> local >> remote >> state >> queues;
+    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+    fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
     if (local != local_address) continue;
-    if (state == "01" || state == "08") ++p.open;
+    if ((state == "01" || state == "08") && !inode.empty() && inode != "0") open_inodes.insert(inode);
     if (state == "0A" && queues.find(':') != std::string::npos)
       p.accept_queue = static_cast<int>(std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16));
   }
+  p.open = static_cast<int>(open_inodes.size());
   return p;
 }
 
@@ -146,13 +155,26 @@ class ServeProcess {
   // Entries in /proc/PID/fd; for a backend whose connections are direct descriptors (no fds),
   // plus its connections still open: sockets on its port, established or half-closed.
   int fd_count() const {
-    int n = direct_descriptors_ ? open_server_sockets() : 0;
-    if (DIR* d = ::opendir(fmt::format("/proc/{}/fd", pid_).c_str())) {
-      while (dirent* e = ::readdir(d))
-        if (e->d_name[0] != '.') ++n;
-      ::closedir(d);
+    const int n = direct_descriptors_ ? open_server_sockets() : 0;
+    return n + static_cast<int>(numeric_entries(fmt::format("/proc/{}/fd", pid_)).size());
+  }
+
+  // What fd_count() counted, for a failure message: each fd's target, and for a backend with
+  // direct descriptors the /proc/net/tcp lines on its address.
+  std::string fd_report() const {
+    std::string report = fmt::format("server pid {}, port {}; fds:", pid_, port_);
+    for (const int fd : numeric_entries(fmt::format("/proc/{}/fd", pid_))) {
+      char target[256] = {};
+      const ssize_t n = ::readlink(fmt::format("/proc/{}/fd/{}", pid_, fd).c_str(), target, sizeof target - 1);
+      report += fmt::format(" {}={}", fd, n > 0 ? std::string(target, static_cast<std::size_t>(n)) : "?");
     }
-    return n;
+    if (!direct_descriptors_) return report;
+    report += "; /proc/net/tcp on its port:";
+    std::istringstream table(slurp("/proc/net/tcp"));
+    const std::string suffix = fmt::format(":{:04X}", port_);
+    for (std::string line; std::getline(table, line);)
+      if (line.find(suffix + " ") != std::string::npos) report += "\n" + line;
+    return report;
   }
 
   // user + system CPU time of all its threads, living and dead (/proc/PID/stat), in seconds.
@@ -238,8 +260,7 @@ class ServeProcess {
   // listener's accept queue (the kernel completed them, the server has not taken them: a
   // server pausing its accepts at EMFILE leaves up to a backlog of them there).
   int open_server_sockets() const {
-    const PortSockets p = tcp_sockets_on_port(port_);
-    return std::max(0, p.open - std::max(0, p.accept_queue));
+    return tcp_sockets_on_port(port_).open;
   }
 
   bool direct_descriptors_;

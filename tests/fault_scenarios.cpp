@@ -241,13 +241,7 @@ void connect_storm(ServeProcess& s, int good, Aftermath&) {
   // sanitizers): that is work, not spinning. The idle check starts once they are gone.
   const auto settle = Clock::now() + 10s;
   while (Clock::now() < settle) {
-    int tasks = 0;
-    if (DIR* d = ::opendir(fmt::format("/proc/{}/task", s.pid()).c_str())) {
-      while (dirent* e = ::readdir(d))
-        if (e->d_name[0] != '.') ++tasks;
-      ::closedir(d);
-    }
-    if (tasks <= 16) break;
+    if (numeric_entries(fmt::format("/proc/{}/task", s.pid())).size() <= 16) break;
     sleep_ms(20);
   }
 }
@@ -262,7 +256,7 @@ void accept_emfile(ServeProcess& s, int good, Aftermath& a) {
   }
   sleep_ms(300);
   ASSERT_TRUE(s.alive()) << "the server died at EMFILE";
-  EXPECT_LE(s.fd_count(), static_cast<int>(kLowFdLimit));
+  EXPECT_LE(s.fd_count(), static_cast<int>(kLowFdLimit)) << s.fd_report();
   a.cpu = cpu_fraction(s, kIdleWindow);
   EXPECT_TRUE(echo_round_trip(good, 1000, 41)) << "the client accepted before the flood";
 

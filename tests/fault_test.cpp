@@ -174,9 +174,11 @@ class ServerFault : public ::testing::TestWithParam<std::tuple<Scenario, std::st
       UniqueFd warm = connect_to(server.port());
       ASSERT_TRUE(round_trip(warm.get())) << "the first client";
       const int with_warm = server.fd_count();
+      const std::string with_warm_report = server.fd_report();
       warm.reset();
       row.fd_before = wait_for_fd_count(server, with_warm - 1);
-      ASSERT_EQ(row.fd_before, with_warm - 1) << "the first client's connection was not closed";
+      ASSERT_EQ(row.fd_before, with_warm - 1) << "the first client's connection was not closed; with it: "
+                                              << with_warm_report << "\nnow: " << server.fd_report();
     }
     UniqueFd good = connect_to(server.port());
     ASSERT_TRUE(round_trip(good.get())) << "a well-behaved client before the fault";
