@@ -257,7 +257,7 @@ CommandServer::CommandServer(const Config& config) : socket_file_(config.socket_
     const std::uint64_t deadline = now_ns() + seconds_to_ns(config.start_timeout_s);
     for (;;) {
       if (!started || !alive()) {
-        const bool daemonized = reaped_ && WIFEXITED(status_) && WEXITSTATUS(status_) == 0;
+        const bool daemonized = exit_.reaped() && WIFEXITED(exit_.status()) && WEXITSTATUS(exit_.status()) == 0;
         throw UsageError(fmt::format("--server-cmd: `{}` {} before accepting connections on {}{}{}", command_,
                                      exit_description(), address_.to_string(), stderr_tail(),
                                      daemonized ? "; a server that daemonizes must stay in the foreground (nginx: "
@@ -295,16 +295,9 @@ std::string CommandServer::stderr_tail() const {
   return fmt::format("; its last line: {}", nl == std::string::npos ? text : text.substr(nl + 1));
 }
 
-bool CommandServer::alive() {
-  if (reaped_) return false;
-  if (::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
-  return !reaped_;
-}
+bool CommandServer::alive() { return exit_.poll(pid_); }
 
-std::string CommandServer::exit_description() const {
-  if (!reaped_) return "still running";
-  return describe_wait_status(status_);
-}
+std::string CommandServer::exit_description() const { return exit_.description(); }
 
 double CommandServer::cpu_time_us() {
   std::uint64_t ns = 0;
@@ -316,7 +309,7 @@ std::optional<KernelSnapshot> CommandServer::kernel_snapshot() { return counters
 
 bool CommandServer::has_accepted(std::uint64_t) { return address_.is_unix() || accept_queue(address_.port()) == 0; }
 
-std::vector<pid_t> CommandServer::processes() const { return reaped_ ? std::vector<pid_t>{} : group_members(pid_); }
+std::vector<pid_t> CommandServer::processes() const { return exit_.reaped() ? std::vector<pid_t>{} : group_members(pid_); }
 
 std::uint64_t CommandServer::resident_bytes() const { return processes_resident_bytes(processes()); }
 
@@ -327,10 +320,7 @@ void CommandServer::stop_group(int grace_ms) {
   const auto reap_group = [this] {
     int status = 0;
     for (pid_t p; (p = ::waitpid(-pid_, &status, WNOHANG)) > 0;)
-      if (p == pid_) {
-        status_ = status;
-        reaped_ = true;
-      }
+      if (p == pid_) exit_.record(status);
   };
   ::kill(-pid_, SIGTERM);
   const std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(grace_ms) * 1'000'000ULL;
@@ -341,11 +331,8 @@ void CommandServer::stop_group(int grace_ms) {
   // (this process is their subreaper).
   int status = 0;
   for (pid_t p; (p = ::waitpid(-pid_, &status, 0)) > 0;)
-    if (p == pid_) {
-      status_ = status;
-      reaped_ = true;
-    }
-  reaped_ = true;
+    if (p == pid_) exit_.record(status);
+  if (!exit_.reaped()) exit_.record(0);  // never seen to exit (reaped elsewhere): it has ended all the same
   pid_ = -1;
 }
 

@@ -16,6 +16,7 @@
 #include "harness/kernel_counters.hpp"
 #include "harness/measured_server.hpp"
 #include "harness/transport.hpp"
+#include "core/wait_status.hpp"
 
 namespace mux {
 
@@ -79,8 +80,7 @@ class CommandServer final : public MeasuredServer {
 
   std::string command_;
   pid_t pid_ = -1;  // also its process group's id
-  int status_ = 0;
-  bool reaped_ = false;
+  ChildExit exit_;
   UniqueFd stderr_;      // a memfd the command's stderr (and stdout) go to
   UniqueFd task_clock_;  // perf task-clock on its tree: CPU time in ns (-1: from /proc instead)
   KernelCounters counters_{kCountersTurnedOff};

@@ -157,16 +157,9 @@ std::optional<std::string> ServerProcess::read_line(int timeout_ms) {
   }
 }
 
-bool ServerProcess::alive() {
-  if (reaped_) return false;
-  if (::waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
-  return !reaped_;
-}
+bool ServerProcess::alive() { return exit_.poll(pid_); }
 
-std::string ServerProcess::exit_description() const {
-  if (!reaped_) return "still running";
-  return describe_wait_status(status_);
-}
+std::string ServerProcess::exit_description() const { return exit_.description(); }
 
 // Sends "REQUEST SEQ\n" on the control pipe and returns VALUE from the "REQUEST SEQ VALUE"
 // reply. The number pairs each reply with its request: a reply that comes after we gave up
@@ -213,7 +206,7 @@ double ServerProcess::cpu_time_from_proc_us() const { return processes_stat_cpu_
 
 std::vector<pid_t> ServerProcess::processes() const {
   std::vector<pid_t> pids;
-  if (pid_ <= 0 || reaped_) return pids;
+  if (pid_ <= 0 || exit_.reaped()) return pids;
   pids.push_back(pid_);
   std::ifstream children(fmt::format("/proc/{}/task/{}/children", pid_, pid_));
   for (pid_t child; children >> child;) pids.push_back(child);
@@ -242,14 +235,15 @@ nlohmann::json ServerProcess::stop() {
 }
 
 void ServerProcess::kill_and_reap() {
-  if (pid_ <= 0 || reaped_) return;
+  if (pid_ <= 0 || exit_.reaped()) return;
   ::kill(pid_, SIGTERM);
   const std::uint64_t deadline = now_ns() + kStopTimeoutMs * 1'000'000ULL;
   while (alive()) {
     if (now_ns() >= deadline) {
       ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status_, 0);
-      reaped_ = true;
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+      exit_.record(status);
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

@@ -18,6 +18,7 @@
 #include "harness/kernel_counters.hpp"
 #include "harness/measured_server.hpp"
 #include "harness/server_shape.hpp"
+#include "core/wait_status.hpp"
 
 namespace mux {
 
@@ -75,8 +76,7 @@ class ServerProcess final : public MeasuredServer {
 
   pid_t pid_ = -1;
   BpfSlot syscall_slot_;  // the server counts its system calls here, in bench's eBPF program
-  int status_ = 0;
-  bool reaped_ = false;
+  ChildExit exit_;
   UniqueFd pipe_;     // from the child
   UniqueFd control_;  // to the child
   std::uint64_t requests_sent_ = 0;
