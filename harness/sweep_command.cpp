@@ -43,9 +43,8 @@ std::vector<std::string> run_args(const SweepOptions& o, const SweepTarget& t, c
   const fs::path& dir = t.dir;
   std::vector<std::string> args = {"bench"};
   if (!o.capacity.empty()) args.insert(args.end(), {"capacity", "--slo=" + o.capacity});
-  std::vector<std::string> server = {"--backend=" + r.backend};
-  for (const auto& s : parse_servers(o.servers))
-    if (s.name == r.backend) server = {"--server-cmd=" + s.command, "--server-name=" + s.name};
+  const auto command = find_server_command(o, r.backend);
+  const std::vector<std::string> server = command ? server_command_flags(*command) : std::vector{"--backend=" + r.backend};
   args.insert(args.end(), server.begin(), server.end());
   args.insert(args.end(), {"--protocol=" + o.protocol,
                                    fmt::format("--clients={}", r.clients),
@@ -67,7 +66,7 @@ std::vector<std::string> run_args(const SweepOptions& o, const SweepTarget& t, c
 // --transport, and the flags a command's server does not take.
 int check_run_flags(const SweepOptions& o) {
   std::vector<std::vector<std::string>> servers = {{}};  // {}: bench's own backends
-  for (const auto& s : parse_servers(o.servers)) servers.push_back({"--server-cmd=" + s.command, "--server-name=" + s.name});
+  for (const auto& s : parse_servers(o.servers)) servers.push_back(server_command_flags(s));
   for (const auto& server : servers) {
     std::vector<std::string> args = {"bench"};
     if (!o.capacity.empty()) args.push_back("--slo=" + o.capacity);
@@ -320,8 +319,8 @@ int sweep_command(int argc, char** argv) {
     if (stop_signal()) break;
     RunOptions check;  // would `bench` accept this configuration on this machine?
     check.backend = r->backend;
-    for (const auto& s : parse_servers(o.servers))
-      if (s.name == r->backend) check.server_cmd = s.command;  // not a registry backend: no probe
+    if (const auto command = find_server_command(o, r->backend))
+      check.server_cmd = command->command;  // not a registry backend: no probe
     check.load.clients = r->clients;
     check.load.message_size = static_cast<double>(r->message_size);
     try {

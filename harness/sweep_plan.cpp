@@ -198,6 +198,16 @@ std::vector<NamedServerCommand> parse_servers(const std::string& text) {
   return servers;
 }
 
+std::optional<NamedServerCommand> find_server_command(const SweepOptions& o, const std::string& name) {
+  for (auto& s : parse_servers(o.servers))
+    if (s.name == name) return std::move(s);
+  return std::nullopt;
+}
+
+std::vector<std::string> server_command_flags(const NamedServerCommand& s) {
+  return {"--server-cmd=" + s.command, "--server-name=" + s.name};
+}
+
 std::vector<std::string> sweep_servers(const SweepOptions& o) {
   // --servers alone measures those servers only; with --backends, both.
   std::vector<std::string> names = o.servers.empty() || o.backends_given ? parse_backends(o.backends) : std::vector<std::string>{};

@@ -67,6 +67,10 @@ struct NamedServerCommand {
   std::string name, command;
 };
 std::vector<NamedServerCommand> parse_servers(const std::string& text);
+// The --servers command named `name`; none for a backend of the registry.
+std::optional<NamedServerCommand> find_server_command(const SweepOptions& o, const std::string& name);
+// The flags that make `bench` measure command server `s`.
+std::vector<std::string> server_command_flags(const NamedServerCommand& s);
 // What the sweep measures: the backends of --backends, then the --servers by name.
 std::vector<std::string> sweep_servers(const SweepOptions& o);
 // --builds and --build-flags -> the builds; one unnamed build (this binary) without --builds.
