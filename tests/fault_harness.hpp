@@ -256,9 +256,9 @@ class ServeProcess {
 
   TempDir dir_;
   std::string err_path_;
-  // Connections on the server's port it has not closed yet, less those still in the
-  // listener's accept queue (the kernel completed them, the server has not taken them: a
-  // server pausing its accepts at EMFILE leaves up to a backlog of them there).
+  // Connections on the server's port it has accepted and not closed yet (those still in the
+  // listener's accept queue have no inode, so they are not counted: a server pausing its
+  // accepts at EMFILE leaves up to a backlog of them there).
   int open_server_sockets() const {
     return tcp_sockets_on_port(port_).open;
   }
