@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -43,6 +44,45 @@ inline CLI::Validator DistributionWithin(double min, double max, bool whole) {
         }
       },
       fmt::format("{}, from {} to {}", kDistributionForms, min, max));
+}
+
+// True when `text` is well-formed UTF-8 (no overlongs, surrogates or code points past
+// U+10FFFF). Text flags end up in JSON, and nlohmann::json throws on a malformed string only
+// when it is dumped: after the whole run was measured.
+inline bool is_valid_utf8(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char c = byte(i);
+    std::size_t len = 0;
+    unsigned lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (c < 0x80) len = 1;
+    else if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) len = 3, lo = 0xA0;
+    else if (c >= 0xE1 && c <= 0xEC) len = 3;
+    else if (c == 0xED) len = 3, hi = 0x9F;  // no UTF-16 surrogates
+    else if (c >= 0xEE && c <= 0xEF) len = 3;
+    else if (c == 0xF0) len = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) len = 4, hi = 0x8F;  // nothing past U+10FFFF
+    else return false;
+    if (i + len > text.size()) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      const unsigned b = byte(i + k);
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+// CLI11 validator for a text flag that reaches the JSON: refuses malformed UTF-8 at parse time.
+inline CLI::Validator Utf8Text() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        return is_valid_utf8(text) ? std::string{} : "is not valid UTF-8; give the text in UTF-8";
+      },
+      "UTF-8 TEXT");
 }
 
 }  // namespace mux
