@@ -14,7 +14,7 @@ import unittest
 from pathlib import Path
 
 from tests.test_mpi import (BENCH, MPI_ENV, MPIRUN, MPIRUN_ARGS, RUN_TIMEOUT_S, BridgedNamespaces,
-                            bench_built_with_mpi, serve, stop, write_script)
+                            bench_built_with_mpi, serve, signal_rank_while_measuring, signalled_rank_script, stop)
 
 
 def bench_processes():
@@ -136,14 +136,13 @@ class MpiRun(unittest.TestCase):
         self.assertFalse(self.json.exists())
 
     def test_a_hung_load_rank_leaves_partial_results_and_no_hang(self):
-        # Rank 2's own process is stopped 1.5 s in (the shell execs bench under the same pid).
-        wrapper = write_script(self.tmp.name, "hung_rank.sh",
-                               f'#!/bin/sh\nif [ "$OMPI_COMM_WORLD_RANK" = 2 ]; then '
-                               f'(sleep 1.5; kill -STOP $$) & fi\nexec {BENCH} "$@"\n')
-        start = time.monotonic()
-        out = self.mpirun("--backend=epoll", "--clients=6", "--duration=3", "--warmup=0.2", "--timeout=2",
-                          f"--json={self.json}", program=wrapper)
-        self.assertLess(time.monotonic() - start, 30, "mpirun start, 3.2 s run, 2 s timeout, then MPI_Abort")
+        # Rank 2 is stopped while it measures (see signal_rank_while_measuring).
+        pid_file = Path(self.tmp.name) / "rank2.pid"
+        wrapper = signalled_rank_script(self.tmp.name, 2, pid_file)
+        out, after_signal = signal_rank_while_measuring(
+            [MPIRUN, "-n", "3", *MPIRUN_ARGS, str(wrapper), "--backend=epoll", "--clients=6", "--duration=3",
+             "--warmup=0.2", "--timeout=2", f"--json={self.json}"], pid_file, "STOP")
+        self.assertLess(after_signal, 30, "the rest of the 3 s run, the 2 s timeout, then MPI_Abort")
         self.assertNotEqual(out.returncode, 0, out.stderr)
         doc = json.loads(self.json.read_text())
         self.assertFalse(doc["complete"])
