@@ -14,14 +14,19 @@
 
 namespace mux {
 
-std::optional<std::uint64_t> read_thread_cpu_ns(const std::string& path) {
+std::optional<SchedTimes> read_thread_sched(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "r");
   if (f == nullptr) return std::nullopt;
-  unsigned long long on_cpu = 0;
-  const int fields = std::fscanf(f, "%llu", &on_cpu);
+  unsigned long long on_cpu = 0, waiting = 0;
+  const int fields = std::fscanf(f, "%llu %llu", &on_cpu, &waiting);
   std::fclose(f);
-  if (fields != 1) return std::nullopt;
-  return on_cpu;
+  if (fields != 2) return std::nullopt;
+  return SchedTimes{.on_cpu_ns = on_cpu, .waiting_ns = waiting};
+}
+
+SchedTimes sched_times_since(const SchedTimes& start, const SchedTimes& end) {
+  const auto since = [](std::uint64_t a, std::uint64_t b) { return b >= a ? b - a : b; };
+  return {.on_cpu_ns = since(start.on_cpu_ns, end.on_cpu_ns), .waiting_ns = since(start.waiting_ns, end.waiting_ns)};
 }
 
 std::size_t process_thread_count(pid_t pid) {
@@ -35,13 +40,13 @@ std::size_t process_thread_count(pid_t pid) {
   return threads;
 }
 
-std::optional<std::map<pid_t, std::uint64_t>> read_process_thread_cpu(pid_t pid, std::size_t max_threads) {
+std::optional<std::map<pid_t, SchedTimes>> read_process_thread_cpu(pid_t pid, std::size_t max_threads) {
   const std::size_t count = process_thread_count(pid);
   if (count == 0 || count > max_threads) return std::nullopt;
   const std::string dir = fmt::format("/proc/{}/task", pid);
-  std::map<pid_t, std::uint64_t> threads;
+  std::map<pid_t, SchedTimes> threads;
   for (const pid_t tid : numeric_entries(dir))
-    if (const auto ns = read_thread_cpu_ns(fmt::format("{}/{}/schedstat", dir, tid))) threads[tid] = *ns;
+    if (const auto t = read_thread_sched(fmt::format("{}/{}/schedstat", dir, tid))) threads[tid] = *t;
   if (threads.empty()) return std::nullopt;
   return threads;
 }
@@ -76,10 +81,10 @@ std::uint64_t processes_resident_bytes(const std::vector<pid_t>& pids) {
   return bytes;
 }
 
-std::optional<std::map<pid_t, std::uint64_t>> read_processes_thread_cpu(const std::vector<pid_t>& pids,
-                                                                        std::size_t max_threads) {
+std::optional<std::map<pid_t, SchedTimes>> read_processes_thread_cpu(const std::vector<pid_t>& pids,
+                                                                     std::size_t max_threads) {
   if (pids.empty() || processes_thread_count(pids) > max_threads) return std::nullopt;
-  std::map<pid_t, std::uint64_t> threads;
+  std::map<pid_t, SchedTimes> threads;
   for (const pid_t pid : pids) {
     auto one = read_process_thread_cpu(pid, max_threads);
     if (!one) return std::nullopt;
@@ -88,19 +93,20 @@ std::optional<std::map<pid_t, std::uint64_t>> read_processes_thread_cpu(const st
   return threads;
 }
 
-void ThreadCpuUse::add(std::uint64_t on_cpu_ns) {
-  if (on_cpu_ns == 0) return;
-  busiest_on_cpu_ns = std::max(busiest_on_cpu_ns.value_or(0), on_cpu_ns);
+void ThreadCpuUse::add(const SchedTimes& used) {
+  if (used.on_cpu_ns == 0) return;
+  busiest_on_cpu_ns = std::max(busiest_on_cpu_ns.value_or(0), used.on_cpu_ns);
+  busiest_demand_ns = std::max(busiest_demand_ns.value_or(0), used.demand_ns());
   ++threads;
 }
 
-ThreadCpuUse thread_cpu_use(const std::map<pid_t, std::uint64_t>& before, const std::map<pid_t, std::uint64_t>& after) {
+ThreadCpuUse thread_cpu_use(const std::map<pid_t, SchedTimes>& before, const std::map<pid_t, SchedTimes>& after) {
   ThreadCpuUse use;
   use.busiest_on_cpu_ns = 0;  // read one by one, even if none ran
+  use.busiest_demand_ns = 0;
   for (const auto& [tid, end] : after) {
     const auto start = before.find(tid);
-    const std::uint64_t origin = start == before.end() ? 0 : start->second;
-    use.add(end >= origin ? end - origin : end);  // a counter that went back: a reused id, a new thread
+    use.add(sched_times_since(start == before.end() ? SchedTimes{} : start->second, end));
   }
   return use;
 }

@@ -59,7 +59,7 @@ constexpr std::size_t kMaxServerThreadsRead = 256;
 struct CpuSample {
   double loadgen_us = 0;
   std::optional<double> server_us;
-  std::optional<std::map<pid_t, std::uint64_t>> server_threads;
+  std::optional<std::map<pid_t, SchedTimes>> server_threads;
   std::size_t server_thread_count = 0;
 };
 
@@ -303,7 +303,10 @@ RunRecord run_load(Load& load, KernelCounterWindow& kernel, const RunOptions& o,
   }
   ThreadCpuUse load_threads;
   load_threads.busiest_on_cpu_ns = 0;
-  for (const std::uint64_t ns : r.load.thread_cpu_ns) load_threads.add(ns);
+  load_threads.busiest_demand_ns = 0;
+  for (std::size_t i = 0; i < r.load.thread_cpu_ns.size(); ++i)
+    load_threads.add({.on_cpu_ns = r.load.thread_cpu_ns[i],
+                      .waiting_ns = i < r.load.thread_waiting_ns.size() ? r.load.thread_waiting_ns[i] : 0});
   r.loadgen_threads = load_threads;
   if (server == nullptr) {
     r.server_cpu_unknown_reason = "bench load: the server is not started by bench, so its CPU is not measured";
@@ -314,7 +317,8 @@ RunRecord run_load(Load& load, KernelCounterWindow& kernel, const RunOptions& o,
     if (cpu0.server_threads && cpu1.server_threads) {
       r.server_threads = thread_cpu_use(*cpu0.server_threads, *cpu1.server_threads);
     } else {
-      r.server_threads = ThreadCpuUse{.busiest_on_cpu_ns = std::nullopt, .threads = cpu1.server_thread_count};
+      r.server_threads = ThreadCpuUse{.busiest_on_cpu_ns = std::nullopt, .busiest_demand_ns = std::nullopt,
+                                      .threads = cpu1.server_thread_count};
       r.server_cpu_unknown_reason =
           fmt::format("the server's busiest thread is not measured: it has {} threads, more than the {} read one by one",
                       cpu1.server_thread_count, kMaxServerThreadsRead);

@@ -37,6 +37,12 @@ std::optional<double> busiest_thread_utilization(const std::optional<ThreadCpuUs
   return static_cast<double>(*threads->busiest_on_cpu_ns) / (seconds * 1e9);
 }
 
+// Share of the window the side's busiest thread had work: ran, or waited ready to run.
+std::optional<double> busiest_thread_demand(const std::optional<ThreadCpuUse>& threads, double seconds) {
+  if (!threads || !threads->busiest_demand_ns || seconds <= 0) return std::nullopt;
+  return static_cast<double>(*threads->busiest_demand_ns) / (seconds * 1e9);
+}
+
 SideCpu server_side(const RunOptions& o, const RunRecord& r) {
   return {.total_us = r.server_cpu_us, .threads = r.server_threads, .cores = o.server_cpus.size()};
 }
@@ -381,6 +387,8 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
       {"loadgen_cpu_utilization", optional(utilization(r.loadgen_cpu_us, r.measured_s, o.load.cpus.size()))},
       {"server_busiest_thread_utilization", optional(busiest_thread_utilization(r.server_threads, r.measured_s))},
       {"loadgen_busiest_thread_utilization", optional(busiest_thread_utilization(r.loadgen_threads, r.measured_s))},
+      {"server_busiest_thread_demand", optional(busiest_thread_demand(r.server_threads, r.measured_s))},
+      {"loadgen_busiest_thread_demand", optional(busiest_thread_demand(r.loadgen_threads, r.measured_s))},
       {"bottleneck", bottleneck(o, r)},
       {"loadgen_saturated", bottleneck(o, r) == "load_generator"},
       {"server_counters", r.server_counters},

@@ -20,7 +20,8 @@ struct SideCpu {
   std::size_t cores = 0;                // cores it was pinned to
 };
 
-// Saturated: its busiest thread ran ≥ 90% of the window, or the process used ≥ 90% of the CPU
+// Saturated: its busiest thread had work ≥ 90% of the window (ran, or waited on a run queue
+// ready to run: a loop starved by other processes is still the limit), or the process used ≥ 90% of the CPU
 // its threads could use: min(cores, threads that ran) × window. So a single-threaded server on
 // two cores is judged by its one thread. Null when the side's CPU was not measured.
 std::optional<bool> saturated(const SideCpu& side, double window_s);

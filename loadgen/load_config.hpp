@@ -93,6 +93,7 @@ struct LoadResult {
   std::uint64_t sent_total = 0;       // requests written to the socket in full
   // CPU ns each load thread used in the measured interval (one entry per thread that measured).
   std::vector<std::uint64_t> thread_cpu_ns;
+  std::vector<std::uint64_t> thread_waiting_ns;  // each thread's run-queue wait (schedstat), same order
 
   void merge(const LoadResult& o) {
     latency.merge(o.latency);
@@ -112,6 +113,7 @@ struct LoadResult {
     completed_total += o.completed_total;
     sent_total += o.sent_total;
     thread_cpu_ns.insert(thread_cpu_ns.end(), o.thread_cpu_ns.begin(), o.thread_cpu_ns.end());
+    thread_waiting_ns.insert(thread_waiting_ns.end(), o.thread_waiting_ns.begin(), o.thread_waiting_ns.end());
   }
 };
 

@@ -153,10 +153,10 @@ void LoadThread::run(std::uint64_t start_ns, std::uint64_t measure_ns, std::uint
   std::uint64_t next_housekeeping = now_ns() + kHousekeepingNs;
   // This thread's CPU over the measured interval, sampled on its first wake-up at or after each
   // edge: a thread asleep at an edge uses no CPU until it wakes.
-  std::optional<std::uint64_t> cpu_at_measure;
+  std::optional<SchedTimes> cpu_at_measure;
   for (;;) {
     std::uint64_t now = now_ns();
-    if (!cpu_at_measure && now >= measure_ns) cpu_at_measure = read_thread_cpu_ns(kThisThreadSchedstat);
+    if (!cpu_at_measure && now >= measure_ns) cpu_at_measure = read_thread_sched(kThisThreadSchedstat);
     if (now >= end_ns || stopped(now)) break;
     std::uint64_t wake = std::min({end_ns, next_housekeeping});
     if (now < measure_ns) wake = std::min(wake, measure_ns);
@@ -191,8 +191,11 @@ void LoadThread::run(std::uint64_t start_ns, std::uint64_t measure_ns, std::uint
   }
   result_.completed_total = completed_;
   result_.sent_total = sent_;
-  if (const auto cpu_at_end = read_thread_cpu_ns(kThisThreadSchedstat); cpu_at_measure && cpu_at_end)
-    result_.thread_cpu_ns.push_back(*cpu_at_end - *cpu_at_measure);
+  if (const auto cpu_at_end = read_thread_sched(kThisThreadSchedstat); cpu_at_measure && cpu_at_end) {
+    const SchedTimes used = sched_times_since(*cpu_at_measure, *cpu_at_end);
+    result_.thread_cpu_ns.push_back(used.on_cpu_ns);
+    result_.thread_waiting_ns.push_back(used.waiting_ns);
+  }
 }
 
 // Constant: connection g of N sends at start + (g + j N) / rate, so the connections' schedules

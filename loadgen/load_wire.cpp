@@ -101,7 +101,8 @@ json result_to_json(const LoadResult& r) {
           {"timeline", std::move(timeline)},
           {"completed_total", r.completed_total},
           {"sent_total", r.sent_total},
-          {"thread_cpu_ns", r.thread_cpu_ns}};
+          {"thread_cpu_ns", r.thread_cpu_ns},
+          {"thread_waiting_ns", r.thread_waiting_ns}};
 }
 
 LoadResult result_from_json(const json& j) {
@@ -126,6 +127,7 @@ LoadResult result_from_json(const json& j) {
   r.completed_total = j.at("completed_total");
   r.sent_total = j.at("sent_total");
   r.thread_cpu_ns = j.at("thread_cpu_ns").get<std::vector<std::uint64_t>>();
+  r.thread_waiting_ns = j.at("thread_waiting_ns").get<std::vector<std::uint64_t>>();
   return r;
 }
 

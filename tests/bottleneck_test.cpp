@@ -33,10 +33,11 @@ TEST(Bottleneck, SaturatedSingleLoopServerOnTwoCoresIsTheServer) {
   EXPECT_LE(busiest, 1.05) << "one thread cannot use more than one core";
   EXPECT_TRUE(r["loadgen_busiest_thread_utilization"].is_number());
   EXPECT_FALSE(r.contains("server_cpu_unknown_reason")) << r.dump(2);
-  // The loop always had work; only other processes taking the cores can keep it below 90%.
-  if (busiest < 0.9)
-    GTEST_SKIP() << "other processes kept the server's loop at " << busiest * 100
-                 << "% of a core: too busy a machine to saturate it";
+  // The loop always had work: it ran, or waited on a run queue while other processes (a busy
+  // machine) held its core. Either way it had work nearly all the window, and is the limit.
+  const double demand = r["server_busiest_thread_demand"].get<double>();
+  EXPECT_GE(demand, busiest) << r.dump(2);
+  EXPECT_GE(demand, 0.9) << r.dump(2);
   EXPECT_TRUE(verdict == "server" || verdict == "both") << r.dump(2);
 }
 

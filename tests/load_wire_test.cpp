@@ -37,6 +37,7 @@ TEST(LoadWire, ResultRoundTripsExactly) {
   r.completed_total = 200000;
   r.sent_total = 200001;
   r.thread_cpu_ns = {10, 20, 30};
+  r.thread_waiting_ns = {1, 2, 3};
   r.latency_by_work_class.resize(2);
   r.latency_by_work_class[0].record(11'000);
   r.latency_by_work_class[1].record(2'500'000);
@@ -61,6 +62,7 @@ TEST(LoadWire, ResultRoundTripsExactly) {
   EXPECT_EQ(back.completed_total, 200000u);
   EXPECT_EQ(back.sent_total, 200001u);
   EXPECT_EQ(back.thread_cpu_ns, (std::vector<std::uint64_t>{10, 20, 30}));
+  EXPECT_EQ(back.thread_waiting_ns, (std::vector<std::uint64_t>{1, 2, 3}));
   ASSERT_EQ(back.latency_by_work_class.size(), 2u);
   expect_same(r.latency_by_work_class[0], back.latency_by_work_class[0]);
   expect_same(r.latency_by_work_class[1], back.latency_by_work_class[1]);

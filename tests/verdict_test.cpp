@@ -1,7 +1,10 @@
 // The bottleneck verdict and the request-count check, on numbers chosen by hand; and the
 // per-thread CPU they are fed with, read from this very thread.
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -17,7 +20,8 @@ constexpr std::uint64_t kWindowNs = 10'000'000'000ULL;
 // A side whose busiest thread ran `busiest` of the window, `threads` threads in all, using
 // `total` cores' worth of CPU, pinned to `cores` cores.
 SideCpu side(double busiest, std::size_t threads, double total, std::size_t cores) {
-  const ThreadCpuUse use{.busiest_on_cpu_ns = static_cast<std::uint64_t>(busiest * kWindowNs), .threads = threads};
+  const auto ns = static_cast<std::uint64_t>(busiest * kWindowNs);
+  const ThreadCpuUse use{.busiest_on_cpu_ns = ns, .busiest_demand_ns = ns, .threads = threads};
   return {.total_us = total * kWindowS * 1e6, .threads = use, .cores = cores};
 }
 
@@ -26,6 +30,17 @@ TEST(Bottleneck, OneSaturatedLoopOnTwoCoresIsTheServer) {
   // cores. Total / cores is ~50%; the busiest thread shows the saturation.
   EXPECT_EQ(bottleneck_verdict(side(1.0, 2, 1.01, 2), side(0.3, 1, 0.3, 1), kWindowS), "server");
   EXPECT_EQ(bottleneck_verdict(side(0.97, 2, 0.98, 2), side(0.95, 1, 0.95, 1), kWindowS), "both");
+}
+
+// A loop that always has work but shares its core with another process runs less than the
+// window; the time it waited on the run queue shows it is still what limits the throughput.
+TEST(Bottleneck, ALoopStarvedByOtherProcessesIsStillSaturated) {
+  SideCpu starved = side(0.45, 2, 0.46, 2);
+  starved.threads->busiest_demand_ns = static_cast<std::uint64_t>(0.97 * kWindowNs);  // ran 45%, waited 52%
+  EXPECT_EQ(bottleneck_verdict(starved, side(0.3, 1, 0.3, 1), kWindowS), "server");
+  SideCpu idle = starved;
+  idle.threads->busiest_demand_ns = static_cast<std::uint64_t>(0.55 * kWindowNs);  // waited 10%: no
+  EXPECT_EQ(bottleneck_verdict(idle, side(0.3, 1, 0.3, 1), kWindowS), "neither");
 }
 
 TEST(Bottleneck, ManyThreadsAreJudgedByTheCoresTheyCouldUse) {
@@ -39,7 +54,8 @@ TEST(Bottleneck, ManyThreadsAreJudgedByTheCoresTheyCouldUse) {
 
 TEST(Bottleneck, TooManyThreadsToReadOneByOneAreJudgedByTheirTotal) {
   const SideCpu many{.total_us = 0.95 * kWindowS * 1e6,
-                     .threads = ThreadCpuUse{.busiest_on_cpu_ns = std::nullopt, .threads = 10000},
+                     .threads = ThreadCpuUse{.busiest_on_cpu_ns = std::nullopt, .busiest_demand_ns = std::nullopt,
+                                             .threads = 10000},
                      .cores = 1};
   EXPECT_EQ(bottleneck_verdict(many, side(0.5, 1, 0.5, 1), kWindowS), "server");
   SideCpu idle = many;
@@ -76,29 +92,54 @@ TEST(RequestCountCheck, FailsOutsideThatRange) {
 }
 
 TEST(ThreadCpu, DeltaCountsNewThreadsFromZeroAndDropsEndedOnes) {
-  const std::map<pid_t, std::uint64_t> before = {{1, 100}, {2, 500}, {3, 1000}};
-  const std::map<pid_t, std::uint64_t> after = {{1, 400},   // ran 300
-                                                {3, 1000},  // did not run
-                                                {4, 350}};  // began in the window
+  const std::map<pid_t, SchedTimes> before = {{1, {100, 10}}, {2, {500, 0}}, {3, {1000, 0}}};
+  const std::map<pid_t, SchedTimes> after = {{1, {400, 310}},  // ran 300, waited 300
+                                             {3, {1000, 0}},   // did not run
+                                             {4, {350, 0}}};   // began in the window
   const ThreadCpuUse use = thread_cpu_use(before, after);
   EXPECT_EQ(use.threads, 2u);
   EXPECT_EQ(use.busiest_on_cpu_ns, 350u);
+  EXPECT_EQ(use.busiest_demand_ns, 600u) << "thread 1 had work longest: it ran 300 and waited 300";
 }
 
 TEST(ThreadCpu, AReusedThreadIdCountsAsANewThread) {
-  const ThreadCpuUse use = thread_cpu_use({{7, 5000}}, {{7, 200}});
+  const ThreadCpuUse use = thread_cpu_use({{7, {5000, 900}}}, {{7, {200, 50}}});
   EXPECT_EQ(use.threads, 1u);
   EXPECT_EQ(use.busiest_on_cpu_ns, 200u);
+  EXPECT_EQ(use.busiest_demand_ns, 250u);
+}
+
+// Two threads spinning on one CPU: each waits on the run queue while the other runs, and the
+// kernel's schedstat says so. Bounded by the spin count, not by how busy the machine is.
+TEST(ThreadCpu, AThreadSharingItsCpuWithABusyOneWaitsOnTheRunQueue) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(0, &one);
+  std::optional<SchedTimes> used;
+  const auto spin = [&](bool record) {
+    ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
+    const auto start = read_thread_sched("/proc/thread-self/schedstat");
+    for (const std::uint64_t until = now_ns() + 200'000'000; now_ns() < until;) {
+    }
+    const auto end = read_thread_sched("/proc/thread-self/schedstat");
+    if (record && start && end) used = sched_times_since(*start, *end);
+  };
+  std::thread other(spin, false);
+  spin(true);
+  other.join();
+  ASSERT_TRUE(used.has_value());
+  EXPECT_GT(used->on_cpu_ns, 0u);
+  EXPECT_GT(used->waiting_ns, 0u) << "it shared one CPU with a spinning thread for 200 ms and never waited";
 }
 
 TEST(ThreadCpu, ThisThreadsCpuGrowsWhileItWorks) {
-  const auto before = read_thread_cpu_ns("/proc/thread-self/schedstat");
+  const auto before = read_thread_sched("/proc/thread-self/schedstat");
   ASSERT_TRUE(before.has_value());
   for (const std::uint64_t until = now_ns() + 20'000'000; now_ns() < until;) {
   }
-  const auto after = read_thread_cpu_ns("/proc/thread-self/schedstat");
+  const auto after = read_thread_sched("/proc/thread-self/schedstat");
   ASSERT_TRUE(after.has_value());
-  EXPECT_GT(*after, *before);
+  EXPECT_GT(after->on_cpu_ns, before->on_cpu_ns);
   const auto mine = read_process_thread_cpu(::getpid(), 1000);
   ASSERT_TRUE(mine.has_value());
   EXPECT_TRUE(mine->contains(static_cast<pid_t>(::gettid()))) << "this thread is one of the process's";
