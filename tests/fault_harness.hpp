@@ -279,8 +279,10 @@ inline void set_timeouts(int fd, std::chrono::milliseconds t) {
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-// A blocking TCP_NODELAY connection to 127.0.0.1:port with 2 s send and receive timeouts;
-// an empty UniqueFd when the connect fails.
+// A blocking TCP_NODELAY connection to 127.0.0.1:port with 10 s send and receive timeouts;
+// an empty UniqueFd when the connect fails. The timeouts are liveness bounds: a server that
+// stopped answering never answers, while a busy machine may keep a live one off its core for a
+// while; a longer bound only makes a failing test take longer.
 inline UniqueFd connect_to(std::uint16_t port) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in addr{};
@@ -290,7 +292,7 @@ inline UniqueFd connect_to(std::uint16_t port) {
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) return {};
   const int one = 1;
   ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  set_timeouts(fd.get(), std::chrono::milliseconds(2000));
+  set_timeouts(fd.get(), std::chrono::milliseconds(10000));
   return fd;
 }
 

@@ -353,7 +353,7 @@ void never_reads(ServeProcess& s, int good, Aftermath& a) {
   const std::size_t cut = sent % frame.size();
   const std::size_t expected = cut < 4 ? sent - cut : sent;
   std::string error;
-  set_timeouts(flood.get(), 2000ms);
+  set_timeouts(flood.get(), 10000ms);  // a liveness bound, as connect_to's
   const std::string got = recv_exactly(flood.get(), expected, &error);
   ASSERT_EQ(got.size(), expected) << error;
   for (std::size_t at = 0; at < expected; at += frame.size())

@@ -115,8 +115,10 @@ class FaultTable : public ::testing::Environment {
 
 [[maybe_unused]] ::testing::Environment* const g_fault_table = ::testing::AddGlobalTestEnvironment(new FaultTable);
 
-// Polls the server's open fd count until it equals `target` (or `limit` passes); returns the last count.
-int wait_for_fd_count(const ServeProcess& s, int target, std::chrono::milliseconds limit = 2000ms) {
+// Polls the server's open fd count until it equals `target` (or `limit` passes); returns the last
+// count. A liveness bound: a server that leaks the fd never gets there, a live one on a busy
+// machine does in the end.
+int wait_for_fd_count(const ServeProcess& s, int target, std::chrono::milliseconds limit = 10000ms) {
   const auto deadline = Clock::now() + limit;
   int n = s.fd_count();
   while (n != target && Clock::now() < deadline) {
