@@ -30,9 +30,6 @@
 namespace mux {
 namespace {
 
-std::atomic<int> g_signal{0};
-void on_signal(int sig) { g_signal.store(sig); }
-
 // Pages of memory the kernel's TCP stack holds, system-wide ("TCP: ... mem N").
 std::optional<double> kernel_tcp_bytes() {
   std::FILE* f = std::fopen("/proc/net/sockstat", "r");
@@ -139,16 +136,6 @@ class ProgressLine {
 
 }  // namespace
 
-void install_stop_signals() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
-}
-
-int stop_signal() { return g_signal.load(); }
-
 namespace {
 
 // What was read before the load connected: memory then is the baseline of memory per connection.
@@ -214,7 +201,7 @@ RunRecord run_load(Load& load, KernelCounterWindow& kernel, const RunOptions& o,
   load.start([&] {
     if (server == nullptr) return;
     const std::uint64_t deadline = now_ns() + seconds_to_ns(60);
-    while (server->alive() && !server->has_accepted(o.load.clients + o.load.idle) && now_ns() < deadline && !g_signal.load())
+    while (server->alive() && !server->has_accepted(o.load.clients + o.load.idle) && now_ns() < deadline && !stop_signal())
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
   });
   if (on_connected) on_connected();
@@ -223,9 +210,9 @@ RunRecord run_load(Load& load, KernelCounterWindow& kernel, const RunOptions& o,
   // Sleeps until `deadline`, watching for Ctrl-C and for the server dying under us.
   auto wait_until = [&](std::uint64_t deadline) {
     for (std::uint64_t now; (now = now_ns()) < deadline;) {
-      if (const int sig = g_signal.load()) {
+      if (const int sig = stop_signal()) {
         r.complete = false;
-        r.incomplete_reason = fmt::format("interrupted by signal {} ({})", sig, strsignal(sig));
+        r.incomplete_reason = interrupted_by(sig);
       } else if (server != nullptr && !server->alive()) {
         r.complete = false;
         r.incomplete_reason = fmt::format("the {} server process {} during the run", label, server->exit_description());
