@@ -196,7 +196,7 @@ TEST_P(StopSignal, StopsBenchServeCleanly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Signals, StopSignal, ::testing::Values(SIGTERM, SIGHUP),
-                         [](const auto& param_info) { return param_info.param == SIGHUP ? std::string("Sighup") : std::string("Sigterm"); });
+                         [](const auto& param_info) { return std::string(param_info.param == SIGHUP ? "Sighup" : "Sigterm"); });
 
 }  // namespace
 }  // namespace mux::test
