@@ -35,9 +35,8 @@
 namespace mux {
 namespace {
 
-// A server asked to stop gets this long to exit (nginx's workers finish their requests first)
-// before the rest of its group is killed.
-constexpr int kCommandStopGraceMs = 5'000;
+// A command that failed to start gets this long to exit before its group is killed.
+constexpr double kFailedStartGraceS = 1.0;
 constexpr const char* kServerCommandPlaceholders =
     "{host}, {port}, {cpus}, and {path} with --transport=unix ({{ and }} for literal braces)";
 
@@ -192,7 +191,7 @@ std::string server_command_name(const std::string& command) {
   return first.empty() ? std::string("server-cmd") : first;
 }
 
-CommandServer::CommandServer(const Config& config) : socket_file_(config.socket_path) {
+CommandServer::CommandServer(const Config& config) : wait_s_(config.wait_s), socket_file_(config.socket_path) {
   const bool unix_socket = !config.socket_path.empty();
   const std::uint16_t port = unix_socket ? 0 : config.port != 0 ? config.port : free_port(config.host);
   address_ = unix_socket ? SocketAddress::unix_socket(config.socket_path)
@@ -254,7 +253,7 @@ CommandServer::CommandServer(const Config& config) : socket_file_(config.socket_
   const bool started = ::write(go[1], &byte, 1) == 1;
   ::close(go[1]);
   try {
-    const std::uint64_t deadline = now_ns() + seconds_to_ns(config.start_timeout_s);
+    ServerDeadline deadline(config.start_timeout_s);
     for (;;) {
       if (!started || !alive()) {
         const bool daemonized = exit_.reaped() && WIFEXITED(exit_.status()) && WEXITSTATUS(exit_.status()) == 0;
@@ -265,7 +264,10 @@ CommandServer::CommandServer(const Config& config) : socket_file_(config.socket_
                                                 : ""));
       }
       if (accepts(address_)) return;
-      if (now_ns() >= deadline)
+      if (deadline.passed() && deadline.signalled())  // Ctrl-C: not bad input
+        throw std::runtime_error(fmt::format("--server-cmd: {} before `{}` accepted connections on {}",
+                                             interrupted_by(stop_signal()), command_, address_.to_string()));
+      if (deadline.passed())
         throw UsageError(fmt::format("--server-cmd: `{}` did not accept connections on {} within {:g} s{}; check "
                                      "that it listens on {}, or raise --server-start-timeout",
                                      command_, address_.to_string(), config.start_timeout_s, stderr_tail(),
@@ -273,14 +275,14 @@ CommandServer::CommandServer(const Config& config) : socket_file_(config.socket_
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   } catch (...) {
-    stop_group(1'000);
+    stop_group(kFailedStartGraceS);
     throw;
   }
 }
 
-CommandServer::~CommandServer() { stop_group(kCommandStopGraceMs); }
+CommandServer::~CommandServer() { stop_group(wait_s_); }
 
-void CommandServer::stop() { stop_group(kCommandStopGraceMs); }
+void CommandServer::stop() { stop_group(wait_s_); }
 
 std::string CommandServer::stderr_tail() const {
   struct stat st {};
@@ -315,7 +317,9 @@ std::uint64_t CommandServer::resident_bytes() const { return processes_resident_
 
 std::string CommandServer::kernel_attribution() const { return kCommandServerAttribution; }
 
-void CommandServer::stop_group(int grace_ms) {
+// A server that has not exited within wait_s (nginx's workers finish their requests first) is
+// stopped or frozen: what is left of its group is killed, and the run is marked incomplete.
+void CommandServer::stop_group(double wait_s) {
   if (pid_ <= 0) return;
   const auto reap_group = [this] {
     int status = 0;
@@ -323,14 +327,17 @@ void CommandServer::stop_group(int grace_ms) {
       if (p == pid_) exit_.record(status);
   };
   ::kill(-pid_, SIGTERM);
-  const std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(grace_ms) * 1'000'000ULL;
-  for (reap_group(); !group_members(pid_).empty() && now_ns() < deadline; reap_group())
+  ServerDeadline deadline(wait_s);
+  for (reap_group(); !group_members(pid_).empty() && !deadline.passed(); reap_group())
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  if (!group_members(pid_).empty()) ::kill(-pid_, SIGKILL);
+  if (!group_members(pid_).empty()) {
+    unresponsive_ = no_answer_reason("exit after SIGTERM", deadline);
+    ::kill(-pid_, SIGKILL);
+  }
   // Blocking now: after SIGKILL every member ends; the ones it forked are reaped here too
   // (this process is their subreaper).
   int status = 0;
-  for (pid_t p; (p = ::waitpid(-pid_, &status, 0)) > 0;)
+  for (pid_t p; (p = ::waitpid(-pid_, &status, 0)) > 0 || (p < 0 && errno == EINTR);)
     if (p == pid_) exit_.record(status);
   if (!exit_.reaped()) exit_.record(0);  // never seen to exit (reaped elsewhere): it has ended all the same
   pid_ = -1;

@@ -17,6 +17,8 @@
 #include "harness/measured_server.hpp"
 #include "harness/transport.hpp"
 #include "core/wait_status.hpp"
+#include "harness/stop_signals.hpp"
+#include "loadgen/load_config.hpp"
 
 namespace mux {
 
@@ -51,6 +53,7 @@ class CommandServer final : public MeasuredServer {
     CpuList cpus;
     bool kernel_counters = true;
     double start_timeout_s = 10;  // until the port accepts
+    double wait_s = server_wait_s(LoadConfig{}.timeout_s);  // until it exits after SIGTERM (--timeout + grace)
   };
   // Starts it and waits until it accepts connections; throws UsageError (one line: what went
   // wrong and its stderr's last line) when it exits first or does not listen in time.
@@ -62,6 +65,8 @@ class CommandServer final : public MeasuredServer {
   const SocketAddress& address() const override { return address_; }
   bool alive() override;
   std::string exit_description() const override;
+  // Set when it did not exit within wait_s of SIGTERM (a stopped or frozen server).
+  std::string unresponsive_reason() const override { return unresponsive_; }
   double cpu_time_us() override;
   std::optional<KernelSnapshot> kernel_snapshot() override;
   // Its listening socket's accept queue is empty (read from /proc/net/tcp and tcp6); over a Unix
@@ -71,15 +76,18 @@ class CommandServer final : public MeasuredServer {
   std::uint64_t resident_bytes() const override;
   std::string kernel_attribution() const override;
   const std::string& command_line() const { return command_; }
-  // SIGTERM to its process group, SIGKILL to what is left after a grace period; reaps it.
+  // SIGTERM to its process group, SIGKILL to what is left after wait_s (sooner after a stop
+  // signal); reaps it.
   void stop();
 
  private:
   std::string stderr_tail() const;
-  void stop_group(int grace_ms);
+  void stop_group(double wait_s);
 
   std::string command_;
   pid_t pid_ = -1;  // also its process group's id
+  double wait_s_;
+  std::string unresponsive_;
   ChildExit exit_;
   UniqueFd stderr_;      // a memfd the command's stderr (and stdout) go to
   UniqueFd task_clock_;  // perf task-clock on its tree: CPU time in ns (-1: from /proc instead)

@@ -271,8 +271,10 @@ std::vector<ShardReport> LoadShards::join(std::uint64_t deadline_ns) {
 }
 
 int load_shard_command(int, char**) {
-  // bench coordinates: Ctrl-C reaches it, and it sends the stop.
+  // bench coordinates: Ctrl-C and a terminal's hangup (SIGHUP, to the whole foreground group)
+  // reach it, and it sends the stop.
   std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGHUP, SIG_IGN);
   std::signal(SIGPIPE, SIG_IGN);
   std::string pending;
   const auto say = [](const std::string& line) { return write_all(kShardReportFd, line + "\n"); };

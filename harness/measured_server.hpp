@@ -22,6 +22,9 @@ class MeasuredServer {
   // Still running? Otherwise exit_description() says how it ended.
   virtual bool alive() = 0;
   virtual std::string exit_description() const = 0;
+  // Why it no longer answers bench (it did not within --timeout + grace: stopped or frozen, or
+  // a stop signal cut the wait short); empty while it does. Such a run is never complete.
+  virtual std::string unresponsive_reason() const = 0;
   // User + system CPU time of every process and thread of the server so far, in microseconds.
   virtual double cpu_time_us() = 0;
   // What the server has cost the kernel so far (null where it cannot be read).

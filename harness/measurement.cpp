@@ -30,9 +30,6 @@
 namespace mux {
 namespace {
 
-std::atomic<int> g_signal{0};
-void on_signal(int sig) { g_signal.store(sig); }
-
 // Pages of memory the kernel's TCP stack holds, system-wide ("TCP: ... mem N").
 std::optional<double> kernel_tcp_bytes() {
   std::FILE* f = std::fopen("/proc/net/sockstat", "r");
@@ -139,16 +136,6 @@ class ProgressLine {
 
 }  // namespace
 
-void install_stop_signals() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
-}
-
-int stop_signal() { return g_signal.load(); }
-
 namespace {
 
 // What was read before the load connected: memory then is the baseline of memory per connection.
@@ -213,8 +200,9 @@ RunRecord run_load(Load& load, KernelCounterWindow& kernel, const RunOptions& o,
   // completes connects before accept(); a thread-per-client server still has threads to make).
   load.start([&] {
     if (server == nullptr) return;
-    const std::uint64_t deadline = now_ns() + seconds_to_ns(60);
-    while (server->alive() && !server->has_accepted(o.load.clients + o.load.idle) && now_ns() < deadline && !g_signal.load())
+    const std::uint64_t deadline = now_ns() + seconds_to_ns(server_wait_s(o.load.timeout_s));
+    while (server->alive() && server->unresponsive_reason().empty() && !server->has_accepted(o.load.clients + o.load.idle) &&
+           now_ns() < deadline && !stop_signal())
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
   });
   if (on_connected) on_connected();
@@ -223,9 +211,11 @@ RunRecord run_load(Load& load, KernelCounterWindow& kernel, const RunOptions& o,
   // Sleeps until `deadline`, watching for Ctrl-C and for the server dying under us.
   auto wait_until = [&](std::uint64_t deadline) {
     for (std::uint64_t now; (now = now_ns()) < deadline;) {
-      if (const int sig = g_signal.load()) {
+      if (const int sig = stop_signal()) {
         r.complete = false;
-        r.incomplete_reason = fmt::format("interrupted by signal {} ({})", sig, strsignal(sig));
+        r.incomplete_reason = interrupted_by(sig);
+      } else if (server != nullptr && !server->unresponsive_reason().empty()) {
+        mark_unresponsive(r, *server);
       } else if (server != nullptr && !server->alive()) {
         r.complete = false;
         r.incomplete_reason = fmt::format("the {} server process {} during the run", label, server->exit_description());
@@ -264,6 +254,7 @@ RunRecord run_load(Load& load, KernelCounterWindow& kernel, const RunOptions& o,
   if (warmed_up) wait_until(load.end_ns());  // an early stop ends the load generator's window here
   const CpuSample cpu1 = sample_cpu(server);
   kernel.stop();
+  if (server != nullptr) mark_unresponsive(r, *server);
 
   join_load(load, o, r);
   r.kernel_counters = kernel.to_json(r.load.requests);
@@ -310,6 +301,8 @@ RunRecord run_load(Load& load, KernelCounterWindow& kernel, const RunOptions& o,
   r.loadgen_threads = load_threads;
   if (server == nullptr) {
     r.server_cpu_unknown_reason = "bench load: the server is not started by bench, so its CPU is not measured";
+  } else if (!server->unresponsive_reason().empty()) {
+    r.server_cpu_unknown_reason = server->unresponsive_reason();
   } else if (!server->alive() || !cpu0.server_us || !cpu1.server_us) {
     r.server_cpu_unknown_reason = "the server process ended during the run";
   } else {
@@ -384,6 +377,13 @@ RunRecord measure_mpi(const RunOptions& o, const std::string& label, const Socke
   return r;
 }
 #endif
+
+void mark_unresponsive(RunRecord& r, const MeasuredServer& server) {
+  const std::string why = server.unresponsive_reason();
+  if (why.empty() || r.incomplete_reason.find(why) != std::string::npos) return;
+  r.incomplete_reason = r.complete ? why : r.incomplete_reason + "; " + why;
+  r.complete = false;
+}
 
 void publish(const RunOptions& o, const RunRecord& record, const nlohmann::ordered_json& environment) {
   std::fputs(table_row(o, record).c_str(), stdout);

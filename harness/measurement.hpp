@@ -1,7 +1,8 @@
 #pragma once
 // One measurement, shared by `bench`, `bench load` and `bench sweep`: the load generator
 // against a target, CPU sampled at the edges of the measured interval, a live progress line
-// on a terminal, and an early stop on Ctrl-C or when the server dies.
+// on a terminal, and an early stop on Ctrl-C (any stop signal: harness/stop_signals.hpp), or
+// when the server dies or stops answering.
 #include <functional>
 #include <string>
 
@@ -10,15 +11,12 @@
 #include "core/net.hpp"
 #include "harness/options.hpp"
 #include "harness/report.hpp"
+#include "harness/stop_signals.hpp"
 
 namespace mux {
 
 class MeasuredServer;
 class MpiWorld;
-
-// SIGINT/SIGTERM set a flag that measure() watches (no SA_RESTART, so sleeps end early).
-void install_stop_signals();
-int stop_signal();  // the signal received, 0 if none
 
 // `server` may be null (`bench load`): its CPU is then not measured. `on_connected` runs once
 // every connection is open, before the clock starts (e.g. to print the table header only
@@ -48,6 +46,10 @@ struct MpiServing {
 };
 RunRecord measure_mpi(const RunOptions& options, const std::string& label, const SocketAddress& target,
                       const MpiWorld& world, const std::function<void()>& on_connected, const MpiServing& serving = {});
+
+// A server that stopped answering bench (MeasuredServer::unresponsive_reason()): the run keeps
+// what it measured, marked incomplete with that cause (added to an earlier one).
+void mark_unresponsive(RunRecord& record, const MeasuredServer& server);
 
 // Prints the row, writes --json and --hgrm (atomically); throws on a write failure.
 void publish(const RunOptions& options, const RunRecord& record, const nlohmann::ordered_json& environment);

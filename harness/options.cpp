@@ -364,7 +364,7 @@ void check_local_host(const std::string& host) {
 
 std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit_code) {
   ServeOptions o;
-  CLI::App app{"Run one server backend alone until SIGINT or SIGTERM.", "bench serve"};
+  CLI::App app{"Run one server backend alone until SIGINT, SIGTERM or SIGHUP.", "bench serve"};
   std::string cpus;
   app.add_option("--backend", o.backend, "I/O model")->check(CLI::IsMember(backend_names(false)))->capture_default_str();
   app.add_option("--protocol", o.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();

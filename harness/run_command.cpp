@@ -36,9 +36,10 @@ std::function<void()> header_once(const RunOptions& o) {
 // --server-cmd: the command's server, measured like a backend; it keeps no counters of its own.
 RunRecord run_server_command(const RunOptions& o, const std::string& name, const MeasureServer& measure_server) {
   CommandServer server({name, o.server_cmd, o.host, o.port, o.transport == kTransportUnix ? o.socket_path : "",
-                        o.server_cpus, o.counters, o.server_start_timeout_s});
+                        o.server_cpus, o.counters, o.server_start_timeout_s, server_wait_s(o.load.timeout_s)});
   RunRecord record = measure_server(server.address(), server);
   server.stop();
+  mark_unresponsive(record, server);
   record.server_command = server.command_line();
   return record;
 }
@@ -49,9 +50,11 @@ RunRecord run_backend_with(const RunOptions& o, const std::string& backend, cons
   const ServerShape shape = resolve_server_shape(*find_backend(backend), o.server_shape, o.server_cpus.size());
   ServerProcess server(
       {backend, o.load.protocol, o.host, o.port, o.transport == kTransportUnix ? o.socket_path : "", backlog,
-       o.load.work_us, o.server_cpus, o.read_size, o.counters, shape, o.zc_threshold});
+       o.load.work_us, o.server_cpus, o.read_size, o.counters, shape, o.zc_threshold,
+       server_wait_s(o.load.timeout_s)});
   RunRecord record = measure_server(server.address().reachable_locally(), server);
   record.server_counters = server.stop();
+  mark_unresponsive(record, server);
   record.server_shape = shape;
   record.server_loops = server.loops();
   return record;
@@ -98,7 +101,7 @@ int run_command(int argc, char** argv) {
     } catch (const UsageError& e) {
       return fail_with(e.what(), kExitUsage);
     } catch (const std::exception& e) {
-      return fail_with(fmt::format("{} run failed: {}", backend, e.what()), kExitFailed);
+      return fail_with(fmt::format("{} run failed: {}", backend, e.what()), stop_signal() ? kExitInterrupted : kExitFailed);
     }
     notes += table_notes(o, record);
     if (!record.complete) {

@@ -166,8 +166,7 @@ int serve_command(int argc, char** argv) {
     g_stop_fd = stop.get();
     struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
-    ::sigaction(SIGINT, &sa, nullptr);
-    ::sigaction(SIGTERM, &sa, nullptr);
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);  // as bench's stop signals
 
     const std::size_t server_cpus = (o.cpus.empty() ? allowed_cpus() : o.cpus).size();
     const ServerShape shape = resolve_server_shape(entry, o.shape, server_cpus);

@@ -31,11 +31,6 @@ using serve_protocol::kControlFd;
 using serve_protocol::kReadyFd;
 using serve_protocol::kSyscallCountsFd;
 using serve_protocol::kSyscallProcessesFd;
-constexpr int kStartTimeoutMs = 10'000;
-// A thread-per-client server ends each connection's thread before it reports: 10,000 threads
-// took 13.3 s to end under AddressSanitizer here (its counters then came too late for 5 s).
-constexpr int kStopTimeoutMs = 30'000;
-constexpr int kControlTimeoutMs = 5'000;
 
 // What its kernel counters include (results.kernel_counters.server.attribution).
 constexpr const char* kAttribution =
@@ -53,7 +48,7 @@ constexpr const char* kAttribution =
 
 }  // namespace
 
-ServerProcess::ServerProcess(const Config& config) {
+ServerProcess::ServerProcess(const Config& config) : wait_s_(config.wait_s) {
   // Everything the child needs is built before fork(): between fork and exec only
   // async-signal-safe calls are allowed.
   std::vector<std::string> args = {"bench", "serve", "--backend=" + config.backend, "--protocol=" + config.protocol,
@@ -123,8 +118,11 @@ ServerProcess::ServerProcess(const Config& config) {
   ::close(control[0]);
   pipe_.reset(fds[0]);
   control_.reset(control[1]);
+  // A request to a server that reads none (stopped) fills the pipe: the write fails, not waits.
+  ::fcntl(control_.get(), F_SETFL, O_NONBLOCK);
 
-  const auto line = read_line(kStartTimeoutMs);
+  ServerDeadline deadline(wait_s_);
+  const auto line = read_line(deadline, "start listening");
   if (line && line->starts_with("ready ")) {
     address_ = parse_target(line->substr(6));
     return;
@@ -132,26 +130,26 @@ ServerProcess::ServerProcess(const Config& config) {
   kill_and_reap();
   if (line && line->starts_with("error ")) throw UsageError(line->substr(6));
   throw std::runtime_error(fmt::format("the {} server did not start listening ({})", config.backend,
-                                       line ? *line : exit_description()));
+                                       line ? *line : !unresponsive_.empty() ? unresponsive_ : exit_description()));
 }
 
 ServerProcess::~ServerProcess() { kill_and_reap(); }
 
-std::optional<std::string> ServerProcess::read_line(int timeout_ms) {
-  const std::uint64_t deadline = now_ns() + static_cast<std::uint64_t>(timeout_ms) * 1'000'000ULL;
+std::optional<std::string> ServerProcess::read_line(ServerDeadline& deadline, const char* what) {
   for (;;) {
     if (const auto nl = pending_.find('\n'); nl != std::string::npos) {
       std::string line = pending_.substr(0, nl);
       pending_.erase(0, nl + 1);
       return line;
     }
-    const std::uint64_t now = now_ns();
-    if (now >= deadline) return std::nullopt;
-    pollfd p{pipe_.get(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>((deadline - now) / 1'000'000 + 1)) <= 0) continue;
+    if (!unresponsive_.empty()) return std::nullopt;
+    if (wait_readable(pipe_.get(), deadline) == WaitEnd::timed_out) {
+      unresponsive_ = no_answer_reason(what, deadline);
+      return std::nullopt;
+    }
     char buf[4096];
     const ssize_t n = ::read(pipe_.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) return std::nullopt;  // the server closed the pipe: it is gone
     pending_.append(buf, static_cast<std::size_t>(n));
   }
@@ -164,13 +162,18 @@ std::string ServerProcess::exit_description() const { return exit_.description()
 // Sends "REQUEST SEQ\n" on the control pipe and returns VALUE from the "REQUEST SEQ VALUE"
 // reply. The number pairs each reply with its request: a reply that comes after we gave up
 // waiting (a server busy with 10,000 threads can be slow) is recognised and dropped later.
+// A server that once did not answer is not asked again: each question would hold bench for
+// another wait_s_.
 std::optional<std::string> ServerProcess::ask(const char* request) {
   const std::uint64_t seq = ++requests_sent_;
   const std::string line = fmt::format("{} {}\n", request, seq);
-  if (!alive() || ::write(control_.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+  if (!unresponsive_.empty() || !alive() ||
+      ::write(control_.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()))
     return std::nullopt;
   const std::string prefix = fmt::format("{} {} ", request, seq);
-  while (auto reply = read_line(kControlTimeoutMs)) {
+  ServerDeadline deadline(wait_s_);
+  const std::string what = fmt::format("answer bench's \"{}\" request", request);
+  while (auto reply = read_line(deadline, what.c_str())) {
     if (reply->starts_with(prefix)) return reply->substr(prefix.size());
   }
   return std::nullopt;
@@ -217,9 +220,10 @@ std::uint64_t ServerProcess::resident_bytes() const { return processes_resident_
 
 nlohmann::json ServerProcess::stop() {
   nlohmann::json stats;
-  if (alive()) {
+  if (alive() && unresponsive_.empty()) {
     ::kill(pid_, SIGTERM);
-    while (auto line = read_line(kStopTimeoutMs)) {
+    ServerDeadline deadline(wait_s_);
+    while (auto line = read_line(deadline, "send its final counters after SIGTERM")) {
       if (line->starts_with("stats ")) {
         stats = nlohmann::json::parse(line->substr(6), nullptr, false);
         if (stats.is_object() && stats.contains(serve_protocol::kLoopsKey)) {
@@ -234,20 +238,26 @@ nlohmann::json ServerProcess::stop() {
   return stats;
 }
 
+// SIGTERM, and SIGKILL when it has not exited within wait_s_ (at once for a server that
+// already stopped answering: a stopped process does not act on SIGTERM until continued).
 void ServerProcess::kill_and_reap() {
   if (pid_ <= 0 || exit_.reaped()) return;
-  ::kill(pid_, SIGTERM);
-  const std::uint64_t deadline = now_ns() + kStopTimeoutMs * 1'000'000ULL;
-  while (alive()) {
-    if (now_ns() >= deadline) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      exit_.record(status);
-      break;
+  if (unresponsive_.empty()) {
+    ::kill(pid_, SIGTERM);
+    for (ServerDeadline deadline(wait_s_); alive();) {
+      if (deadline.passed()) {
+        unresponsive_ = no_answer_reason("exit after SIGTERM", deadline);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  if (!alive()) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  exit_.record(status);
 }
 
 }  // namespace mux

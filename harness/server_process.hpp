@@ -19,6 +19,8 @@
 #include "harness/measured_server.hpp"
 #include "harness/server_shape.hpp"
 #include "core/wait_status.hpp"
+#include "harness/stop_signals.hpp"
+#include "loadgen/load_config.hpp"
 
 namespace mux {
 
@@ -37,9 +39,10 @@ class ServerProcess final : public MeasuredServer {
     bool kernel_counters = true;  // count its syscalls, context switches... (--counters)
     ServerShape shape{};           // loops, processes, accept design (resolved for this backend)
     std::size_t zc_threshold = kDefaultZcThreshold;  // io_uring+zc: smallest zero-copy reply
+    double wait_s = server_wait_s(LoadConfig{}.timeout_s);  // the longest any wait on it lasts (--timeout + grace)
   };
-  // Starts the server and waits until it listens; throws UsageError with the server's own
-  // one-line reason (port in use, io_uring disabled, ...) when it cannot.
+  // Starts the server and waits until it listens (at most config.wait_s); throws UsageError
+  // with the server's own one-line reason (port in use, io_uring disabled, ...) when it cannot.
   explicit ServerProcess(const Config& config);
   ~ServerProcess() override;
   ServerProcess(const ServerProcess&) = delete;
@@ -50,6 +53,7 @@ class ServerProcess final : public MeasuredServer {
   // Still running? Otherwise exit_description() says how it ended.
   bool alive() override;
   std::string exit_description() const override;
+  std::string unresponsive_reason() const override { return unresponsive_; }
   // Asks the server itself: getrusage in the child is exact to the µs for all its threads.
   double cpu_time_us() override;
   // Counted in the server (null if it does not answer).
@@ -65,16 +69,21 @@ class ServerProcess final : public MeasuredServer {
   const nlohmann::json& loops() const { return loops_; }
   // The server's resident set, bytes (0 once it is gone).
   std::uint64_t resident_bytes() const override;
-  // Asks it to stop (SIGTERM), collects its final counters, reaps it.
+  // Asks it to stop (SIGTERM), collects its final counters, reaps it. A server that sends none
+  // within wait_s is killed (unresponsive_reason() then says so) and the result is null.
   nlohmann::json stop();
 
  private:
-  std::optional<std::string> read_line(int timeout_ms);
+  // The next line from the server; null when the deadline passes (then unresponsive_ says what
+  // it did not do) or it closed the pipe.
+  std::optional<std::string> read_line(ServerDeadline& deadline, const char* what);
   void kill_and_reap();
   double cpu_time_from_proc_us() const;
   std::optional<std::string> ask(const char* request);
 
   pid_t pid_ = -1;
+  double wait_s_;
+  std::string unresponsive_;  // set once a wait on it ran out: it is never waited on again
   BpfSlot syscall_slot_;  // the server counts its system calls here, in bench's eBPF program
   ChildExit exit_;
   UniqueFd pipe_;     // from the child
