@@ -80,6 +80,13 @@ std::map<ConfigKey, std::vector<const SweepRun*>> complete_by_config(const std::
   return groups;
 }
 
+// The environment's text at `key`; "" when absent or null (a build none of whose runs
+// completed has no commit or compiler on record, and json::value() throws on a null).
+std::string text_of(const ordered_json& environment, const char* key) {
+  const auto it = environment.find(key);
+  return it != environment.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 }  // namespace
 
 ordered_json describe(const std::vector<double>& values) {
@@ -185,16 +192,16 @@ ordered_json google_benchmark_json(const std::vector<SweepRun>& runs, const std:
     aggregate("cv", r["cv"], c["cv"], "percentage");
     ++family;
   }
-  ordered_json context{{"date", environment.value("date", "")},
-                       {"host_name", environment.value("hostname", "")},
+  ordered_json context{{"date", text_of(environment, "date")},
+                       {"host_name", text_of(environment, "hostname")},
                        {"executable", "bench sweep"},
                        {"num_cpus", environment.value("online_cores", 0)},
                        {"mhz_per_cpu", 0},
                        {"cpu_scaling_enabled", false},
                        {"caches", ordered_json::array()},
                        {"library_build_type", "release"},
-                       {"muxbench_commit", environment.value("git_commit", "")},
-                       {"kernel", environment.value("kernel", "")}};
+                       {"muxbench_commit", text_of(environment, "git_commit")},
+                       {"kernel", text_of(environment, "kernel")}};
   return {{"context", context}, {"benchmarks", benchmarks}};
 }
 
