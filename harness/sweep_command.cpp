@@ -278,9 +278,13 @@ std::string report_results(const SweepOptions& o, const std::vector<SweepTarget>
       if (error.empty()) error = e.what();
     }
     if (!t.build.name.empty()) std::fputs(fmt::format("\nbuild {}: {}\n", t.build.name, t.build.binary).c_str(), stdout);
-    const auto summary = summarize(runs, o.protocol);
-    print_summary(summary);
-    print_capacities(summary);
+    try {  // a run's document the summary cannot read costs this table, not the other builds'
+      const auto summary = summarize(runs, o.protocol);
+      print_summary(summary);
+      print_capacities(summary);
+    } catch (const std::exception& e) {
+      if (error.empty()) error = e.what();
+    }
     const auto count = [&](const char* s) { return std::count_if(runs.begin(), runs.end(), [&](auto& r) { return r.status == s; }); };
     std::fputs(fmt::format("\n{} runs: {} complete, {} failed, {} skipped, {} pending; seed {}; results in {}\n",
                            runs.size(), count("complete"), count("failed"), count("skipped"), count("pending"), o.seed,
