@@ -1,4 +1,6 @@
 #include <cstring>
+#include <exception>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -9,7 +11,18 @@
 #include "harness/mpi_load.hpp"
 #endif
 
-int main(int argc, char** argv) {
+// Whatever a command did not catch ends here as one line and exit status 1, never in
+// std::terminate (SIGABRT, "terminate called after throwing", a core dump).
+namespace {
+int uncaught(const char* what) {
+  std::string line = what;
+  for (char& c : line)
+    if (c == '\n' || c == '\r') c = ' ';
+  return mux::fail_with(line, 1);
+}
+}  // namespace
+
+int main(int argc, char** argv) try {
   const char* sub = argc > 1 ? argv[1] : "";
   // `bench serve`, which rank 0 of `mpirun ... bench --backend=B` starts as its server child,
   // inherits mpirun's environment but is no rank: it serves. So does --list-backends.
@@ -37,4 +50,8 @@ int main(int argc, char** argv) {
   if (std::strcmp(sub, "sweep") == 0) return mux::sweep_command(argc, argv);
   if (std::strcmp(sub, "--list-backends") == 0) return mux::list_backends_command(argc, argv);
   return mux::run_command(argc, argv);
+} catch (const std::exception& e) {
+  return uncaught(e.what());
+} catch (...) {
+  return uncaught("an unknown exception");
 }

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -28,62 +29,16 @@
 #include "harness/commands.hpp"
 #include "harness/environment.hpp"
 #include "harness/measurement.hpp"
-#include "harness/preflight.hpp"
 #include "harness/capacity_command.hpp"
 #include "harness/sweep_outputs.hpp"
 #include "harness/sweep_plan.hpp"
+#include "harness/sweep_runs.hpp"
 
 namespace mux {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::ordered_json;
-
-std::vector<std::string> run_args(const SweepOptions& o, const SweepTarget& t, const SweepRun& r, double rate) {
-  const fs::path& dir = t.dir;
-  std::vector<std::string> args = {"bench"};
-  if (!o.capacity.empty()) args.insert(args.end(), {"capacity", "--slo=" + o.capacity});
-  const auto command = find_server_command(o, r.backend);
-  const std::vector<std::string> server = command ? server_command_flags(*command) : std::vector{"--backend=" + r.backend};
-  args.insert(args.end(), server.begin(), server.end());
-  args.insert(args.end(), {"--protocol=" + o.protocol,
-                                   fmt::format("--clients={}", r.clients),
-                                   fmt::format("--message-size={}", r.message_size),
-                                   fmt::format("--duration={}", o.duration_s),
-                                   fmt::format("--warmup={}", o.warmup_s),
-                                   "--json=" + (dir / "runs" / (r.id + ".json")).string(),
-                                   "--hgrm=" + (dir / "runs" / (r.id + ".hgrm")).string()});
-  if (rate > 0) args.push_back(fmt::format("--rate={}", rate));
-  args.insert(args.end(), o.passthrough.begin(), o.passthrough.end());
-  args.insert(args.end(), t.build.flags.begin(), t.build.flags.end());
-  return args;
-}
-
-// Checks the flags passed through to every run with the parser `bench` itself uses, so that a
-// bad one stops the sweep before anything runs; returns bench's exit status for them (0: fine).
-// With --capacity=SLO the runs are `bench capacity`, whose parser checks them. Each --servers
-// command is checked with them as its runs will get them: its {port} or {path} against
-// --transport, and the flags a command's server does not take.
-int check_run_flags(const SweepOptions& o) {
-  std::vector<std::vector<std::string>> servers = {{}};  // {}: bench's own backends
-  for (const auto& s : parse_servers(o.servers)) servers.push_back(server_command_flags(s));
-  for (const auto& server : servers) {
-    std::vector<std::string> args = {"bench"};
-    if (!o.capacity.empty()) args.push_back("--slo=" + o.capacity);
-    args.insert(args.end(), server.begin(), server.end());
-    args.insert(args.end(), o.passthrough.begin(), o.passthrough.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    int code = 0;
-    CapacityFlags flags;
-    if (o.capacity.empty())
-      parse_run_options(static_cast<int>(argv.size()), argv.data(), code);  // prints bench's one line
-    else
-      parse_capacity_options(static_cast<int>(argv.size()), argv.data(), code, flags);
-    if (code != 0) return code;
-  }
-  return 0;
-}
 
 // Runs BINARY (a `bench`) with output to LOG; returns its exit status (130 if interrupted).
 int run_child(const std::string& binary, const std::vector<std::string>& args, const fs::path& log) {
@@ -173,59 +128,19 @@ void write_outputs(const SweepOptions& o, const SweepTarget& t, const ordered_js
   write_file_atomically((dir / "results.csv").string(), long_csv(runs, o.protocol));
 }
 
-// Rounded down, so a coverage just short of a level is never printed as reaching it.
-double coverage_pct(double coverage) { return std::floor(coverage * 1000) / 10; }
-
-void print_capacities(const ordered_json& summary) {
-  bool any = false;
-  for (const auto& c : summary["configurations"]) {
-    if (c["capacity_rps"].is_null()) continue;
-    if (!any) std::fputs(fmt::format("\n{:<16}{:>8}{:>8}{:>4}{:>16}{:>28}\n", "backend", "clients", "msg", "n",
-                                     "capacity req/s", "CI of median, coverage").c_str(), stdout);
-    any = true;
-    const auto& k = c["capacity_rps"];
-    std::fputs(fmt::format("{:<16}{:>8}{:>8}{:>4}{:>16.0f}{:>28}\n", c["backend"].get<std::string>(),
-                           c["clients"].get<std::size_t>(), c["message_size"].get<std::size_t>(), k["n"].get<int>(),
-                           k["median"].get<double>(),
-                           fmt::format("[{:.0f}, {:.0f}] {:.1f}%", k["ci_low"].get<double>(), k["ci_high"].get<double>(),
-                                       coverage_pct(k["ci_coverage"].get<double>())))
-                   .c_str(),
-               stdout);
-  }
+// A child's words can be any bytes, and sweep.json must stay valid JSON (nlohmann::json throws
+// on malformed UTF-8 only when it is dumped): bytes of a malformed text become '?'.
+std::string json_safe(std::string text) {
+  if (!is_valid_utf8(text))
+    for (char& c : text)
+      if (static_cast<unsigned char>(c) >= 0x80) c = '?';
+  return text;
 }
 
-void print_summary(const ordered_json& summary) {
-  // The interval's column names no confidence level: each row states the coverage it has.
-  std::fputs(fmt::format("\n{:<9}{:>8}{:>8}{:>9}{:>4}{:>12}{:>28}{:>7}{:>10}{:>12}{:>13}{:>12}\n", "backend", "clients",
-                         "msg", "rate", "n", "req/s", "CI of median, coverage", "cv", "p99 µs", "srv µs/req", "srv sys/req", "srv cs/req")
-                 .c_str(),
-             stdout);
-  for (const auto& c : summary["configurations"]) {
-    const auto& t = c["throughput_rps"];
-    const auto& p99 = c["p99_us"];
-    const auto& srv = c["server_cpu_us_per_request"];
-    const auto median = [&](const char* metric) {
-      return c[metric].is_null() ? std::string("n/a") : fmt::format("{:.3f}", c[metric]["median"].get<double>());
-    };
-    std::fputs(fmt::format("{:<9}{:>8}{:>8}{:>9}{:>4}{:>12.0f}{:>28}{:>6.1f}%{:>10.0f}{:>12}{:>13}{:>12}\n",
-                           c["backend"].get<std::string>(), c["clients"].get<std::size_t>(),
-                           c["message_size"].get<std::size_t>(), c["rate"].is_null() ? "closed" : c["rate"].get<std::string>(),
-                           t["n"].get<int>(),
-                           t["median"].get<double>(),
-                           fmt::format("[{:.0f}, {:.0f}] {:.1f}%", t["ci_low"].get<double>(), t["ci_high"].get<double>(),
-                                       coverage_pct(t["ci_coverage"].get<double>())),
-                           t["cv"].get<double>() * 100, p99["median"].get<double>(),
-                           srv.is_null() ? std::string("n/a") : fmt::format("{:.2f}", srv["median"].get<double>()),
-                           median("server_syscalls_per_request"), median("server_context_switches_per_request"))
-                   .c_str(),
-               stdout);
-  }
-}
+bool complete_result(const nlohmann::json& result) { return result.is_object() && result.value("complete", false); }
 
-}  // namespace
-
-int sweep_command(int argc, char** argv) {
-  SweepOptions o;
+// The sweep's flags into `o`; an exit status when the sweep ends here (--help, bad input).
+std::optional<int> parse_sweep_flags(int argc, char** argv, SweepOptions& o) {
   CLI::App app{"Measure a grid of configurations with repetitions, in a seeded random order. Flags not listed "
                "here (e.g. --pipeline=4, --server-cpus=0) are passed to every run.",
                "bench sweep"};
@@ -234,12 +149,14 @@ int sweep_command(int argc, char** argv) {
   app.add_option("--servers", o.servers,
                  "other servers measured like backends (`bench --server-cmd`): NAME=COMMAND,NAME=COMMAND, each "
                  "command with {port} (and {host}, {cpus}), e.g. nginx='scripts/nginx-server {port} {host}'; "
-                 "without --backends only these are measured");
+                 "without --backends only these are measured")
+      ->check(Utf8Text());
   app.add_option("--clients", o.clients, "client counts")->capture_default_str();
   app.add_option("--message-sizes", o.message_sizes, "message sizes, bytes")->capture_default_str();
   app.add_option("--capacity", o.capacity,
                  "SLO, e.g. p99<=1ms: each run is `bench capacity --slo=SLO`, the highest rate meeting it (its "
-                 "closed-loop probe's figures are the run's; summary and compare.py add capacity_rps)");
+                 "closed-loop probe's figures are the run's; summary and compare.py add capacity_rps)")
+      ->check(Utf8Text());
   app.add_option("--rates", o.rates,
                  "open-loop rates, e.g. 10%,50%,90%,120% of the closed-loop capacity each configuration measured "
                  "first in this sweep (its closed-loop runs are added and run first), or requests per second, e.g. "
@@ -252,9 +169,11 @@ int sweep_command(int argc, char** argv) {
   app.add_option("--out", o.out, "directory for the results (re-running with the same one resumes)")->required();
   app.add_option("--builds", o.builds,
                  "same-machine A/B: NAME=BENCH,NAME=BENCH (two or more `bench` binaries); their runs alternate in "
-                 "a seeded random order, each build's results go to OUT/NAME/");
+                 "a seeded random order, each build's results go to OUT/NAME/")
+      ->check(Utf8Text());
   app.add_option("--build-flags", o.build_flags,
-                 "NAME=FLAG: a flag for that build's runs only, e.g. current=--work-us=0.5 (repeatable)");
+                 "NAME=FLAG: a flag for that build's runs only, e.g. current=--work-us=0.5 (repeatable)")
+      ->check(Utf8Text());
   try {
     app.parse(argc - 1, argv + 1);
     o.passthrough = app.remaining();
@@ -271,10 +190,7 @@ int sweep_command(int argc, char** argv) {
       }
       if (!o.rates.empty()) throw UsageError("--capacity searches the rates itself; drop --rates or --capacity");
     }
-    if (!o.rates.empty() && std::any_of(o.passthrough.begin(), o.passthrough.end(),
-                                        [](const std::string& a) { return a == "--rate" || a.starts_with("--rate="); }))
-      throw UsageError("--rate and --rates both set the open-loop rate; give the rates as --rates=R1,R2");
-    if (const int code = check_run_flags(o); code != 0) return code;
+    check_passthrough(o);
     parse_builds(o);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
@@ -283,22 +199,14 @@ int sweep_command(int argc, char** argv) {
   } catch (const UsageError& e) {
     return fail_with(e.what(), kExitUsage);
   }
+  return std::nullopt;
+}
 
-  std::vector<SweepTarget> targets;
-  try {
-    targets = make_plan(o);
-  } catch (const UsageError& e) {
-    return fail_with(e.what(), kExitUsage);
-  }
-  std::error_code ec;
-  for (const auto& t : targets) {
-    fs::create_directories(t.dir / "runs", ec);
-    if (ec) return fail_with(fmt::format("cannot create {}: {}", (t.dir / "runs").string(), ec.message()), kExitUsage);
-  }
-  install_stop_signals();
-  const auto environment = describe_environment();
-
-  // Every run of every build, in the plan's order.
+// Runs what the plan has left, in its order, recording each run in every build's sweep.json
+// as it ends. An exit status when the sweep must stop at once (a build refuses the flags);
+// throws when it cannot go on (sweep.json cannot be written: a full disk).
+std::optional<int> run_plan(const SweepOptions& o, std::vector<SweepTarget>& targets,
+                            const std::map<const SweepRun*, std::string>& skipped, const ordered_json& environment) {
   std::vector<std::pair<SweepTarget*, SweepRun*>> order;
   for (auto& t : targets)
     for (auto& r : t.runs) order.emplace_back(&t, &r);
@@ -311,31 +219,18 @@ int sweep_command(int argc, char** argv) {
     const fs::path log = t->dir / "runs" / (r->id + ".log");
     if (r->status == "complete" && fs::exists(json)) {
       r->result = nlohmann::json::parse(std::ifstream(json), nullptr, false);
-      if (!r->result.is_discarded() && r->result.value("complete", false)) {
+      if (complete_result(r->result)) {
         ++done;
         continue;
       }
     }
     if (stop_signal()) break;
-    RunOptions check;  // would `bench` accept this configuration on this machine?
-    check.backend = r->backend;
-    if (const auto command = find_server_command(o, r->backend))
-      check.server_cmd = command->command;  // not a registry backend: no probe
-    check.load.clients = r->clients;
-    check.load.message_size = static_cast<double>(r->message_size);
-    try {
-      preflight(check);
-    } catch (const UsageError& e) {
-      r->status = "skipped";
-      r->error = e.what();
-      ++done;
-      continue;
-    }
     std::string no_rate;
-    const std::optional<double> rate = resolve_rate(t->runs, *r, &no_rate);
+    const auto skip = skipped.find(r);  // this machine cannot run it (preflight, before anything ran)
+    const std::optional<double> rate = skip == skipped.end() ? resolve_rate(t->runs, *r, &no_rate) : std::nullopt;
     if (!rate) {
       r->status = "skipped";
-      r->error = no_rate;
+      r->error = skip == skipped.end() ? no_rate : skip->second;
       ++done;
       continue;
     }
@@ -347,15 +242,19 @@ int sweep_command(int argc, char** argv) {
     const bool first_of_build = ++attempted_by_build[t] == 1;
     seconds_per_run += (static_cast<double>(now_ns() - t0) / 1e9 - seconds_per_run) / static_cast<double>(attempted);
     r->result = nlohmann::json::parse(std::ifstream(json), nullptr, false);
-    if (status == 0 && !r->result.is_discarded() && r->result.value("complete", false)) {
+    if (status == 0 && complete_result(r->result)) {
       r->status = "complete";
     } else {
+      const std::string said = json_safe(last_line(log));
       r->status = status == kExitInterrupted ? "pending" : "failed";
-      r->error = fmt::format("exit status {}: {}", status, last_line(log));
-      if (status == kExitUsage && first_of_build) {  // the flags themselves are wrong: stop now
+      r->error = fmt::format("exit status {}: {}", status, said.empty() ? "(it printed nothing)" : said);
+      r->result = nullptr;
+      // A build whose own parser refuses the flags the sweep's accepted (an older bench): stop now.
+      if (status == kExitUsage && first_of_build) {
         if (::isatty(STDERR_FILENO)) std::fputs("\r\033[K", stderr);
+        std::error_code ec;
         fs::remove(json, ec);
-        std::string why = last_line(log);
+        std::string why = said;
         if (why.starts_with("bench: error: ")) why.erase(0, 14);
         if (!t->build.name.empty()) why = fmt::format("build {} ({}): {}", t->build.name, t->build.binary, why);
         return fail_with(why, kExitUsage);
@@ -364,14 +263,28 @@ int sweep_command(int argc, char** argv) {
     ++done;
     write_plans(o, targets, environment);  // every build's: a resumed sweep finds all or none
   }
-  if (::isatty(STDERR_FILENO)) std::fputs("\r\033[K", stderr);
-  bool failed = false;
+  return std::nullopt;
+}
+
+// Writes and prints every build's results, each on its own (one that cannot be written loses
+// no other's). Returns the first error, "" when all were written.
+std::string report_results(const SweepOptions& o, const std::vector<SweepTarget>& targets, const ordered_json& environment) {
+  std::string error;
   for (const auto& t : targets) {
     const auto& runs = t.runs;
-    write_outputs(o, t, environment);
+    try {
+      write_outputs(o, t, environment);
+    } catch (const std::exception& e) {
+      if (error.empty()) error = e.what();
+    }
     if (!t.build.name.empty()) std::fputs(fmt::format("\nbuild {}: {}\n", t.build.name, t.build.binary).c_str(), stdout);
-    print_summary(summarize(runs, o.protocol));
-    print_capacities(summarize(runs, o.protocol));
+    try {  // a run's document the summary cannot read costs this table, not the other builds'
+      const auto summary = summarize(runs, o.protocol);
+      print_summary(summary);
+      print_capacities(summary);
+    } catch (const std::exception& e) {
+      if (error.empty()) error = e.what();
+    }
     const auto count = [&](const char* s) { return std::count_if(runs.begin(), runs.end(), [&](auto& r) { return r.status == s; }); };
     std::fputs(fmt::format("\n{} runs: {} complete, {} failed, {} skipped, {} pending; seed {}; results in {}\n",
                            runs.size(), count("complete"), count("failed"), count("skipped"), count("pending"), o.seed,
@@ -380,10 +293,63 @@ int sweep_command(int argc, char** argv) {
                stdout);
     for (const auto& r : runs)
       if (r.status == "failed" || r.status == "skipped") std::fputs(fmt::format("  {} {}: {}\n", r.id, r.status, r.error).c_str(), stdout);
-    failed = failed || count("failed") > 0;
   }
+  std::fflush(stdout);
+  return error;
+}
+
+// The sweep's exit status, with its one line on stderr when it is not 0.
+int sweep_status(const std::vector<SweepTarget>& targets, const std::string& error, const std::string& out) {
+  if (!error.empty())
+    return fail_with(fmt::format("{}; the completed runs are kept in {} (the same command resumes the sweep)",
+                                 error, out), kExitFailed);
   if (stop_signal()) return kExitInterrupted;
-  return failed ? kExitFailed : 0;
+  std::size_t runs = 0, complete = 0, failed = 0;
+  const SweepRun* first_failed = nullptr;
+  for (const auto& t : targets)
+    for (const auto& r : t.runs) {
+      ++runs;
+      complete += r.status == "complete";
+      if (r.status != "failed") continue;
+      ++failed;
+      if (first_failed == nullptr || r.order < first_failed->order) first_failed = &r;
+    }
+  if (failed > 0)
+    return fail_with(fmt::format("{} of {} runs failed; the first, {}: {}", failed, runs, first_failed->id,
+                                 first_failed->error), kExitFailed);
+  if (complete == 0) return fail_with("no run of this sweep ran (each was skipped, see why above)", kExitFailed);
+  return 0;
+}
+
+}  // namespace
+
+int sweep_command(int argc, char** argv) {
+  SweepOptions o;
+  if (const auto code = parse_sweep_flags(argc, argv, o)) return *code;
+  std::vector<SweepTarget> targets;
+  std::map<const SweepRun*, std::string> skipped;
+  try {
+    targets = make_plan(o);
+    skipped = check_runs(o, targets);  // every run's flags as its bench parses them, before anything exists
+  } catch (const UsageError& e) {
+    return fail_with(e.what(), kExitUsage);
+  }
+  std::error_code ec;
+  for (const auto& t : targets) {
+    fs::create_directories(t.dir / "runs", ec);
+    if (ec) return fail_with(fmt::format("cannot create {}: {}", (t.dir / "runs").string(), ec.message()), kExitUsage);
+  }
+  install_stop_signals();
+  const auto environment = describe_environment();
+  std::string error;  // what stopped the sweep (sweep.json unwritable: a full disk)
+  try {
+    if (const auto code = run_plan(o, targets, skipped, environment)) return *code;
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  if (::isatty(STDERR_FILENO)) std::fputs("\r\033[K", stderr);
+  const std::string unwritten = report_results(o, targets, environment);
+  return sweep_status(targets, error.empty() ? unwritten : error, o.out);
 }
 
 }  // namespace mux

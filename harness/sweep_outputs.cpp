@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -79,6 +80,16 @@ std::map<ConfigKey, std::vector<const SweepRun*>> complete_by_config(const std::
       groups[{r.backend, r.clients, r.message_size, rate_order(r.rate), r.rate}].push_back(&r);
   return groups;
 }
+
+// The environment's text at `key`; "" when absent or null (a build none of whose runs
+// completed has no commit or compiler on record, and json::value() throws on a null).
+std::string text_of(const ordered_json& environment, const char* key) {
+  const auto it = environment.find(key);
+  return it != environment.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// Rounded down, so a coverage just short of a level is never printed as reaching it.
+double coverage_pct(double coverage) { return std::floor(coverage * 1000) / 10; }
 
 }  // namespace
 
@@ -185,16 +196,16 @@ ordered_json google_benchmark_json(const std::vector<SweepRun>& runs, const std:
     aggregate("cv", r["cv"], c["cv"], "percentage");
     ++family;
   }
-  ordered_json context{{"date", environment.value("date", "")},
-                       {"host_name", environment.value("hostname", "")},
+  ordered_json context{{"date", text_of(environment, "date")},
+                       {"host_name", text_of(environment, "hostname")},
                        {"executable", "bench sweep"},
                        {"num_cpus", environment.value("online_cores", 0)},
                        {"mhz_per_cpu", 0},
                        {"cpu_scaling_enabled", false},
                        {"caches", ordered_json::array()},
                        {"library_build_type", "release"},
-                       {"muxbench_commit", environment.value("git_commit", "")},
-                       {"kernel", environment.value("kernel", "")}};
+                       {"muxbench_commit", text_of(environment, "git_commit")},
+                       {"kernel", text_of(environment, "kernel")}};
   return {{"context", context}, {"benchmarks", benchmarks}};
 }
 
@@ -233,6 +244,52 @@ std::string long_csv(const std::vector<SweepRun>& runs, const std::string& proto
                            rate, r.repetition, r.status, m.name, *v);
   }
   return csv;
+}
+
+void print_capacities(const ordered_json& summary) {
+  bool any = false;
+  for (const auto& c : summary["configurations"]) {
+    if (c["capacity_rps"].is_null()) continue;
+    if (!any) std::fputs(fmt::format("\n{:<16}{:>8}{:>8}{:>4}{:>16}{:>28}\n", "backend", "clients", "msg", "n",
+                                     "capacity req/s", "CI of median, coverage").c_str(), stdout);
+    any = true;
+    const auto& k = c["capacity_rps"];
+    std::fputs(fmt::format("{:<16}{:>8}{:>8}{:>4}{:>16.0f}{:>28}\n", c["backend"].get<std::string>(),
+                           c["clients"].get<std::size_t>(), c["message_size"].get<std::size_t>(), k["n"].get<int>(),
+                           k["median"].get<double>(),
+                           fmt::format("[{:.0f}, {:.0f}] {:.1f}%", k["ci_low"].get<double>(), k["ci_high"].get<double>(),
+                                       coverage_pct(k["ci_coverage"].get<double>())))
+                   .c_str(),
+               stdout);
+  }
+}
+
+void print_summary(const ordered_json& summary) {
+  // The interval's column names no confidence level: each row states the coverage it has.
+  std::fputs(fmt::format("\n{:<9}{:>8}{:>8}{:>9}{:>4}{:>12}{:>28}{:>7}{:>10}{:>12}{:>13}{:>12}\n", "backend", "clients",
+                         "msg", "rate", "n", "req/s", "CI of median, coverage", "cv", "p99 µs", "srv µs/req", "srv sys/req", "srv cs/req")
+                 .c_str(),
+             stdout);
+  for (const auto& c : summary["configurations"]) {
+    const auto& t = c["throughput_rps"];
+    const auto& p99 = c["p99_us"];
+    const auto& srv = c["server_cpu_us_per_request"];
+    const auto median = [&](const char* metric) {
+      return c[metric].is_null() ? std::string("n/a") : fmt::format("{:.3f}", c[metric]["median"].get<double>());
+    };
+    std::fputs(fmt::format("{:<9}{:>8}{:>8}{:>9}{:>4}{:>12.0f}{:>28}{:>6.1f}%{:>10.0f}{:>12}{:>13}{:>12}\n",
+                           c["backend"].get<std::string>(), c["clients"].get<std::size_t>(),
+                           c["message_size"].get<std::size_t>(), c["rate"].is_null() ? "closed" : c["rate"].get<std::string>(),
+                           t["n"].get<int>(),
+                           t["median"].get<double>(),
+                           fmt::format("[{:.0f}, {:.0f}] {:.1f}%", t["ci_low"].get<double>(), t["ci_high"].get<double>(),
+                                       coverage_pct(t["ci_coverage"].get<double>())),
+                           t["cv"].get<double>() * 100, p99["median"].get<double>(),
+                           srv.is_null() ? std::string("n/a") : fmt::format("{:.2f}", srv["median"].get<double>()),
+                           median("server_syscalls_per_request"), median("server_context_switches_per_request"))
+                   .c_str(),
+               stdout);
+  }
 }
 
 }  // namespace mux

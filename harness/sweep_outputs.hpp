@@ -32,5 +32,8 @@ nlohmann::ordered_json google_benchmark_json(const std::vector<SweepRun>& runs, 
                                              const nlohmann::ordered_json& environment);
 nlohmann::ordered_json bencher_bmf(const nlohmann::ordered_json& summary);
 std::string long_csv(const std::vector<SweepRun>& runs, const std::string& protocol);
+// The summary's table, and its capacities (--capacity) when it has them, on stdout.
+void print_summary(const nlohmann::ordered_json& summary);
+void print_capacities(const nlohmann::ordered_json& summary);
 
 }  // namespace mux

@@ -89,7 +89,9 @@ std::vector<std::size_t> parse_sizes(const std::string& flag, const std::string&
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used == 0 || used != item.size() || v == 0)
+    // Digits only: stoull takes a sign and wraps "-5" to 2^64 - 5.
+    const bool digits = !item.empty() && std::all_of(item.begin(), item.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || used == 0 || used != item.size() || v == 0)
       throw UsageError(fmt::format("{}={}: '{}' is not a positive number; write a list like 1,10,100", flag, text, item));
     values.push_back(v);
   }
