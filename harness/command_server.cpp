@@ -31,6 +31,7 @@
 #include "core/errno_text.hpp"
 #include "core/proc_files.hpp"
 #include "core/usage_error.hpp"
+#include "harness/child_process.hpp"
 
 namespace mux {
 namespace {
@@ -211,41 +212,28 @@ CommandServer::CommandServer(const Config& config) : wait_s_(config.wait_s), soc
     ::unlink(config.socket_path.c_str());
   command_ = expand_server_command(config.command, {config.host, port, format_cpu_list(config.cpus), config.socket_path});
 
-  // Everything the child needs is built before fork(): between fork and exec only
-  // async-signal-safe calls are allowed.
-  std::string shell_command = command_;
-  char sh[] = "/bin/sh", dash_c[] = "-c";
-  char* argv[] = {sh, dash_c, shell_command.data(), nullptr};
-  cpu_set_t server_cpus;
-  CPU_ZERO(&server_cpus);
-  for (int c : config.cpus.empty() ? allowed_cpus() : config.cpus) CPU_SET(c, &server_cpus);
+  ChildSpec child{.path = "/bin/sh", .argv = {"/bin/sh", "-c", command_}, .fds = {}, .cpus = cpu_set_t{},
+                  .own_group = true, .go_fd = -1, .close_in_child = {}};
+  CPU_ZERO(&*child.cpus);
+  for (int c : config.cpus.empty() ? allowed_cpus() : config.cpus) CPU_SET(c, &*child.cpus);
   stderr_.reset(::memfd_create("server-cmd-output", MFD_CLOEXEC));
   const UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   int go[2];
   if (!stderr_ || !devnull || ::pipe2(go, O_CLOEXEC) != 0)
     throw std::runtime_error(fmt::format("--server-cmd: setting up its output: {}", errno_text(errno)));
+  child.fds = {{devnull.get(), 0}, {stderr_.get(), 1}, {stderr_.get(), 2}};
+  // bench opens the counters on its first process, then lets it run the command.
+  child.go_fd = go[0];
+  child.close_in_child = {go[1]};
   // Its processes are reaped here even when the command's first process exits before them.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-  const pid_t parent = ::getpid();
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error(fmt::format("fork(): {}", errno_text(errno)));
-  if (pid_ == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive bench, even if bench is killed -9
-    if (::getppid() != parent) ::_exit(127);
-    ::sched_setaffinity(0, sizeof server_cpus, &server_cpus);
-    ::dup2(devnull.get(), 0);
-    ::dup2(stderr_.get(), 1);
-    ::dup2(stderr_.get(), 2);
+  try {
+    pid_ = spawn_child(child);
+  } catch (...) {
+    ::close(go[0]);
     ::close(go[1]);
-    char byte = 0;  // bench opens the counters on this process, then lets it run the command
-    while (::read(go[0], &byte, 1) < 0 && errno == EINTR) {
-    }
-    if (byte != 'g') ::_exit(127);
-    ::execv("/bin/sh", argv);
-    ::_exit(127);
+    throw;
   }
-  ::setpgid(pid_, pid_);  // also here: a signal to the group must not race the child's own call
   ::close(go[0]);
   counters_ = config.kernel_counters ? KernelCounters::open_for_process_tree(pid_) : KernelCounters(kCountersTurnedOff);
   task_clock_ = open_task_clock(pid_);

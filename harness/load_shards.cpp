@@ -20,6 +20,7 @@
 #include "core/clock.hpp"
 #include "core/limits.hpp"
 #include "core/usage_error.hpp"
+#include "harness/child_process.hpp"
 #include "loadgen/load_wire.hpp"
 
 namespace mux {
@@ -130,11 +131,6 @@ LoadShards::LoadShards(const LoadConfig& config, std::size_t processes, std::fun
                        std::function<void(pid_t)> on_reap)
     : warmup_s_(config.warmup_s), duration_s_(config.duration_s), on_reap_(std::move(on_reap)) {
   children_.resize(processes);
-  const pid_t parent = ::getpid();
-  std::vector<std::string> args = {"bench", "load-shard"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
   for (std::size_t i = 0; i < processes; ++i) {
     Child& c = children_[i];
     const LoadConfig mine = shard_config(config, processes, i);
@@ -146,18 +142,14 @@ LoadShards::LoadShards(const LoadConfig& config, std::size_t processes, std::fun
       ::close(control[1]);
       throw std::runtime_error(fmt::format("pipe2(): {}", std::strerror(errno)));
     }
-    c.pid = ::fork();
-    if (c.pid < 0) throw std::runtime_error(fmt::format("fork(): {}", std::strerror(errno)));
-    if (c.pid == 0) {
-      // Only async-signal-safe calls until exec.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive bench, even if bench is killed -9
-      if (::getppid() != parent) ::_exit(127);
-      const int control_read = ::fcntl(control[0], F_DUPFD_CLOEXEC, 10);
-      const int report_write = ::fcntl(report[1], F_DUPFD_CLOEXEC, 10);
-      ::dup2(control_read, kShardControlFd);
-      ::dup2(report_write, kShardReportFd);
-      ::execv("/proc/self/exe", argv.data());
-      ::_exit(127);
+    try {
+      // In bench's process group, as before: the terminal's Ctrl-C reaches it too.
+      c.pid = spawn_child({.path = "/proc/self/exe", .argv = {"bench", "load-shard"},
+                           .fds = {{control[0], kShardControlFd}, {report[1], kShardReportFd}}, .cpus = std::nullopt,
+                           .own_group = false, .go_fd = -1, .close_in_child = {}});
+    } catch (...) {
+      for (int fd : {control[0], control[1], report[0], report[1]}) ::close(fd);
+      throw;
     }
     if (on_spawn) on_spawn(c.pid);
     ::close(control[0]);

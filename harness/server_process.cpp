@@ -21,6 +21,7 @@
 #include "core/thread_cpu.hpp"
 #include "core/wait_status.hpp"
 #include "core/clock.hpp"
+#include "harness/child_process.hpp"
 #include "harness/options.hpp"
 #include "harness/serve_protocol.hpp"
 
@@ -49,8 +50,6 @@ constexpr const char* kAttribution =
 }  // namespace
 
 ServerProcess::ServerProcess(const Config& config) : wait_s_(config.wait_s) {
-  // Everything the child needs is built before fork(): between fork and exec only
-  // async-signal-safe calls are allowed.
   std::vector<std::string> args = {"bench", "serve", "--backend=" + config.backend, "--protocol=" + config.protocol,
                                    fmt::format("--backlog={}", config.backlog),
                                    fmt::format("--read-size={}", config.read_size),
@@ -79,41 +78,23 @@ ServerProcess::ServerProcess(const Config& config) : wait_s_(config.wait_s) {
                    SyscallCounterHandoff{kSyscallProcessesFd, kSyscallCountsFd, syscall_slot_.slot(),
                                          syscall_slot_.counter().counts_migrations()}
                        .to_argument());
-  const int syscall_fds[2] = {syscall_slot_ ? syscall_slot_.counter().processes_fd() : -1,
-                              syscall_slot_ ? syscall_slot_.counter().counts_fd() : -1};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
   // The child's affinity is set between fork and exec: it must not inherit the load
   // generator's cores, and `--server-cpus` is then checked against what it was given.
-  cpu_set_t server_cpus;
-  CPU_ZERO(&server_cpus);
-  for (int c : config.cpus.empty() ? allowed_cpus() : config.cpus) CPU_SET(c, &server_cpus);
+  ChildSpec child{.path = "/proc/self/exe", .argv = args, .fds = {}, .cpus = cpu_set_t{}, .own_group = true,
+                  .go_fd = -1, .close_in_child = {}};
+  CPU_ZERO(&*child.cpus);
+  for (int c : config.cpus.empty() ? allowed_cpus() : config.cpus) CPU_SET(c, &*child.cpus);
+  if (syscall_slot_) {
+    child.fds.emplace_back(syscall_slot_.counter().processes_fd(), kSyscallProcessesFd);
+    child.fds.emplace_back(syscall_slot_.counter().counts_fd(), kSyscallCountsFd);
+  }
 
   int fds[2], control[2];
   if (::pipe2(fds, O_CLOEXEC) != 0 || ::pipe2(control, O_CLOEXEC) != 0)
     throw std::runtime_error(fmt::format("pipe2(): {}", std::strerror(errno)));
-  const pid_t parent = ::getpid();
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error(fmt::format("fork(): {}", std::strerror(errno)));
-  if (pid_ == 0) {
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive bench, even if bench is killed -9
-    if (::getppid() != parent) ::_exit(127);
-    ::sched_setaffinity(0, sizeof server_cpus, &server_cpus);
-    // dup2 clears close-on-exec on the copies; the originals close at exec. Move the control
-    // pipe and the eBPF maps out of the way first in case they sit on fds 3-6.
-    const int control_read = ::fcntl(control[0], F_DUPFD_CLOEXEC, 10);
-    const int processes = syscall_fds[0] >= 0 ? ::fcntl(syscall_fds[0], F_DUPFD_CLOEXEC, 10) : -1;
-    const int counts = syscall_fds[1] >= 0 ? ::fcntl(syscall_fds[1], F_DUPFD_CLOEXEC, 10) : -1;
-    ::dup2(fds[1], kReadyFd);
-    ::dup2(control_read, kControlFd);
-    if (processes >= 0) ::dup2(processes, kSyscallProcessesFd);
-    if (counts >= 0) ::dup2(counts, kSyscallCountsFd);
-    ::execv("/proc/self/exe", argv.data());
-    ::_exit(127);
-  }
+  child.fds.emplace_back(fds[1], kReadyFd);
+  child.fds.emplace_back(control[0], kControlFd);
+  pid_ = spawn_child(child);
   ::close(fds[1]);
   ::close(control[0]);
   pipe_.reset(fds[0]);

@@ -24,7 +24,9 @@
 
 #include "core/clock.hpp"
 #include "core/protocol.hpp"
+#include "core/unique_fd.hpp"
 #include "harness/atomic_file.hpp"
+#include "harness/child_process.hpp"
 #include "harness/cli_checks.hpp"
 #include "harness/commands.hpp"
 #include "harness/environment.hpp"
@@ -42,18 +44,14 @@ using nlohmann::ordered_json;
 
 // Runs BINARY (a `bench`) with output to LOG; returns its exit status (130 if interrupted).
 int run_child(const std::string& binary, const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<std::string> copy = args;
-  std::vector<char*> argv;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    ::dup2(fd, STDOUT_FILENO);
-    ::dup2(fd, STDERR_FILENO);
-    ::execv(binary.c_str(), argv.data());
-    ::_exit(127);
-  }
+  const UniqueFd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  ChildSpec child{.path = binary, .argv = args, .fds = {}, .cpus = std::nullopt, .own_group = false, .go_fd = -1,
+                  .close_in_child = {}};
+  if (out) child.fds = {{out.get(), STDOUT_FILENO}, {out.get(), STDERR_FILENO}};
+  // In the sweep's process group, as before (the terminal's Ctrl-C reaches it too); in its
+  // process tree, so a sweep killed with SIGKILL takes its run and the run's server with it:
+  // nothing is left to write into the output directory afterwards.
+  const pid_t pid = spawn_child(child);
   int status = 0;
   bool forwarded = false;
   while (::waitpid(pid, &status, WNOHANG) == 0) {
