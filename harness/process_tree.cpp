@@ -180,7 +180,7 @@ void close_other_fds(int first) {
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) ::sigaction(s, &ignore, nullptr);
-  ::prctl(PR_SET_NAME, "bench-watchdog");
+  ::prctl(PR_SET_NAME, kWatchdogName);
   for (;;) {
     Record r;
     const ssize_t n = ::recv(socket, &r, sizeof r, 0);

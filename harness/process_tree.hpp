@@ -25,6 +25,9 @@
 
 namespace mux {
 
+// The watchdog's name (/proc/PID/comm, what ps shows): a forked copy of bench, told apart by it.
+inline constexpr const char* kWatchdogName = "bench-watchdog";
+
 class ProcessTree {
  public:
   // This process's tree, made at the first call (cgroup and watchdog); lives until exit.

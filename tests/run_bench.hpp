@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/proc_files.hpp"
+#include "harness/process_tree.hpp"
 
 namespace mux::test {
 
@@ -116,10 +117,13 @@ inline nlohmann::json read_json(const std::string& path) {
 }
 
 // The direct children of `pid` (the server process of a running bench).
+// The children `pid` started for its run (servers, load processes, a sweep's runs), without
+// its process-tree watchdog (harness/process_tree.hpp), which is a child too.
 inline std::vector<pid_t> children_of(pid_t pid) {
   std::vector<pid_t> kids;
   std::istringstream in(slurp(fmt::format("/proc/{}/task/{}/children", pid, pid)));
-  for (pid_t k; in >> k;) kids.push_back(k);
+  for (pid_t k; in >> k;)
+    if (slurp(fmt::format("/proc/{}/comm", k)) != std::string(kWatchdogName) + "\n") kids.push_back(k);
   return kids;
 }
 
