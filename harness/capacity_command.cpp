@@ -91,6 +91,9 @@ std::optional<RunOptions> parse_capacity_options(int argc, char** argv, int& exi
       [&flags](const RunOptions& o) {
         flags.slo = parse_slo(flags.slo_text);
         if (o.load.rate > 0) throw UsageError("bench capacity chooses the rates itself; drop --rate");
+        // Its probes write no .hgrm: the flag would be accepted and its file never written.
+        if (!o.hgrm_path.empty())
+          throw UsageError("bench capacity writes no --hgrm (each probe's percentiles are in --json); drop --hgrm");
       });
 }
 
@@ -122,6 +125,7 @@ int capacity_command(int argc, char** argv) {
     header_printed = true;
   };
   std::string notes;
+  std::vector<std::string> unwritten;
   for (const SkippedBackend& s : skipped) notes += fmt::format("{} skipped: {}\n", s.name, s.reason);
   for (const std::string& backend : o.backends()) {
     if (std::any_of(skipped.begin(), skipped.end(), [&](const SkippedBackend& s) { return s.name == backend; }))
@@ -181,9 +185,16 @@ int capacity_command(int argc, char** argv) {
         results["capacity_precision"] = kCapacityPrecision;
         results["slo"] = slo;
         results["probes"] = all;
-        write_file_atomically(path_for(o, o.json_path, backend), doc.dump(2) + "\n");
+        try {  // a failed write (disk full) keeps the other backends' searches and the notes
+          write_file_atomically(path_for(o, o.json_path, backend), doc.dump(2) + "\n");
+        } catch (const std::exception& e) {
+          unwritten.push_back(fmt::format("--json: {}", e.what()));
+        }
       }
-      if (!complete) return stop_signal() ? kExitInterrupted : kExitFailed;
+      if (!complete) {
+        if (!notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
+        return report_unwritten(unwritten, stop_signal() ? kExitInterrupted : kExitFailed);
+      }
     } catch (const UsageError& e) {
       return fail_with(e.what(), kExitUsage);
     } catch (const std::exception& e) {
@@ -191,7 +202,7 @@ int capacity_command(int argc, char** argv) {
     }
   }
   if (!notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
-  return 0;
+  return report_unwritten(unwritten, 0);
 }
 
 }  // namespace mux

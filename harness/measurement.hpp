@@ -49,7 +49,9 @@ struct MpiServing {
 RunRecord measure_mpi(const RunOptions& options, const std::string& label, const SocketAddress& target,
                       const MpiWorld& world, const std::function<void()>& on_connected, const MpiServing& serving = {});
 
-// Prints the row, writes --json and --hgrm (atomically); throws on a write failure.
-void publish(const RunOptions& options, const RunRecord& record, const nlohmann::ordered_json& environment);
+// Prints the row, writes --json and --hgrm (atomically). A file that cannot be written (disk
+// full) does not stop the other: returns one line per file not written (empty: all were).
+[[nodiscard]] std::vector<std::string> publish(const RunOptions& options, const RunRecord& record,
+                                               const nlohmann::ordered_json& environment);
 
 }  // namespace mux

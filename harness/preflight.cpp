@@ -1,7 +1,6 @@
 #include "harness/preflight.hpp"
 
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -14,6 +13,8 @@
 #include "core/echo_protocol.hpp"
 #include "core/limits.hpp"
 #include "core/net.hpp"
+#include "harness/atomic_file.hpp"
+#include "harness/report.hpp"
 #include "harness/server_shape.hpp"
 #include "harness/transport.hpp"
 
@@ -112,19 +113,6 @@ void check_memory(const RunOptions& o) {
                                  o.load.clients, o.load.message_size.to_string(), need >> 20, have >> 20));
 }
 
-// An output file (--json, --hgrm) is written only after the run: find an unwritable one now,
-// before minutes of measurement are lost to it.
-void check_output_path(const char* flag, const std::string& path) {
-  if (path.empty()) return;
-  const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || ::access(dir.c_str(), W_OK) != 0)
-    throw UsageError(fmt::format("cannot write {}={}: directory {} does not exist or is not writable; create it "
-                                 "or choose another path",
-                                 flag, path, dir));
-}
-
 }  // namespace
 
 // What the server's processes need beyond one connection each. The first process opens every
@@ -221,8 +209,12 @@ std::vector<SkippedBackend> preflight(const RunOptions& o) {
   // server is not ours to check).
   check_fds(o, o.load.clients + o.load.idle, 0);
   check_memory(o);
-  check_output_path("--json", o.json_path);
-  check_output_path("--hgrm", o.hgrm_path);
+  // Each backend's files (with --backend=all, path_for names one per backend).
+  std::vector<OutputFile> outputs;
+  for (const std::string& backend : o.backends())
+    for (const auto& [flag, path] : {std::pair{"--json", &o.json_path}, std::pair{"--hgrm", &o.hgrm_path}})
+      if (!path->empty()) outputs.push_back({flag, path_for(o, *path, backend)});
+  check_output_files(outputs);
   return skipped;
 }
 
