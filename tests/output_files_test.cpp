@@ -113,7 +113,7 @@ TEST(OutputFiles, OneFileNamedByTwoOutputsIsRefused) {
 TEST(OutputFiles, CapacityRefusesHgrm) {
   TempDir dir;
   const Outcome o = bench({"capacity", "--slo=p99<=1ms", "--backend=epoll", "--clients=1", "--duration=0.2",
-                           "--hgrm=" + dir.file("r.hgrm")});
+                           "--warmup=0", "--max-probes=3", "--hgrm=" + dir.file("r.hgrm")});
   expect_output_refused(o, "--hgrm");
   EXPECT_EQ(files_in(dir.path()), 0u);
 }

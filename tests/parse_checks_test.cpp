@@ -51,14 +51,30 @@ void expect_all_refused(const std::vector<Refusal>& cases) {
   }
 }
 
+// A port held by a listener here: a run that gets past every check fails to bind it, at once.
+std::string busy_port_flag(UniqueFd& holder) {
+  holder = UniqueFd(::socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(holder.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  EXPECT_EQ(::listen(holder.get(), 1), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(holder.get(), reinterpret_cast<sockaddr*>(&addr), &len);
+  return fmt::format("--port={}", ntohs(addr.sin_port));
+}
+
 // A core listed twice started two loops on it, got past the 4-per-CPU cap and reported a
 // saturated core as 25% busy.
 TEST(ParseChecks, ACpuListedTwiceIsRefused) {
+  UniqueFd holder;
+  const std::string port = busy_port_flag(holder);
   expect_all_refused({{{"--server-cpus=0,0"}, {"--server-cpus=0,0", "listed twice"}},
                       {{"--server-cpus=0-1,1"}, {"--server-cpus=0-1,1", "listed twice"}},
                       {{"--client-cpus=1,1"}, {"--client-cpus=1,1", "listed twice"}},
                       {{"load", "--target=127.0.0.1:9", "--client-cpus=0,0"}, {"--client-cpus", "listed twice"}},
-                      {{"serve", "--server-cpus=0,0"}, {"bench serve: error: --server-cpus", "listed twice"}}});
+                      // The busy port: were the list accepted, serve would fail at once, not serve on.
+                      {{"serve", "--server-cpus=0,0", port}, {"bench serve: error: --server-cpus", "listed twice"}}});
 }
 
 // `--json= --clients=5` wrote a file named "--clients=5" and ran the default 100 clients:
@@ -71,10 +87,10 @@ TEST(ParseChecks, AnEmptyValueNeverTakesTheNextArgument) {
         {"--hgrm=", "--clients=5", "--duration=0.2"},
         {"load", "--target=127.0.0.1:9", "--json=", "--clients=5"},
         {"load", "--target=", "--clients=5"},
-        {"capacity", "--slo=p99<=1ms", "--json=", "--clients=5"},
+        {"capacity", "--slo=p99<=1ms", "--duration=0.2", "--warmup=0", "--json=", "--clients=5"},
         {"serve", "--host=", "--port=0"},
-        {"sweep", "--backends=epoll", "--out=", "--clients=5"}}) {
-    SCOPED_TRACE(args[0] + " " + args[1]);
+        {"sweep", "--backends=epoll", "--repetitions=1", "--duration=0.2", "--warmup=0", "--out=", "--clients=5"}}) {
+    SCOPED_TRACE(args[0] + " " + args[1] + " " + args[2]);
     const std::string empty = *std::find_if(args.begin(), args.end(), [](const std::string& a) { return a.ends_with("="); });
     // Run in the scratch directory, where a swallowed value would land as a file.
     std::vector<std::string> argv = {"/bin/sh", "-c", "cd \"$1\" && shift && exec \"$@\"", "sh", dir.path(), BENCH_PATH};
@@ -103,7 +119,9 @@ TEST(ParseChecks, ASeedOutOfRangeIsRefused) {
                       {{"--seed=1e23"}, {"--seed"}},
                       {{"--seed=0x10"}, {"--seed"}},
                       {{"load", "--target=127.0.0.1:9", "--seed=-1"}, {"--seed"}},
-                      {{"sweep", "--backends=epoll", "--clients=1", "--out=" + dir.file("s"), "--seed=-1"}, {"--seed"}}});
+                      {{"sweep", "--backends=epoll", "--clients=1", "--repetitions=1", "--duration=0.2", "--warmup=0",
+                        "--out=" + dir.file("s"), "--seed=-1"},
+                       {"--seed"}}});
   EXPECT_FALSE(std::filesystem::exists(dir.file("s")));
 }
 
@@ -118,7 +136,8 @@ TEST(ParseChecks, TextFlagsMustBeUtf8) {
        {{"--server-cmd=/bin/true {port}", "--server-name=" + bad}, {"--server-name", "UTF-8"}},
        {{"--server-cmd=/bin/true {port} " + bad}, {"--server-cmd", "UTF-8"}},
        {{"--transport=unix", "--socket-path=/tmp/" + bad}, {"--socket-path", "UTF-8"}},
-       {{"serve", "--transport=unix", "--socket-path=/tmp/" + bad}, {"bench serve: error: --socket-path", "UTF-8"}}});
+       // In a missing directory: were the path accepted, serve would fail at once, not serve on.
+       {{"serve", "--transport=unix", "--socket-path=/nonexistent-dir/" + bad}, {"bench serve: error: --socket-path", "UTF-8"}}});
 }
 
 TEST(ParseChecks, BadSourcesAndHostNameTheFlagAndTheFix) {
@@ -141,19 +160,6 @@ Outcome under_fd_limit(int limit, const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"/usr/bin/prlimit", fmt::format("--nofile={}:{}", limit, limit), BENCH_PATH};
   argv.insert(argv.end(), args.begin(), args.end());
   return run(argv);
-}
-
-// A port held by a listener here: a run that gets past every check fails to bind it, at once.
-std::string busy_port_flag(UniqueFd& holder) {
-  holder = UniqueFd(::socket(AF_INET, SOCK_STREAM, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(holder.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  EXPECT_EQ(::listen(holder.get(), 1), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(holder.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-  return fmt::format("--port={}", ntohs(addr.sin_port));
 }
 
 // The fd-limit advice names values that pass: under `ulimit -n 64` it suggested the defaults
