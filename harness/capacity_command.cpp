@@ -91,9 +91,6 @@ std::optional<RunOptions> parse_capacity_options(int argc, char** argv, int& exi
       [&flags](const RunOptions& o) {
         flags.slo = parse_slo(flags.slo_text);
         if (o.load.rate > 0) throw UsageError("bench capacity chooses the rates itself; drop --rate");
-        // Its probes write no .hgrm: the flag would be accepted and its file never written.
-        if (!o.hgrm_path.empty())
-          throw UsageError("bench capacity writes no --hgrm (each probe's percentiles are in --json); drop --hgrm");
       });
 }
 
@@ -126,6 +123,14 @@ int capacity_command(int argc, char** argv) {
   };
   std::string notes;
   std::vector<std::string> unwritten;
+  // A failed write (disk full) keeps the other file, the other backends' searches and the notes.
+  const auto write_output = [&](const char* flag, const std::string& path, const std::string& content) {
+    try {
+      write_file_atomically(path, content);
+    } catch (const std::exception& e) {
+      unwritten.push_back(fmt::format("{}: {}", flag, e.what()));
+    }
+  };
   for (const SkippedBackend& s : skipped) notes += fmt::format("{} skipped: {}\n", s.name, s.reason);
   for (const std::string& backend : o.backends()) {
     if (std::any_of(skipped.begin(), skipped.end(), [&](const SkippedBackend& s) { return s.name == backend; }))
@@ -185,12 +190,12 @@ int capacity_command(int argc, char** argv) {
         results["capacity_precision"] = kCapacityPrecision;
         results["slo"] = slo;
         results["probes"] = all;
-        try {  // a failed write (disk full) keeps the other backends' searches and the notes
-          write_file_atomically(path_for(o, o.json_path, backend), doc.dump(2) + "\n");
-        } catch (const std::exception& e) {
-          unwritten.push_back(fmt::format("--json: {}", e.what()));
-        }
+        write_output("--json", path_for(o, o.json_path, backend), doc.dump(2) + "\n");
       }
+      // The closed-loop probe's latency distribution, as the JSON is its document (the flag was
+      // accepted and no file written).
+      if (!o.hgrm_path.empty())
+        write_output("--hgrm", path_for(o, o.hgrm_path, backend), to_hgrm(probes.front().record.load.latency));
       if (!complete) {
         if (!notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
         return report_unwritten(unwritten, stop_signal() ? kExitInterrupted : kExitFailed);

@@ -30,7 +30,7 @@ void expect_output_refused(const Outcome& o, const std::string& mentions) {
   EXPECT_TRUE(tagged_processes().empty()) << "a process was left running";
 }
 
-// The commands that write --json (and --hgrm, but for capacity), each refusing before it runs.
+// The commands that write --json and --hgrm, each refusing before it runs.
 const std::vector<std::vector<std::string>>& output_commands() {
   static const std::vector<std::vector<std::string>> all = {
       {"--backend=epoll", "--clients=1", "--duration=0.2", "--warmup=0"},
@@ -67,7 +67,6 @@ TEST(OutputFiles, NonRegularOrTooLongTargetsAreRefusedBeforeAnythingRuns) {
   const std::size_t before = files_in(dir.path());
   for (const auto& command : output_commands()) {
     for (const char* flag : {"--json", "--hgrm"}) {
-      if (command.front() == "capacity" && std::string(flag) == "--hgrm") continue;  // refused apart
       for (const BadTarget& t : targets) {
         SCOPED_TRACE(command.front() + " " + flag + "=" + t.path.substr(0, 40));
         auto args = command;
@@ -109,13 +108,17 @@ TEST(OutputFiles, OneFileNamedByTwoOutputsIsRefused) {
   EXPECT_EQ(files_in(dir.path()), 2u) << "a result file was written";
 }
 
-// `bench capacity` writes no .hgrm: --hgrm was accepted and its file never written.
-TEST(OutputFiles, CapacityRefusesHgrm) {
+// `bench capacity` accepted --hgrm and wrote nothing: it writes its closed-loop probe's
+// distribution (the probe its JSON describes).
+TEST(OutputFiles, CapacityWritesTheClosedLoopProbesHgrm) {
   TempDir dir;
-  const Outcome o = bench({"capacity", "--slo=p99<=1ms", "--backend=epoll", "--clients=1", "--duration=0.2",
-                           "--warmup=0", "--max-probes=3", "--hgrm=" + dir.file("r.hgrm")});
-  expect_output_refused(o, "--hgrm");
-  EXPECT_EQ(files_in(dir.path()), 0u);
+  const Outcome o = bench({"capacity", "--slo=p99<=1s", "--backend=epoll", "--clients=1", "--duration=0.2",
+                           "--warmup=0", "--max-probes=3", "--counters=off", "--json=" + dir.file("r.json"),
+                           "--hgrm=" + dir.file("r.hgrm")});
+  EXPECT_EQ(o.exit_code, 0) << o.out << o.err;
+  EXPECT_TRUE(slurp(dir.file("r.hgrm")).starts_with(fmt::format("{:>12} {:>14}", "Value", "Percentile")))
+      << slurp(dir.file("r.hgrm"));
+  EXPECT_EQ(read_json(dir.file("r.json"))["kind"], "capacity");
 }
 
 // A full disk at the final write (fsync fails with ENOSPC): the table and its notes are still
