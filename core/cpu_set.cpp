@@ -34,7 +34,13 @@ CpuList parse_cpu_list(const std::string& text) {
       throw bad();
     }
     if (lo < 0 || hi < lo || hi >= CPU_SETSIZE) throw bad();
-    for (int c = lo; c <= hi; ++c) cpus.push_back(c);
+    // A core listed twice would get two pinned loops (or threads) as if it were two cores: the
+    // per-CPU caps count it twice, and the CPU share is reported against twice its capacity.
+    for (int c = lo; c <= hi; ++c) {
+      if (std::ranges::find(cpus, c) != cpus.end())
+        throw UsageError(fmt::format("CPU {} is listed twice in '{}'; list each core once, e.g. 0,1 or 0-3", c, text));
+      cpus.push_back(c);
+    }
     pos = end + 1;
   }
   if (cpus.empty()) throw bad();

@@ -122,6 +122,15 @@ int capacity_command(int argc, char** argv) {
     header_printed = true;
   };
   std::string notes;
+  std::vector<std::string> unwritten;
+  // A failed write (disk full) keeps the other file, the other backends' searches and the notes.
+  const auto write_output = [&](const char* flag, const std::string& path, const std::string& content) {
+    try {
+      write_file_atomically(path, content);
+    } catch (const std::exception& e) {
+      unwritten.push_back(fmt::format("{}: {}", flag, e.what()));
+    }
+  };
   for (const SkippedBackend& s : skipped) notes += fmt::format("{} skipped: {}\n", s.name, s.reason);
   for (const std::string& backend : o.backends()) {
     if (std::any_of(skipped.begin(), skipped.end(), [&](const SkippedBackend& s) { return s.name == backend; }))
@@ -181,9 +190,16 @@ int capacity_command(int argc, char** argv) {
         results["capacity_precision"] = kCapacityPrecision;
         results["slo"] = slo;
         results["probes"] = all;
-        write_file_atomically(path_for(o, o.json_path, backend), doc.dump(2) + "\n");
+        write_output("--json", path_for(o, o.json_path, backend), doc.dump(2) + "\n");
       }
-      if (!complete) return stop_signal() ? kExitInterrupted : kExitFailed;
+      // The closed-loop probe's latency distribution, as the JSON is its document (the flag was
+      // accepted and no file written).
+      if (!o.hgrm_path.empty())
+        write_output("--hgrm", path_for(o, o.hgrm_path, backend), to_hgrm(probes.front().record.load.latency));
+      if (!complete) {
+        if (!notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
+        return report_unwritten(unwritten, stop_signal() ? kExitInterrupted : kExitFailed);
+      }
     } catch (const UsageError& e) {
       return fail_with(e.what(), kExitUsage);
     } catch (const std::exception& e) {
@@ -191,7 +207,7 @@ int capacity_command(int argc, char** argv) {
     }
   }
   if (!notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
-  return 0;
+  return report_unwritten(unwritten, 0);
 }
 
 }  // namespace mux

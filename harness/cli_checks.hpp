@@ -1,6 +1,8 @@
 #pragma once
 // CLI11 validators shared by the commands' flags.
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -9,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "core/distribution.hpp"
+#include "core/usage_error.hpp"
 
 namespace mux {
 
@@ -74,6 +77,35 @@ inline bool is_valid_utf8(std::string_view text) {
     i += len;
   }
   return true;
+}
+
+// A whole number from 0 to `max`, in decimal digits only. CLI11 reads an unsigned flag with
+// strtoull, which takes "-1" as 2^64 - 1 and clamps 2^64 and beyond to it, silently.
+inline CLI::Validator WholeNumber(std::uint64_t max = UINT64_MAX) {
+  return CLI::Validator(
+      [max](std::string& text) -> std::string {
+        std::uint64_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto [stop, error] = std::from_chars(text.data(), end, value);
+        if (text.empty() || error != std::errc() || stop != end || value > max)
+          return fmt::format("'{}' is not a whole number from 0 to {}; give one in decimal digits", text, max);
+        return {};
+      },
+      fmt::format("UINT:0..{}", max));
+}
+
+// `--name=` with nothing after '=': CLI11 then takes the next argument as the value, so
+// `--json= --clients=5` wrote a file named "--clients=5" and ran the default 100 clients.
+// Throws UsageError naming the first such flag of argv[1..] (up to a "--").
+inline void refuse_empty_values(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") return;
+    if (arg.starts_with("--") && arg.size() > 3 && arg.find('=') == arg.size() - 1) {
+      const std::string_view flag = arg.substr(0, arg.size() - 1);
+      throw UsageError(fmt::format("{}= has no value; give {}=VALUE, or drop {}", flag, flag, flag));
+    }
+  }
 }
 
 // CLI11 validator for a text flag that reaches the JSON: refuses malformed UTF-8 at parse time.

@@ -385,13 +385,21 @@ void mark_unresponsive(RunRecord& r, const MeasuredServer& server) {
   r.complete = false;
 }
 
-void publish(const RunOptions& o, const RunRecord& record, const nlohmann::ordered_json& environment) {
+std::vector<std::string> publish(const RunOptions& o, const RunRecord& record, const nlohmann::ordered_json& environment) {
   std::fputs(table_row(o, record).c_str(), stdout);
   std::fflush(stdout);
-  if (!o.json_path.empty())
-    write_file_atomically(path_for(o, o.json_path, record.backend), to_json(o, record, environment).dump(2) + "\n");
-  if (!o.hgrm_path.empty())
-    write_file_atomically(path_for(o, o.hgrm_path, record.backend), to_hgrm(record.load.latency));
+  std::vector<std::string> failed;
+  const auto write = [&](const char* flag, const std::string& path, const std::function<std::string()>& content) {
+    if (path.empty()) return;
+    try {
+      write_file_atomically(path_for(o, path, record.backend), content());
+    } catch (const std::exception& e) {
+      failed.push_back(fmt::format("{}: {}", flag, e.what()));
+    }
+  };
+  write("--json", o.json_path, [&] { return to_json(o, record, environment).dump(2) + "\n"; });
+  write("--hgrm", o.hgrm_path, [&] { return to_hgrm(record.load.latency); });
+  return failed;
 }
 
 }  // namespace mux

@@ -252,10 +252,9 @@ int mpi_load_command(int argc, char** argv) {
     const RunRecord record =
         measure_mpi(o, o.backend, parse_target(o.target), world, world.root() ? header_once(o) : std::function<void()>());
     if (!world.root()) return 0;
-    publish(o, record, environment);
+    const std::vector<std::string> unwritten = publish(o, record, environment);
     if (const std::string notes = table_notes(o, record); !notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
-    std::fflush(stdout);
-    const int code = record.complete ? 0 : stop_signal() ? kExitInterrupted : kExitFailed;
+    const int code = report_unwritten(unwritten, record.complete ? 0 : stop_signal() ? kExitInterrupted : kExitFailed);
     if (a_rank_never_reported(record)) world.abort(code);
     return code;
   } catch (const UsageError& e) {

@@ -10,6 +10,7 @@
 // that accepts: with --host=0.0.0.0 or ::, every interface address of rank 0's host, loopback
 // only for ranks on that same host.
 #include <algorithm>
+#include <iterator>
 #include <cstdio>
 #include <sstream>
 
@@ -103,6 +104,7 @@ int serve_and_coordinate(const MpiWorld& world, RunOptions& o, const std::vector
   const auto environment = describe_environment();
   const auto print_header = header_once(o);
   std::string notes;
+  std::vector<std::string> unwritten;
   for (const SkippedBackend& s : skipped) notes += fmt::format("{} skipped: {}\n", s.name, s.reason);
   int code = 0;
   for (const std::string& backend : o.backends()) {
@@ -116,7 +118,7 @@ int serve_and_coordinate(const MpiWorld& world, RunOptions& o, const std::vector
         ordered = true;
         return measure_mpi(o, backend, local, world, print_header, {.root_serves = true, .server = &server, .rank_error = {}});
       });
-      publish(o, record, environment);
+      std::ranges::move(publish(o, record, environment), std::back_inserter(unwritten));
     } catch (const UsageError& e) {
       if (!ordered) world.broadcast_text(kOrderStop);
       return fail_with(e.what(), kExitUsage);
@@ -137,8 +139,7 @@ int serve_and_coordinate(const MpiWorld& world, RunOptions& o, const std::vector
   }
   world.broadcast_text(kOrderEnd);
   if (!notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
-  std::fflush(stdout);
-  return code;
+  return report_unwritten(unwritten, code);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "harness/options.hpp"
 
 #include <cstdio>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -31,6 +32,7 @@ template <typename Options>
 std::optional<Options> finish_parse(CLI::App& app, int argc, char** argv, Options& options, int& exit_code,
                                     const std::function<void()>& after = {}) {
   try {
+    refuse_empty_values(argc, argv);
     app.parse(argc, argv);
     if (after) after();
     exit_code = 0;
@@ -48,8 +50,14 @@ std::optional<Options> finish_parse(CLI::App& app, int argc, char** argv, Option
   return std::nullopt;
 }
 
-CpuList cpus_or(const std::string& text, const CpuList& fallback) {
-  return text.empty() ? fallback : parse_cpu_list(text);
+// A CPU list flag (--server-cpus, --client-cpus): its errors name the flag.
+CpuList cpus_of(const char* flag, const std::string& text, const CpuList& fallback) {
+  if (text.empty()) return fallback;
+  try {
+    return parse_cpu_list(text);
+  } catch (const UsageError& e) {
+    throw UsageError(fmt::format("{}={}: {}", flag, text, e.what()));
+  }
 }
 
 // --server-cmd: any server as a backend. `bench`'s own server flags do not reach it.
@@ -63,9 +71,11 @@ void add_server_cmd_flags(CLI::App& app, RunOptions& o, ServerCmdFlags& f) {
                          "run this command as the server instead of a backend: {port} (required), {host} and {cpus} "
                          "are filled in; it runs in its own process group pinned to --server-cpus, must stay in the "
                          "foreground and listen on {host}:{port} (with --transport=unix: on the socket {path}, "
-                         "required instead); its whole process tree's CPU and kernel counters are measured");
+                         "required instead); its whole process tree's CPU and kernel counters are measured")
+              ->check(Utf8Text());
   app.add_option("--server-name", f.name, "--server-cmd: its name in the table and the JSON (default: the command's "
-                                          "program name)");
+                                          "program name)")
+      ->check(Utf8Text());
   app.add_option("--server-start-timeout", o.server_start_timeout_s,
                  "--server-cmd: seconds to wait until it accepts connections")
       ->check(FiniteRange(0.1, 3600.0))->capture_default_str();
@@ -158,7 +168,8 @@ void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
       ->check(CLI::IsMember({arrival_name(Arrival::constant), arrival_name(Arrival::poisson)}))
       ->default_str(arrival_name(o.load.arrival));
   app.add_option("--seed", o.load.seed, "seed for Poisson arrivals, drawn message sizes and the payloads' bytes "
-                 "(and so drawn work); 1 sends the bytes earlier versions sent")->capture_default_str();
+                 "(and so drawn work); 1 sends the bytes earlier versions sent")
+      ->check(WholeNumber())->capture_default_str();
   app.add_option("--idle", o.load.idle, "extra connections held open and silent beside the clients (Brecht et al.'s "
                                    "experiment: select and poll pay for every watched fd)")
       ->check(CLI::Range(0, 10'000'000))->capture_default_str();
@@ -167,7 +178,7 @@ void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
       ->check(CLI::Range(0, 1'000'000'000))->capture_default_str();
   app.add_option("--sources", o.sources, "local addresses to connect from, comma-separated; auto: 127.0.0.1, "
                                          "then 127.0.0.2... when one address runs out of ports")
-      ->capture_default_str();
+      ->check(Utf8Text())->capture_default_str();
   app.add_option("--duration", o.load.duration_s, "seconds measured")->check(FiniteRange(0.01, 86400.0))->capture_default_str();
   app.add_option("--warmup", o.load.warmup_s, "seconds of load before measuring (discarded)")->check(FiniteRange(0.0, 3600.0))->capture_default_str();
   app.add_option("--timeout", o.load.timeout_s, "seconds a request may stay unanswered before it counts as an error")
@@ -216,7 +227,7 @@ void check_work_protocol(const Distribution& work_us, const std::string& protoco
 }
 
 void finish_load_flags(RunOptions& o, const LoadFlags& f, const CpuList& default_client_cpus) {
-  o.load.cpus = f.client_cpus.empty() ? default_client_cpus : parse_cpu_list(f.client_cpus);
+  o.load.cpus = cpus_of("--client-cpus", f.client_cpus, default_client_cpus);
   if (o.load.threads == 0) o.load.threads = o.load.cpus.size();
   if (o.loadgen_processes > o.load.clients)
     throw UsageError(fmt::format("--loadgen-processes={} is more than --clients={}: each load process needs a client; "
@@ -245,7 +256,7 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
   app.add_option("--host", o.host,
                  "address the server binds and the clients connect to; 0.0.0.0 or :: bind every local address, and "
                  "the clients then connect to 127.0.0.1 or ::1")
-      ->capture_default_str();
+      ->check(Utf8Text())->capture_default_str();
   app.add_option("--port", o.port, "server port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
   add_transport_flags(app, o.transport, o.socket_path);
   app.add_option("--server-cpus", server_cpus, "cores for the server process, e.g. 0 or 0-1 (default: first half)");
@@ -258,7 +269,7 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
   if (add_flags) add_flags(app);
   return finish_parse(app, argc, argv, o, exit_code, [&] {
     const CpuSplit split = default_cpu_split();
-    o.server_cpus = cpus_or(server_cpus, split.server);
+    o.server_cpus = cpus_of("--server-cpus", server_cpus, split.server);
     finish_load_flags(o, flags, split.client);
     check_work_protocol(o.load.work_us, o.load.protocol);
     finish_server_cmd_flags(app, o, server_cmd);
@@ -280,8 +291,9 @@ std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_co
   app.add_option("--target", o.target,
                  "HOST:PORT of the server: an address or a host name, e.g. 127.0.0.1:8080, [::1]:8080, "
                  "server.example:8080; or unix:PATH, a Unix domain socket")
-      ->required();
-  app.add_option("--label", o.backend, "name of the server in the table and the JSON")->capture_default_str();
+      ->required()->check(Utf8Text());
+  app.add_option("--label", o.backend, "name of the server in the table and the JSON")
+      ->check(Utf8Text())->capture_default_str();
   add_load_flags(app, o, flags);
   std::string expect_body;
   // The server's drawn work, as `bench serve --work-us` was given it: only to split the latency
@@ -292,7 +304,8 @@ std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_co
          "latency of short and long requests is reported apart; e.g. bimodal:0.9:0:2000")
       ->check(DistributionWithin(0, kMaxWorkUs, false));
   auto* expect_body_flag = app.add_option("--expect-body", expect_body, "http: the response body every reply must "
-                                          "carry, compared byte for byte (default: any body, its length checked)");
+                                          "carry, compared byte for byte (default: any body, its length checked)")
+                              ->check(Utf8Text());
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
     if (expect_body_flag->count() > 0) {
       if (o.load.protocol != "http")
@@ -306,60 +319,6 @@ std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_co
     if (target.is_unix()) o.transport = kTransportUnix;
     finish_load_flags(o, flags, allowed_cpus());
   });
-}
-
-namespace {
-
-std::pair<std::string, std::uint16_t> split_host_port(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || colon + 1 == text.size())
-    throw UsageError(fmt::format("--target={} has no port; write HOST:PORT, e.g. 127.0.0.1:8080", text));
-  int port = 0;
-  try {
-    port = std::stoi(text.substr(colon + 1));
-  } catch (const std::exception&) {
-    port = -1;
-  }
-  if (port <= 0 || port > 65535)
-    throw UsageError(fmt::format("--target={}: the port must be 1..65535", text));
-  return {text.substr(0, colon), static_cast<std::uint16_t>(port)};
-}
-
-}  // namespace
-
-SocketAddress parse_target(const std::string& text) {
-  if (text.starts_with(kUnixAddressPrefix)) {
-    try {
-      return SocketAddress::unix_socket(text.substr(kUnixAddressPrefix.size()));
-    } catch (const UsageError& e) {
-      throw UsageError(fmt::format("--target={}: {}", text, e.what()));
-    }
-  }
-  const auto [host, port] = split_host_port(text);
-  return SocketAddress::parse(host, port);
-}
-
-SocketAddress resolve_target(const std::string& text) {
-  if (text.starts_with(kUnixAddressPrefix)) return parse_target(text);  // a path: nothing to resolve
-  const auto [host, port] = split_host_port(text);
-  std::vector<SocketAddress> candidates;
-  try {
-    candidates = SocketAddress::resolve(host, port);
-  } catch (const UsageError& e) {
-    throw UsageError(fmt::format("--target={}: {}", text, e.what()));
-  }
-  if (candidates.size() == 1) return candidates.front();
-  // A name with several addresses (localhost: 127.0.0.1 and ::1): the first one a server
-  // listens on, as a browser would; none: the first, whose connect error the run reports.
-  const SocketAddress* listening = first_accepting(candidates, std::chrono::milliseconds(1000));
-  return listening != nullptr ? *listening : candidates.front();
-}
-
-void check_local_host(const std::string& host) {
-  if (!SocketAddress::parse(host, 0).is_local())
-    throw UsageError(fmt::format("--host={} is not an address of this machine, so the server cannot bind it; use "
-                                 "127.0.0.1 (the default), ::1, 0.0.0.0, :: or an address of one of its interfaces",
-                                 host));
 }
 
 std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit_code) {
@@ -388,7 +347,7 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
         return SyscallCounterHandoff::parse(v) ? std::string() : std::string("expected PROCESSES_FD,COUNTS_FD,SLOT,MIGRATIONS");
       });
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
-    if (!cpus.empty()) o.cpus = parse_cpu_list(cpus);
+    o.cpus = cpus_of("--server-cpus", cpus, {});
     check_work_protocol(o.work_us, o.protocol);
     check_transport_flags(app, o.transport, o.socket_path);
     o.shape.unix_socket = o.transport == kTransportUnix;

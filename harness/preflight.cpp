@@ -1,7 +1,6 @@
 #include "harness/preflight.hpp"
 
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -14,6 +13,8 @@
 #include "core/echo_protocol.hpp"
 #include "core/limits.hpp"
 #include "core/net.hpp"
+#include "harness/atomic_file.hpp"
+#include "harness/report.hpp"
 #include "harness/server_shape.hpp"
 #include "harness/transport.hpp"
 
@@ -48,35 +49,67 @@ std::uint64_t memory_available_bytes() {
   return UINT64_MAX;
 }
 
+// The server side of check_fds: how many processes it has, on how many CPUs, and whether its
+// backend can have more than one (a backend without event loops runs in one process).
+struct ServerSide {
+  std::uint64_t processes = 0;  // 0: not ours to check (`bench load`, the load side alone)
+  std::size_t cpus = 1;
+  bool can_split = false;
+};
+
 // The fd limit is per process: the connections must fit in each load process's share and, for
 // `bench`, in each server process's (with --server-processes the kernel spreads them: reuseport
 // hashes, handoff and shared balance; a 10% margin covers the spread measured). Where they do
-// not, the message names the process counts that hold them.
-void check_fds(const RunOptions& o, std::uint64_t connections, std::uint64_t server_processes) {
+// not, the message names values that pass this check and the others a run makes: process
+// counts within their caps (--loadgen-processes up to --clients and 1024, --server-processes up
+// to 4 per server CPU, with the CPUs for them), a limit, or a client count of at least 1.
+void check_fds(const RunOptions& o, std::uint64_t connections, const ServerSide& server) {
   const std::uint64_t limit = raise_fd_limit();  // the server child raises its own the same way
   const std::uint64_t per_process = limit > kSpareFds ? limit - kSpareFds : 0;
-  const std::uint64_t loadgen = o.loadgen_processes;
-  const std::uint64_t load_share = (connections + loadgen - 1) / loadgen;
-  const std::uint64_t server_share =
-      server_processes <= 1 ? connections : (connections + server_processes - 1) / server_processes * 11 / 10;
-  const bool load_fits = load_share <= per_process;
-  const bool server_fits = server_processes == 0 || server_share <= per_process;
+  const auto load_share = [&](std::uint64_t n) { return (connections + n - 1) / n; };
+  const auto server_share = [&](std::uint64_t n) { return n <= 1 ? connections : (connections + n - 1) / n * 11 / 10; };
+  const bool load_fits = load_share(o.loadgen_processes) <= per_process;
+  const bool server_fits = server.processes == 0 || server_share(server.processes) <= per_process;
   if (load_fits && server_fits) return;
-  const auto processes_for = [&](std::uint64_t margin_pct) {
-    return per_process == 0 ? 0 : (connections * (100 + margin_pct) / 100 + per_process - 1) / per_process;
+  std::vector<std::string> fixes;
+  // The fewest processes that hold the connections, within the flag's cap; 0: none does.
+  const auto fewest = [&](std::uint64_t from, std::uint64_t cap, const auto& share) -> std::uint64_t {
+    for (std::uint64_t n = std::max<std::uint64_t>(from, 1); per_process > 0 && n <= cap; ++n)
+      if (share(n) <= per_process) return n;
+    return 0;
   };
-  std::string split;
-  if (!load_fits) split += fmt::format("--loadgen-processes={}", std::max<std::uint64_t>(processes_for(0), loadgen));
-  if (!server_fits)
-    split += fmt::format("{}--server-processes={} (at most 4 per server CPU: widen --server-cpus if needed)",
-                         split.empty() ? "" : " ", std::max<std::uint64_t>(processes_for(10), server_processes));
+  const std::uint64_t loadgen = load_fits ? o.loadgen_processes
+                                          : fewest(o.loadgen_processes, std::min<std::uint64_t>(o.load.clients, 1024), load_share);
+  const CpuList allowed = allowed_cpus();
+  const std::uint64_t servers = server_fits || !server.can_split
+                                    ? (server_fits ? server.processes : 0)
+                                    : fewest(server.processes, kMaxLoopsPerCpu * allowed.size(), server_share);
+  if (loadgen > 0 && (server_fits || servers > 0)) {
+    std::string split = "split them over processes:";
+    if (!load_fits) split += fmt::format(" --loadgen-processes={}", loadgen);
+    if (!server_fits) {
+      split += fmt::format(" --server-processes={}", servers);
+      const std::size_t cpus = (servers + kMaxLoopsPerCpu - 1) / kMaxLoopsPerCpu;  // at most 4 per server CPU
+      if (cpus > server.cpus)
+        split += fmt::format(" --server-cpus={}", format_cpu_list(CpuList(allowed.begin(), allowed.begin() + static_cast<std::ptrdiff_t>(cpus))));
+    }
+    fixes.push_back(split + " (beyond ~28,000 connections, with several --sources)");
+  }
+  fixes.push_back(fmt::format("raise the limit to {} (`ulimit -n {}`; above the hard limit only as root with "
+                              "CAP_SYS_RESOURCE, up to fs.nr_open={})",
+                              connections + kSpareFds, connections + kSpareFds, read_number("/proc/sys/fs/nr_open", 0)));
+  // The most connections the processes as given hold, less the idle ones: the clients left.
+  std::uint64_t most = per_process * o.loadgen_processes;
+  if (server.processes > 1) most = std::min(most, (10 * per_process + 9) / 11 * server.processes);
+  else if (server.processes == 1) most = std::min(most, per_process);
+  if (most > o.load.idle) fixes.push_back(fmt::format("use at most --clients={}", most - o.load.idle));
+  std::string advice;
+  for (const std::string& fix : fixes) advice += (advice.empty() ? "" : "; or ") + fix;
   throw UsageError(fmt::format(
       "{} connections (--clients + --idle) need about {} open files in one {} process but the limit is {} per "
-      "process and this process may not raise it; split them over processes: {}, beyond ~28,000 with several "
-      "--sources; or raise the hard limit (as root with CAP_SYS_RESOURCE: `ulimit -Hn {}`, up to fs.nr_open={}); "
-      "or use at most --clients={}",
-      connections, (load_fits ? server_share : load_share) + kSpareFds, load_fits ? "server" : "load generator",
-      limit, split, connections + kSpareFds, read_number("/proc/sys/fs/nr_open", 0), per_process));
+      "process and this process may not raise it; {}",
+      connections, (load_fits ? server_share(server.processes) : load_share(o.loadgen_processes)) + kSpareFds,
+      load_fits ? "server" : "load generator", limit, advice));
 }
 
 void check_threads(std::string_view backend, std::uint64_t clients) {
@@ -110,19 +143,6 @@ void check_memory(const RunOptions& o) {
     throw UsageError(fmt::format("--clients={} with --message-size={} may need {} MiB of memory but {} MiB are "
                                  "available; use fewer clients or smaller messages",
                                  o.load.clients, o.load.message_size.to_string(), need >> 20, have >> 20));
-}
-
-// An output file (--json, --hgrm) is written only after the run: find an unwritable one now,
-// before minutes of measurement are lost to it.
-void check_output_path(const char* flag, const std::string& path) {
-  if (path.empty()) return;
-  const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || ::access(dir.c_str(), W_OK) != 0)
-    throw UsageError(fmt::format("cannot write {}={}: directory {} does not exist or is not writable; create it "
-                                 "or choose another path",
-                                 flag, path, dir));
 }
 
 }  // namespace
@@ -165,13 +185,22 @@ std::vector<SocketAddress> plan_sources(const RunOptions& o, const SocketAddress
   if (o.sources != "auto") {
     for (std::size_t pos = 0; pos <= o.sources.size();) {
       const std::size_t end = std::min(o.sources.find(',', pos), o.sources.size());
-      sources.push_back(SocketAddress::parse(o.sources.substr(pos, end - pos), 0));
+      const std::string item = o.sources.substr(pos, end - pos);
+      if (item.empty())
+        throw UsageError(fmt::format("--sources={}: an address is missing between commas; list local addresses "
+                                     "separated by single commas, e.g. --sources=127.0.0.1,127.0.0.2",
+                                     o.sources));
+      try {
+        sources.push_back(SocketAddress::parse(item, 0));
+      } catch (const UsageError& e) {
+        throw UsageError(fmt::format("--sources={}: {}", o.sources, e.what()));
+      }
       // A loopback target is reached from loopback sources only; another from this machine's
       // own addresses (bind() refuses any other).
       const SocketAddress& s = sources.back();
       if (s.family() != target.family() || (target.is_loopback() ? !s.is_loopback() : !s.is_local()))
         throw UsageError(fmt::format("--sources: {} is not a {} address of the target's family ({})",
-                                     o.sources.substr(pos, end - pos),
+                                     item,
                                      target.is_loopback() ? "loopback" : "local", target.to_string()));
       pos = end + 1;
     }
@@ -208,7 +237,7 @@ std::vector<SkippedBackend> preflight(const RunOptions& o) {
       const std::size_t server_cpus = o.server_cpus.empty() ? default_cpu_split().server.size() : o.server_cpus.size();
       const ServerShape shape = resolve_server_shape(entry, o.server_shape, server_cpus);
       check_server_process_fds(shape, o.load.clients + o.load.idle);
-      check_fds(o, o.load.clients + o.load.idle, shape.processes);
+      check_fds(o, o.load.clients + o.load.idle, {shape.processes, server_cpus, entry.capabilities.multi_loop});
     } catch (const UsageError& e) {
       if (o.backend != "all") throw;
       skipped.push_back({name, e.what()});
@@ -219,10 +248,14 @@ std::vector<SkippedBackend> preflight(const RunOptions& o) {
                                  skipped.front().reason));
   // The load side alone (each server's side was checked with its shape above; `bench load`'s
   // server is not ours to check).
-  check_fds(o, o.load.clients + o.load.idle, 0);
+  check_fds(o, o.load.clients + o.load.idle, {});
   check_memory(o);
-  check_output_path("--json", o.json_path);
-  check_output_path("--hgrm", o.hgrm_path);
+  // Each backend's files (with --backend=all, path_for names one per backend).
+  std::vector<OutputFile> outputs;
+  for (const std::string& backend : o.backends())
+    for (const auto& [flag, path] : {std::pair{"--json", &o.json_path}, std::pair{"--hgrm", &o.hgrm_path}})
+      if (!path->empty()) outputs.push_back({flag, path_for(o, *path, backend)});
+  check_output_files(outputs);
   return skipped;
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <iterator>
 #include <optional>
 
 #include <fmt/format.h>
@@ -20,6 +21,12 @@ namespace mux {
 int fail_with(const std::string& message, int code) {
   std::fputs(fmt::format("bench: error: {}\n", message).c_str(), stderr);
   return code;
+}
+
+int report_unwritten(const std::vector<std::string>& unwritten, int exit_code) {
+  std::fflush(stdout);  // the table and its notes first: the results the files would have held
+  for (const std::string& line : unwritten) fail_with(line, kExitFailed);
+  return unwritten.empty() || exit_code != 0 ? exit_code : kExitFailed;
 }
 
 // The table header goes out once the first load generator has connected: a run that
@@ -90,6 +97,7 @@ int run_command(int argc, char** argv) {
   const auto environment = describe_environment();
   const auto print_header = header_once(o);
   std::string notes;
+  std::vector<std::string> unwritten;  // outputs a final write failed for: said after the notes
   for (const SkippedBackend& s : skipped) notes += fmt::format("{} skipped: {}\n", s.name, s.reason);
   for (const std::string& backend : o.backends()) {
     if (std::any_of(skipped.begin(), skipped.end(), [&](const SkippedBackend& s) { return s.name == backend; }))
@@ -97,7 +105,7 @@ int run_command(int argc, char** argv) {
     RunRecord record;
     try {
       record = run_backend(o, backend, print_header);
-      publish(o, record, environment);
+      std::ranges::move(publish(o, record, environment), std::back_inserter(unwritten));
     } catch (const UsageError& e) {
       return fail_with(e.what(), kExitUsage);
     } catch (const std::exception& e) {
@@ -110,7 +118,7 @@ int run_command(int argc, char** argv) {
     }
   }
   if (!notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
-  return exit_code;
+  return report_unwritten(unwritten, exit_code);
 }
 
 int load_command(int argc, char** argv) {
@@ -124,9 +132,9 @@ int load_command(int argc, char** argv) {
     pin_process(o.load.cpus);
     const auto environment = describe_environment();
     const RunRecord record = measure(o, o.backend, parse_target(o.target), nullptr, header_once(o));
-    publish(o, record, environment);
+    const std::vector<std::string> unwritten = publish(o, record, environment);
     if (const std::string notes = table_notes(o, record); !notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
-    return record.complete ? 0 : stop_signal() ? kExitInterrupted : kExitFailed;
+    return report_unwritten(unwritten, record.complete ? 0 : stop_signal() ? kExitInterrupted : kExitFailed);
   } catch (const UsageError& e) {
     return fail_with(e.what(), kExitUsage);
   } catch (const std::exception& e) {

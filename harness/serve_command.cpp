@@ -49,6 +49,15 @@ void say(int fd, const std::string& line) {
   }
 }
 
+// An error ends the server: to `bench` on its pipe ("error MESSAGE", serve_protocol), or to a
+// user in the form every command's errors take.
+void report_error(int ready_fd, const std::string& message) {
+  if (ready_fd >= 0)
+    say(ready_fd, fmt::format("error {}\n", message));
+  else
+    std::fputs(fmt::format("bench serve: error: {}\n", message).c_str(), stderr);
+}
+
 // What the control thread reads: the server's CPU (every process), its connections accepted so
 // far (every loop) and its kernel counters.
 struct ServerReadings {
@@ -257,10 +266,10 @@ int serve_command(int argc, char** argv) {
       say(-1, fmt::format("stopped; {}\n", stats.dump()));
     return 0;
   } catch (const UsageError& e) {
-    say(o.ready_fd < 0 ? STDERR_FILENO : o.ready_fd, fmt::format("error {}\n", e.what()));
+    report_error(o.ready_fd, e.what());
     return kExitUsage;
   } catch (const std::exception& e) {
-    say(o.ready_fd < 0 ? STDERR_FILENO : o.ready_fd, fmt::format("error {} server failed: {}\n", o.backend, e.what()));
+    report_error(o.ready_fd, fmt::format("{} server failed: {}", o.backend, e.what()));
     return kExitFailed;
   }
 }

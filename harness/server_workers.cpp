@@ -58,7 +58,7 @@ bool stop_requested(int stop_fd) {
   try {
     run_loops(mine);
   } catch (const std::exception& e) {
-    std::fputs(fmt::format("bench serve: worker {} failed: {}\n", p, e.what()).c_str(), stderr);
+    std::fputs(fmt::format("bench serve: error: worker {} failed: {}\n", p, e.what()).c_str(), stderr);
     code = 1;
   }
   ::_exit(code);  // not exit(): the first process's objects are not this one's to destroy

@@ -163,7 +163,7 @@ std::optional<int> parse_sweep_flags(int argc, char** argv, SweepOptions& o) {
   app.add_option("--duration", o.duration_s, "seconds measured per run")->check(FiniteRange(0.01, 86400.0))->capture_default_str();
   app.add_option("--warmup", o.warmup_s, "seconds of warm-up per run")->check(FiniteRange(0.0, 3600.0))->capture_default_str();
   app.add_option("--protocol", o.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
-  app.add_option("--seed", o.seed, "seed of the run order (default: random, recorded in sweep.json)");
+  app.add_option("--seed", o.seed, "seed of the run order (default: random, recorded in sweep.json)")->check(WholeNumber());
   app.add_option("--out", o.out, "directory for the results (re-running with the same one resumes)")->required();
   app.add_option("--builds", o.builds,
                  "same-machine A/B: NAME=BENCH,NAME=BENCH (two or more `bench` binaries); their runs alternate in "
@@ -173,6 +173,7 @@ std::optional<int> parse_sweep_flags(int argc, char** argv, SweepOptions& o) {
                  "NAME=FLAG: a flag for that build's runs only, e.g. current=--work-us=0.5 (repeatable)")
       ->check(Utf8Text());
   try {
+    refuse_empty_values(argc - 1, argv + 1);
     app.parse(argc - 1, argv + 1);
     o.passthrough = app.remaining();
     o.backends_given = backends->count() > 0;

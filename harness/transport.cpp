@@ -14,6 +14,7 @@
 
 #include "core/net.hpp"
 #include "core/usage_error.hpp"
+#include "harness/cli_checks.hpp"
 
 namespace mux {
 
@@ -25,7 +26,8 @@ void add_transport_flags(CLI::App& app, std::string& transport, std::string& soc
       ->capture_default_str();
   app.add_option("--socket-path", socket_path,
                  "--transport=unix: the socket file the server creates (and removes when it stops); default: one "
-                 "in a new private directory under $TMPDIR or /tmp, removed with it");
+                 "in a new private directory under $TMPDIR or /tmp, removed with it")
+      ->check(Utf8Text());
 }
 
 void check_transport_flags(const CLI::App& app, const std::string& transport, const std::string& socket_path) {

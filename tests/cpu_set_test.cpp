@@ -23,6 +23,19 @@ TEST(CpuList, RejectsBadSyntaxAndMissingCores) {
   EXPECT_THROW(parse_cpu_list("1000"), UsageError);
 }
 
+// A core listed twice would get two loops pinned to it as if it were two cores.
+TEST(CpuList, RejectsACoreListedTwice) {
+  for (const char* text : {"0,0", "0-1,1", "1,0-1", "0-2,2-3"}) {
+    SCOPED_TRACE(text);
+    try {
+      parse_cpu_list(text);
+      ADD_FAILURE() << "accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("listed twice"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(CpuSplit, ServerAndClientDoNotShareCoresWhenThereAreTwo) {
   const CpuSplit split = default_cpu_split();
   ASSERT_FALSE(split.server.empty());
