@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -16,10 +17,8 @@
 namespace mux {
 namespace {
 
-// The fds handed to a child are first copied at or above this, then dup2'd to their numbers:
-// a source that sits on another's target number (a pipe on fd 4 meant for fd 3, while fd 4
-// is another's target) would otherwise be overwritten before it is copied.
-constexpr int kMoveAbove = 64;
+// The fds handed to a child are given at most this number (3, 4, 5: what `bench serve` reads).
+constexpr int kHighestTarget = 63;
 
 }  // namespace
 
@@ -31,8 +30,15 @@ pid_t spawn_child(const ChildSpec& spec) {
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<std::pair<int, int>> fds = spec.fds;
-  for (const auto& [from, to] : fds)
-    if (to >= kMoveAbove) throw std::logic_error(fmt::format("spawn_child: fd {} is not below {}", to, kMoveAbove));
+  // The fds are first copied above every target number, then dup2'd to their numbers: a source
+  // that sits on another's target (a pipe on fd 4 meant for fd 3, while fd 4 is another's
+  // target) would otherwise be overwritten before it is copied. Just above the highest target,
+  // not at a fixed 64: under `ulimit -n 65` a copy at 64 or above fails (EINVAL, EMFILE).
+  int move_above = 0;
+  for (const auto& [from, to] : fds) {
+    if (to > kHighestTarget) throw std::logic_error(fmt::format("spawn_child: fd {} is above {}", to, kHighestTarget));
+    move_above = std::max(move_above, to + 1);
+  }
   ProcessTree& tree = ProcessTree::get();  // made (cgroup, watchdog) before the first child
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
@@ -50,8 +56,10 @@ pid_t spawn_child(const ChildSpec& spec) {
       }
       if (byte != 'g') ::_exit(127);
     }
-    for (auto& [from, to] : fds) from = ::fcntl(from, F_DUPFD_CLOEXEC, kMoveAbove);
-    for (const auto& [from, to] : fds) ::dup2(from, to);  // the copy is not close-on-exec
+    for (auto& [from, to] : fds)
+      if ((from = ::fcntl(from, F_DUPFD_CLOEXEC, move_above)) < 0) ::_exit(127);  // no fd left: bench sees it exit
+    for (const auto& [from, to] : fds)
+      if (::dup2(from, to) < 0) ::_exit(127);  // the copy is not close-on-exec
     ::execv(spec.path.c_str(), argv.data());
     ::_exit(127);
   }
