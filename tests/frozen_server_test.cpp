@@ -85,26 +85,36 @@ void expect_incomplete_with_results(const Outcome& o, const std::string& json, c
   EXPECT_NE(o.out.find("INCOMPLETE"), std::string::npos) << o.out;
 }
 
-// Before: bench waited 66 s (5 s per control request, 30 s for the final counters, 30 s more
-// for the exit), ignored Ctrl-C and reported `complete: true`.
-TEST(FrozenServer, IsKilledAfterTimeoutPlusGraceAndTheRunIsIncomplete) {
-  TempDir dir;
-  const std::string json = dir.file("r.json");
-  const FrozenRun r = run_and_freeze(frozen_run_args("--backend=epoll", json), false, false);
+// A run whose server was frozen mid-run: killed after --timeout + the grace, exit 1, incomplete.
+void expect_killed_after_the_grace(const std::vector<std::string>& args, bool group, const std::string& json) {
+  const FrozenRun r = run_and_freeze(args, group, false);
   ASSERT_TRUE(r.froze) << r.outcome.out << r.outcome.err;
   EXPECT_EQ(r.outcome.exit_code, 1) << r.outcome.out << r.outcome.err;
   EXPECT_LT(r.freeze_to_exit_s, kFreezeToExitBoundS);
   expect_incomplete_with_results(r.outcome, json, "stopped or frozen");
 }
 
-TEST(FrozenServer, SigintWhileBenchWaitsOnItEndsTheRunPromptly) {
-  TempDir dir;
-  const std::string json = dir.file("r.json");
-  const FrozenRun r = run_and_freeze(frozen_run_args("--backend=epoll", json), false, true);
+// The same with Ctrl-C while bench waits on the frozen server: it ends the wait within a second.
+void expect_sigint_ends_the_wait(const std::vector<std::string>& args, bool group, const std::string& json) {
+  const FrozenRun r = run_and_freeze(args, group, true);
   ASSERT_TRUE(r.froze) << r.outcome.out << r.outcome.err;
   EXPECT_EQ(r.outcome.exit_code, 130) << r.outcome.out << r.outcome.err;
   EXPECT_LT(r.signal_to_exit_s, kSignalledServerWaitS + kSchedulingSlackS);
   expect_incomplete_with_results(r.outcome, json, "interrupted by signal 2");
+}
+
+// Before: bench waited 66 s (5 s per control request, 30 s for the final counters, 30 s more
+// for the exit), ignored Ctrl-C and reported `complete: true`.
+TEST(FrozenServer, IsKilledAfterTimeoutPlusGraceAndTheRunIsIncomplete) {
+  TempDir dir;
+  const std::string json = dir.file("r.json");
+  expect_killed_after_the_grace(frozen_run_args("--backend=epoll", json), false, json);
+}
+
+TEST(FrozenServer, SigintWhileBenchWaitsOnItEndsTheRunPromptly) {
+  TempDir dir;
+  const std::string json = dir.file("r.json");
+  expect_sigint_ends_the_wait(frozen_run_args("--backend=epoll", json), false, json);
 }
 
 // --server-cmd: its whole group stopped. Before: SIGKILL after a fixed 5 s, SIGINT ignored
@@ -116,21 +126,13 @@ std::string bench_serve_command() {
 TEST(FrozenServer, ACommandsServerStoppedIsKilledAndTheRunIsIncomplete) {
   TempDir dir;
   const std::string json = dir.file("r.json");
-  const FrozenRun r = run_and_freeze(frozen_run_args("--server-cmd=" + bench_serve_command(), json), true, false);
-  ASSERT_TRUE(r.froze) << r.outcome.out << r.outcome.err;
-  EXPECT_EQ(r.outcome.exit_code, 1) << r.outcome.out << r.outcome.err;
-  EXPECT_LT(r.freeze_to_exit_s, kFreezeToExitBoundS);
-  expect_incomplete_with_results(r.outcome, json, "stopped or frozen");
+  expect_killed_after_the_grace(frozen_run_args("--server-cmd=" + bench_serve_command(), json), true, json);
 }
 
 TEST(FrozenServer, SigintEndsTheWaitOnAStoppedCommandsServer) {
   TempDir dir;
   const std::string json = dir.file("r.json");
-  const FrozenRun r = run_and_freeze(frozen_run_args("--server-cmd=" + bench_serve_command(), json), true, true);
-  ASSERT_TRUE(r.froze) << r.outcome.out << r.outcome.err;
-  EXPECT_EQ(r.outcome.exit_code, 130) << r.outcome.out << r.outcome.err;
-  EXPECT_LT(r.signal_to_exit_s, kSignalledServerWaitS + kSchedulingSlackS);
-  expect_incomplete_with_results(r.outcome, json, "interrupted by signal 2");
+  expect_sigint_ends_the_wait(frozen_run_args("--server-cmd=" + bench_serve_command(), json), true, json);
 }
 
 }  // namespace

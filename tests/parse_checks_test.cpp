@@ -2,9 +2,6 @@
 // duplicate CPUs, `--opt=` with no value, a port with trailing bytes, an out-of-range seed,
 // text that is not UTF-8, bad --sources and --host; the fd-limit advice names values that pass;
 // `bench serve`'s errors take the form every command's do.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -15,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/net.hpp"
 #include "core/unique_fd.hpp"
 #include "tests/run_bench.hpp"
 
@@ -53,15 +51,9 @@ void expect_all_refused(const std::vector<Refusal>& cases) {
 
 // A port held by a listener here: a run that gets past every check fails to bind it, at once.
 std::string busy_port_flag(UniqueFd& holder) {
-  holder = UniqueFd(::socket(AF_INET, SOCK_STREAM, 0));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(holder.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  EXPECT_EQ(::listen(holder.get(), 1), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(holder.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-  return fmt::format("--port={}", ntohs(addr.sin_port));
+  holder = listen_tcp(SocketAddress::parse("127.0.0.1", 0), 1);
+  EXPECT_TRUE(holder);
+  return fmt::format("--port={}", local_address(holder.get()).port());
 }
 
 // A core listed twice started two loops on it, got past the 4-per-CPU cap and reported a

@@ -58,6 +58,18 @@ def process_tree():
                           text=True).stdout
 
 
+def read_until_table_header(proc):
+    """What mpirun's rank 0 printed up to its table header (the "req/s" line), printed once
+    every rank has left the start barrier and the clock runs; less if mpirun ended first."""
+    header = ""
+    while "req/s" not in header:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        header += line
+    return header
+
+
 def signal_rank_while_measuring(argv, pid_file, signal_name, env=MPI_ENV):
     """Runs mpirun `argv` (one rank's wrapper writes its pid to `pid_file`) and sends that rank
     `signal_name` once the measurement runs: after rank 0's table header (printed once every
@@ -66,12 +78,7 @@ def signal_rank_while_measuring(argv, pid_file, signal_name, env=MPI_ENV):
     collective forever. Returns (completed process, seconds from the signal to mpirun's end)."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        header = ""
-        while "req/s" not in header:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            header += line
+        header = read_until_table_header(proc)
         if "req/s" not in header:
             proc.kill()
             out, err = proc.communicate()

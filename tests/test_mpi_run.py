@@ -14,7 +14,8 @@ import unittest
 from pathlib import Path
 
 from tests.test_mpi import (BENCH, MPI_ENV, MPIRUN, MPIRUN_ARGS, RUN_TIMEOUT_S, BridgedNamespaces,
-                            bench_built_with_mpi, serve, signal_rank_while_measuring, signalled_rank_script, stop)
+                            bench_built_with_mpi, read_until_table_header, serve, signal_rank_while_measuring,
+                            signalled_rank_script, stop)
 
 
 def bench_processes():
@@ -158,14 +159,7 @@ class MpiRun(unittest.TestCase):
         proc = subprocess.Popen([MPIRUN, "-n", "3", *MPIRUN_ARGS, str(BENCH), "--backend=epoll", "--clients=6",
                                  "--duration=20", "--warmup=0.2", f"--json={self.json}"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=MPI_ENV)
-        # Once the table header is out every connection is open and the clock runs.
-        header = ""
-        while "req/s" not in header:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            header += line
-        self.assertIn("req/s", header)
+        self.assertIn("req/s", read_until_table_header(proc))
         time.sleep(1)
         start = time.monotonic()
         proc.send_signal(signal.SIGINT)
