@@ -176,6 +176,10 @@ void close_other_fds(int first) {
   close_other_fds(keep[1] >= 0 ? 5 : 4);
   socket = 3;
   parent_dir = keep[1] >= 0 ? 4 : -1;
+  // A session of its own: whoever ends bench's whole process group with SIGKILL (mpirun's
+  // daemon does, after a Ctrl-C) must not take the watchdog with it, or nobody is left to
+  // remove the cgroup.
+  ::setsid();
   // Ctrl-C and a SIGTERM to the group are for bench, which then ends normally and tells this.
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;

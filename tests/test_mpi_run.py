@@ -31,6 +31,17 @@ def bench_processes():
     return found
 
 
+def muxbench_cgroups():
+    """The process-tree cgroups (harness/process_tree) under this process's cgroup v2 directory,
+    which bench makes its own under: none may be left once bench and its watchdog are gone."""
+    mount = next((line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                  if " - cgroup2 " in line), None)
+    own = next((line[3:] for line in Path("/proc/self/cgroup").read_text().splitlines() if line.startswith("0::")), None)
+    if mount is None or own is None:
+        return set()
+    return {p.name for p in Path(mount + own.rstrip("/")).glob("muxbench-*")}
+
+
 def shard_split(clients, ranks):
     """Clients over ranks as the issue asks: equal shares, the remainder spread from the first."""
     return [clients // ranks + (1 if i < clients % ranks else 0) for i in range(ranks)]
@@ -42,13 +53,17 @@ class MpiRun(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory()
         self.json = Path(self.tmp.name) / "out.json"
         self.before = bench_processes()
+        self.cgroups_before = muxbench_cgroups()
 
     def tearDown(self):
         self.tmp.cleanup()
         deadline = time.monotonic() + 5
-        while bench_processes() - self.before and time.monotonic() < deadline:
+        while (bench_processes() - self.before or muxbench_cgroups() - self.cgroups_before) and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertEqual(bench_processes() - self.before, set(), "a bench process (server or rank) was left behind")
+        # mpirun's daemon ends a rank's whole process group with SIGKILL after a Ctrl-C: the
+        # watchdog, in a session of its own, survives it and removes the rank's cgroup.
+        self.assertEqual(muxbench_cgroups() - self.cgroups_before, set(), "a process-tree cgroup was left behind")
 
     def mpirun(self, *bench_args, ranks=3, program=None):
         return subprocess.run([MPIRUN, "-n", str(ranks), *MPIRUN_ARGS, str(program or BENCH), *bench_args],
