@@ -78,7 +78,7 @@ def min_mannwhitney_p(n1, n2):
 
 
 # A run "fell short" when it achieved less than this fraction of its target rate: the server
-# fell behind its schedule (the same 5% as `bench capacity`'s harness/slo.hpp).
+# fell behind its schedule (the same 5% as `bench capacity`'s harness/spec/slo.hpp).
 ACHIEVED_RATE_TOLERANCE = 0.05
 # The knee of a latency-load curve: the highest achieved rate whose p99 is at most this many
 # times the p99 at the lowest rate measured (and every lower rate's too) — where queueing

@@ -14,7 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "core/usage_error.hpp"
-#include "harness/atomic_file.hpp"
+#include "harness/system/atomic_file.hpp"
 
 namespace mux {
 namespace {

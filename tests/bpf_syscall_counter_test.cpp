@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
-#include "harness/bpf_syscall_counter.hpp"
-#include "harness/kernel_btf.hpp"
-#include "harness/kernel_counters.hpp"
+#include "harness/kernel/bpf_syscall_counter.hpp"
+#include "harness/kernel/kernel_btf.hpp"
+#include "harness/kernel/kernel_counters.hpp"
 
 namespace mux {
 namespace {

@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "harness/stop_signals.hpp"
+#include "harness/system/stop_signals.hpp"
 #include "tests/run_bench.hpp"
 
 namespace mux::test {

@@ -1,7 +1,7 @@
-// Counts an MPI load rank takes of its own process and rank 0 adds up (harness/kernel_sum.cpp).
+// Counts an MPI load rank takes of its own process and rank 0 adds up (harness/kernel/kernel_sum.cpp).
 #include <gtest/gtest.h>
 
-#include "harness/kernel_counters.hpp"
+#include "harness/kernel/kernel_counters.hpp"
 
 namespace mux {
 namespace {

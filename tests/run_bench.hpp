@@ -20,7 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/proc_files.hpp"
-#include "harness/process_tree.hpp"
+#include "harness/system/process_tree.hpp"
 
 namespace mux::test {
 
@@ -118,7 +118,7 @@ inline nlohmann::json read_json(const std::string& path) {
 
 // The direct children of `pid` (the server process of a running bench).
 // The children `pid` started for its run (servers, load processes, a sweep's runs), without
-// its process-tree watchdog (harness/process_tree.hpp), which is a child too.
+// its process-tree watchdog (harness/system/process_tree.hpp), which is a child too.
 inline std::vector<pid_t> children_of(pid_t pid) {
   std::vector<pid_t> kids;
   std::istringstream in(slurp(fmt::format("/proc/{}/task/{}/children", pid, pid)));

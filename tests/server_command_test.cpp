@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/usage_error.hpp"
-#include "harness/command_server.hpp"
+#include "harness/server/command_server.hpp"
 
 namespace mux {
 namespace {

@@ -6,8 +6,8 @@
 #include <functional>
 
 #include "core/usage_error.hpp"
-#include "harness/capacity_search.hpp"
-#include "harness/slo.hpp"
+#include "harness/sweep/capacity_search.hpp"
+#include "harness/spec/slo.hpp"
 
 namespace mux {
 namespace {

@@ -1,7 +1,7 @@
 // --counters=sampled: the values it takes and the slices it plans over a window.
 #include <gtest/gtest.h>
 
-#include "harness/syscall_sampling.hpp"
+#include "harness/kernel/syscall_sampling.hpp"
 
 namespace mux {
 namespace {

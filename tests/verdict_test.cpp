@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "core/clock.hpp"
-#include "harness/verdict.hpp"
+#include "harness/results/verdict.hpp"
 
 namespace mux {
 namespace {

@@ -21,7 +21,7 @@
 
 #include "core/clock.hpp"
 #include "core/unique_fd.hpp"
-#include "harness/bpf_syscall_counter.hpp"
+#include "harness/kernel/bpf_syscall_counter.hpp"
 
 namespace {
 

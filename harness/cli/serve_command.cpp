@@ -1,0 +1,277 @@
+// `bench serve`: one backend alone in this process. `bench` runs its server this way, as a
+// child process, so the server's fds and CPU time are its own.
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cerrno>
+#include <cstdio>
+#include <functional>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "backends/backend.hpp"
+#include "backends/multi_loop.hpp"
+#include "core/limits.hpp"
+#include "core/net.hpp"
+#include "core/request_work.hpp"
+#include "harness/cli/commands.hpp"
+#include "harness/kernel/kernel_counters.hpp"
+#include "harness/spec/options.hpp"
+#include "harness/run/preflight.hpp"
+#include "harness/server/serve_protocol.hpp"
+#include "harness/spec/server_shape.hpp"
+#include "harness/server/server_workers.hpp"
+#include "harness/spec/transport.hpp"
+
+namespace mux {
+namespace {
+
+int g_stop_fd = -1;
+
+void on_stop_signal(int) {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(g_stop_fd, &one, sizeof one);  // async-signal-safe
+}
+
+void say(int fd, const std::string& line) {
+  if (fd < 0) {
+    std::fputs(line.c_str(), stdout);
+    std::fflush(stdout);
+  } else {
+    [[maybe_unused]] const ssize_t n = ::write(fd, line.data(), line.size());
+  }
+}
+
+// An error ends the server: to `bench` on its pipe ("error MESSAGE", serve_protocol), or to a
+// user in the form every command's errors take.
+void report_error(int ready_fd, const std::string& message) {
+  if (ready_fd >= 0)
+    say(ready_fd, fmt::format("error {}\n", message));
+  else
+    std::fputs(fmt::format("bench serve: error: {}\n", message).c_str(), stderr);
+}
+
+// What the control thread reads: the server's CPU (every process), its connections accepted so
+// far (every loop) and its kernel counters.
+struct ServerReadings {
+  std::function<double()> cpu_us;
+  std::function<std::uint64_t()> accepted;
+  std::function<KernelSnapshot()> kernel;
+};
+
+// Answers requests from `bench` on `control_fd` (harness/server/serve_protocol.hpp): "cpu" with the
+// server's user+sys CPU time (getrusage: all threads, µs, where /proc would give 10 ms ticks;
+// plus the workers' process CPU clocks), "kernel" with its kernel counters (one line of JSON)
+// and "accepted" with the connections accepted so far (bench starts the clock only when all
+// are). Ends when the server stops (stop_fd stays readable once written) or the pipe closes.
+void answer_requests(int control_fd, int reply_fd, int stop_fd, const ServerReadings& read) {
+  // bench reads the server's CPU time and kernel counters at its window's edges through this
+  // thread: among 1,000 busy per-connection threads at nice 0 it would wait up to a second for
+  // the CPU. At -20 (where permitted: CAP_SYS_NICE) it answers at once; it uses almost no CPU.
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), -20);
+  char buf[64];
+  for (;;) {
+    pollfd fds[2] = {{control_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
+    if (fds[1].revents != 0) return;
+    if (fds[0].revents == 0) continue;
+    const ssize_t n = ::read(control_fd, buf, sizeof buf);
+    if (n <= 0) return;
+    // Requests are "NAME SEQ\n"; the reply repeats both so bench can match it to its request.
+    std::string_view request(buf, static_cast<std::size_t>(n));
+    while (!request.empty() && (request.back() == '\n' || request.back() == '\r')) request.remove_suffix(1);
+    if (request.starts_with(serve_protocol::kRequestKernel)) {
+      say(reply_fd, fmt::format("{} {}\n", request, snapshot_to_json(read.kernel()).dump()));
+      continue;
+    }
+    if (request.starts_with(serve_protocol::kRequestAccepted)) {
+      say(reply_fd, fmt::format("{} {}\n", request, read.accepted()));
+      continue;
+    }
+    say(reply_fd, fmt::format("{} {:.0f}\n", request, read.cpu_us()));  // one write < PIPE_BUF: never interleaved
+  }
+}
+
+// requests: null when the protocol cannot count them (raw has no message boundaries).
+nlohmann::ordered_json requests_json(std::uint64_t requests, const std::string& protocol) {
+  return protocol_counts_requests(protocol) ? nlohmann::ordered_json(requests) : nlohmann::ordered_json();
+}
+
+nlohmann::ordered_json counters_json(const SharedLoopRecords& records, const std::string& protocol) {
+  const auto total = [&](std::atomic<std::uint64_t> ServerCounters::*c) { return counter_total(records, c); };
+  return {{"accepted", total(&ServerCounters::accepted)},
+          {"closed", total(&ServerCounters::closed)},
+          {"dropped_at_accept", total(&ServerCounters::dropped_at_accept)},
+          {"refused", total(&ServerCounters::refused)},
+          {"protocol_errors", total(&ServerCounters::protocol_errors)},
+          {"resets", total(&ServerCounters::resets)},
+          {"requests", requests_json(total(&ServerCounters::requests), protocol)}};
+}
+
+// results.server_loops: one entry per loop, over the server's whole life (warm-up and the
+// stop's drain included, as the counters are). cpu_seconds: its thread's CPU clock when it ended.
+nlohmann::ordered_json loops_json(const SharedLoopRecords& records, const ServerShape& shape, const std::string& protocol) {
+  nlohmann::ordered_json loops = nlohmann::ordered_json::array();
+  std::size_t i = 0;
+  for (const LoopRecord& loop : records.all()) {
+    loops.push_back({{"process", i / shape.threads},
+                     {"pid", loop.pid.load()},
+                     {"loop", i % shape.threads},
+                     {"cpu", loop.cpu.load() >= 0 ? nlohmann::ordered_json(loop.cpu.load()) : nlohmann::ordered_json()},
+                     {"cpu_seconds", loop.ended ? nlohmann::ordered_json(static_cast<double>(loop.cpu_ns.load()) / 1e9)
+                                                : nlohmann::ordered_json()},
+                     {"accepted", loop.counters.accepted.load()},
+                     {"requests", requests_json(loop.counters.requests.load(), protocol)}});
+    ++i;
+  }
+  return loops;
+}
+
+// SO_REUSEPORT: one listener per loop on one port. The port is first taken by an ordinary
+// socket, so a port already in use is refused (a reuseport socket could join someone else's
+// group) and port 0 becomes a real port the others then bind.
+// A Unix socket is one listener whatever the shape (--accept=reuseport is refused with it).
+std::vector<UniqueFd> open_listeners(const SocketAddress& address, int backlog, const ServerShape& shape) {
+  std::vector<UniqueFd> listeners;
+  listeners.push_back(listen_stream(address, backlog));
+  if (shape.accept != AcceptMode::reuseport || shape.loops() == 1) return listeners;
+  const SocketAddress port = local_address(listeners.front().get());
+  listeners.clear();
+  for (std::size_t i = 0; i < shape.loops(); ++i) listeners.push_back(listen_tcp(port, backlog, /*reuse_port=*/true));
+  return listeners;
+}
+
+// getrusage(RUSAGE_SELF) counts one process: with workers, its context switches and page faults
+// would be the idle first process's alone. Reported as not counted rather than undercounted.
+void mark_single_process_counts(KernelSnapshot& snapshot, std::size_t processes) {
+  mark_rusage_not_counted(snapshot, fmt::format("getrusage counts one process, and --server-processes={} forks "
+                                                 "workers whose counts it does not see",
+                                                 processes));
+}
+
+}  // namespace
+
+int serve_command(int argc, char** argv) {
+  int exit_code = 0;
+  const auto options = parse_serve_options(argc, argv, exit_code);
+  if (!options) return exit_code;
+  const ServeOptions& o = *options;
+  try {
+    if (!o.cpus.empty()) pin_process(o.cpus);
+    raise_fd_limit();
+    std::signal(SIGPIPE, SIG_IGN);
+    const BackendEntry& entry = *find_backend(o.backend);  // the CLI accepts registry names only
+    if (auto reason = entry.probe(); !reason.empty())
+      throw UsageError(fmt::format("--backend={}: {}", o.backend, reason));
+    auto backend = make_backend(o.backend);
+    UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    g_stop_fd = stop.get();
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);  // as bench's stop signals
+
+    const std::size_t server_cpus = (o.cpus.empty() ? allowed_cpus() : o.cpus).size();
+    const ServerShape shape = resolve_server_shape(entry, o.shape, server_cpus);
+    check_server_process_fds(shape, 0);
+    // Unix: the socket file goes when this process stops, and its private directory with it.
+    std::optional<PrivateSocketDir> socket_dir;
+    if (o.transport == kTransportUnix && o.socket_path.empty()) socket_dir.emplace();
+    const SocketAddress address = o.transport != kTransportUnix ? SocketAddress::parse(o.host, o.port)
+                                  : SocketAddress::unix_socket(socket_dir ? socket_dir->socket_path() : o.socket_path);
+    std::vector<UniqueFd> listeners = open_listeners(address, o.backlog, shape);
+    const BoundSocketFile socket_file(address.is_unix() ? address.unix_path() : "");
+    const SocketAddress bound = address.is_unix() ? address : local_address(listeners.front().get());
+    // Opened while this is the process's only thread: every thread started from here on (the
+    // control thread, the backend's threads, io_uring's workers) is counted. A worker process
+    // forked from here on is added with kernel.count_process(pid) (see kernel_counters.hpp).
+    KernelCounters kernel = o.kernel_counters ? KernelCounters::open_for_this_process(
+                                                    o.syscall_counter.empty() ? std::nullopt
+                                                                              : SyscallCounterHandoff::parse(o.syscall_counter))
+                                              : KernelCounters(kCountersTurnedOff);
+    // Said once every loop is set up (its epoll set or ring exists and watches its listener):
+    // bench then measures a server whose fds and threads are all there.
+    const auto announce = [&] {
+      if (o.ready_fd >= 0)
+        say(o.ready_fd, fmt::format("ready {}\n", bound.to_string()));
+      else
+        say(-1, fmt::format("muxbench {} server listening on {} (protocol {}{}{}); Ctrl-C stops it\n", o.backend,
+                            bound.to_string(), o.protocol,
+                            o.work_us != Distribution(0) ? fmt::format(", {} µs of work per request", o.work_us.to_string()) : "",
+                            shape.loops() > 1 ? fmt::format(", {} process{} x {} loop{}, accept={}", shape.processes,
+                                                            shape.processes == 1 ? "" : "es", shape.threads,
+                                                            shape.threads == 1 ? "" : "s", accept_mode_name(shape.accept))
+                                              : ""));
+    };
+
+    SharedLoopRecords records(shape.loops());
+    std::vector<int> listen_fds;
+    for (const UniqueFd& l : listeners) listen_fds.push_back(l.get());
+    const LoopsPlan plan{.backend = backend.get(),
+                         .mode = shape.accept,
+                         .listen_fds = listen_fds,
+                         .cpus = o.cpus.empty() ? allowed_cpus() : o.cpus,
+                         .stop_fd = stop.get(),
+                         .make_codec = with_request_work(o.protocol, o.work_us),
+                         .read_size = o.read_size,
+                         .zc_threshold = o.zc_threshold,
+                         .loops = records.all(),
+                         .acceptor_counters = &records.acceptors(),
+                         .on_started = shape.processes == 1 ? std::function<void()>(announce) : nullptr};
+    // Forked before any thread starts; the control thread is then the last destroyed before them.
+    std::optional<WorkerProcesses> workers;
+    if (shape.processes > 1) {
+      workers.emplace(shape, plan);
+      // Registered before the server says it is ready, so the measured window counts them.
+      for (const pid_t pid : workers->pids()) {
+        std::string why;
+        kernel.count_process(pid, &why);  // when refused, the coverage says so
+      }
+      listeners.clear();  // the workers hold them; open here they would take connections too
+      if (wait_until_started(records.all(), stop.get())) {
+        announce();
+      } else {
+        workers->wait();  // throws when a worker failed
+        pollfd asked{stop.get(), POLLIN, 0};
+        if (::poll(&asked, 1, 0) <= 0) throw std::runtime_error("the worker processes did not start their loops within 10 s");
+      }
+    }
+    const ServerReadings readings{
+        .cpu_us = [&] { return process_cpu_us() + (workers ? workers->cpu_us() : 0.0); },
+        .accepted = [&] { return counter_total(records, &ServerCounters::accepted); },
+        .kernel = [&] {
+          KernelSnapshot s = kernel.snapshot();
+          if (shape.processes > 1) mark_single_process_counts(s, shape.processes);
+          return s;
+        }};
+    std::jthread control;
+    if (o.control_fd >= 0 && o.ready_fd >= 0)
+      control = std::jthread(answer_requests, o.control_fd, o.ready_fd, stop.get(), std::cref(readings));
+    if (workers) {
+      workers->wait();
+      for (const pid_t pid : workers->pids()) kernel.forget_process(pid);  // reaped: ids may be reused
+    } else
+      run_loops(plan);
+    auto stats = counters_json(records, o.protocol);
+    stats[serve_protocol::kLoopsKey] = loops_json(records, shape, o.protocol);
+    if (o.ready_fd >= 0)
+      say(o.ready_fd, fmt::format("stats {}\n", stats.dump()));
+    else
+      say(-1, fmt::format("stopped; {}\n", stats.dump()));
+    return 0;
+  } catch (const UsageError& e) {
+    report_error(o.ready_fd, e.what());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    report_error(o.ready_fd, fmt::format("{} server failed: {}", o.backend, e.what()));
+    return kExitFailed;
+  }
+}
+
+}  // namespace mux

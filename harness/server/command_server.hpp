@@ -1,0 +1,80 @@
+#pragma once
+// Any server as a backend (`bench --server-cmd='CMD … {port} …'`, or `… {path} …` over a Unix
+// socket): the harness starts the command, pinned to the server's CPUs, in its own process
+// group; waits until the port (or the socket path) accepts;
+// measures its whole process tree (CPU time and kernel counters, by perf events inherited from
+// its first process); and stops and reaps every process of the group, on error and Ctrl-C too.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/cpu_set.hpp"
+#include "core/net.hpp"
+#include "core/unique_fd.hpp"
+#include "harness/kernel/kernel_counters.hpp"
+#include "harness/server/measured_server.hpp"
+#include "harness/spec/server_command_template.hpp"
+#include "harness/spec/transport.hpp"
+#include "core/wait_status.hpp"
+#include "harness/system/stop_signals.hpp"
+#include "loadgen/load_config.hpp"
+
+namespace mux {
+
+class CommandServer final : public MeasuredServer {
+ public:
+  struct Config {
+    std::string name;     // its label in tables and the JSON
+    std::string command;  // the template, expanded here
+    std::string host;     // what the server binds; the load connects where it can reach it
+    std::uint16_t port;   // 0: a port that is free now
+    std::string socket_path;  // --transport=unix: {path}, where it listens instead; empty over TCP
+    CpuList cpus;
+    bool kernel_counters = true;
+    double start_timeout_s = 10;  // until the port accepts
+    double wait_s = server_wait_s(LoadConfig{}.timeout_s);  // until it exits after SIGTERM (--timeout + grace)
+  };
+  // Starts it and waits until it accepts connections; throws UsageError (one line: what went
+  // wrong and its stderr's last line) when it exits first or does not listen in time.
+  explicit CommandServer(const Config& config);
+  ~CommandServer() override;
+  CommandServer(const CommandServer&) = delete;
+  CommandServer& operator=(const CommandServer&) = delete;
+
+  const SocketAddress& address() const override { return address_; }
+  bool alive() override;
+  std::string exit_description() const override;
+  // Set when it did not exit within wait_s of SIGTERM (a stopped or frozen server).
+  std::string unresponsive_reason() const override { return unresponsive_; }
+  double cpu_time_us() override;
+  std::optional<KernelSnapshot> kernel_snapshot() override;
+  // Its listening socket's accept queue is empty (read from /proc/net/tcp and tcp6); over a Unix
+  // socket, which shows no queue there, true.
+  bool has_accepted(std::uint64_t connections) override;
+  std::vector<pid_t> processes() const override;
+  std::uint64_t resident_bytes() const override;
+  std::string kernel_attribution() const override;
+  const std::string& command_line() const { return command_; }
+  // SIGTERM to its process group, SIGKILL to what is left after wait_s (sooner after a stop
+  // signal); reaps it.
+  void stop();
+
+ private:
+  std::string stderr_tail() const;
+  void stop_group(double wait_s);
+
+  std::string command_;
+  pid_t pid_ = -1;  // also its process group's id
+  double wait_s_;
+  std::string unresponsive_;
+  ChildExit exit_;
+  UniqueFd stderr_;      // a memfd the command's stderr (and stdout) go to
+  UniqueFd task_clock_;  // perf task-clock on its tree: CPU time in ns (-1: from /proc instead)
+  KernelCounters counters_{kCountersTurnedOff};
+  SocketAddress address_;
+  BoundSocketFile socket_file_;  // --transport=unix: the path, removed when it stops (if the server did not)
+};
+
+}  // namespace mux

@@ -1,0 +1,358 @@
+#include "harness/spec/options.hpp"
+
+#include <cstdio>
+#include <string_view>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "backends/backend.hpp"
+#include "core/echo_protocol.hpp"
+#include "core/http_protocol.hpp"
+#include "core/net.hpp"
+#include "core/protocol.hpp"
+#include "core/request_work.hpp"
+#include "harness/spec/cli_checks.hpp"
+#include "harness/spec/server_command_template.hpp"
+#include "harness/kernel/kernel_counters.hpp"
+#include "harness/spec/transport.hpp"
+
+namespace mux {
+namespace {
+
+std::vector<std::string> backend_names(bool with_all) {
+  std::vector<std::string> names;
+  for (const auto& entry : backend_registry()) names.emplace_back(entry.name);
+  if (with_all) names.emplace_back("all");
+  return names;
+}
+
+// CLI11 errors become the project's one-line form: the problem, the fix, exit status 2.
+template <typename Options>
+std::optional<Options> finish_parse(CLI::App& app, int argc, char** argv, Options& options, int& exit_code,
+                                    const std::function<void()>& after = {}) {
+  try {
+    refuse_empty_values(argc, argv);
+    app.parse(argc, argv);
+    if (after) after();
+    exit_code = 0;
+    return options;
+  } catch (const CLI::CallForHelp& e) {
+    exit_code = app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fputs(fmt::format("{}: error: {}; see `{} --help`\n", app.get_name(), e.what(), app.get_name()).c_str(),
+               stderr);
+    exit_code = kExitUsage;
+  } catch (const UsageError& e) {
+    std::fputs(fmt::format("{}: error: {}\n", app.get_name(), e.what()).c_str(), stderr);
+    exit_code = kExitUsage;
+  }
+  return std::nullopt;
+}
+
+// A CPU list flag (--server-cpus, --client-cpus): its errors name the flag.
+CpuList cpus_of(const char* flag, const std::string& text, const CpuList& fallback) {
+  if (text.empty()) return fallback;
+  try {
+    return parse_cpu_list(text);
+  } catch (const UsageError& e) {
+    throw UsageError(fmt::format("{}={}: {}", flag, text, e.what()));
+  }
+}
+
+// --server-cmd: any server as a backend. `bench`'s own server flags do not reach it.
+struct ServerCmdFlags {
+  CLI::Option* cmd = nullptr;
+  std::string name;
+};
+
+void add_server_cmd_flags(CLI::App& app, RunOptions& o, ServerCmdFlags& f) {
+  f.cmd = app.add_option("--server-cmd", o.server_cmd,
+                         "run this command as the server instead of a backend: {port} (required), {host} and {cpus} "
+                         "are filled in; it runs in its own process group pinned to --server-cpus, must stay in the "
+                         "foreground and listen on {host}:{port} (with --transport=unix: on the socket {path}, "
+                         "required instead); its whole process tree's CPU and kernel counters are measured")
+              ->check(Utf8Text());
+  app.add_option("--server-name", f.name, "--server-cmd: its name in the table and the JSON (default: the command's "
+                                          "program name)")
+      ->check(Utf8Text());
+  app.add_option("--server-start-timeout", o.server_start_timeout_s,
+                 "--server-cmd: seconds to wait until it accepts connections")
+      ->check(FiniteRange(0.1, 3600.0))->capture_default_str();
+}
+
+void finish_server_cmd_flags(const CLI::App& app, RunOptions& o, const ServerCmdFlags& f) {
+  if (o.server_cmd.empty()) {
+    if (!f.name.empty()) throw UsageError("--server-name names a --server-cmd server; give --server-cmd too");
+    return;
+  }
+  if (app.count("--backend") > 0)
+    throw UsageError("--server-cmd replaces --backend: give one of them (the name in the table is --server-name)");
+  for (const char* flag : {"--server-threads", "--server-processes", "--accept", "--work-us", "--read-size",
+                           "--zc-threshold"})
+    if (app.count(flag) > 0)
+      throw UsageError(fmt::format("{} configures bench's own servers, not a --server-cmd one: pass the equivalent "
+                                   "to the command itself, or drop {}",
+                                   flag, flag));
+  check_server_command(o.server_cmd, o.transport == kTransportUnix ? ServerTransport::unix_socket : ServerTransport::tcp);
+  o.backend = f.name.empty() ? server_command_name(o.server_cmd) : f.name;
+  if (o.backend == "all" || find_backend(o.backend) != nullptr)
+    throw UsageError(fmt::format("--server-name={}: a backend of bench has that name; name the command's server "
+                                 "differently with --server-name",
+                                 o.backend));
+}
+
+}  // namespace
+
+std::vector<std::string> RunOptions::backends() const {
+  return backend == "all" ? backends_in_all() : std::vector<std::string>{backend};
+}
+
+namespace {
+
+constexpr const char* kWorkHelp =
+    "microseconds of CPU the server burns per request answered: simulated application work (a busy-wait on its "
+    "core). Compares I/O models when requests cost more than their I/O, and tells a saturated load generator "
+    "from a saturated server. N, or drawn per request (echo only) from uniform:A-B, exp:MEAN or bimodal:P:A:B "
+    "(a fraction P of the requests take A, the others B); drawn, the latency is also reported for the requests "
+    "at or below the median work and above it";
+
+// --work-us for `bench` and `bench serve`: parsed into `work_us` once validated.
+void add_work_flag(CLI::App& app, Distribution& work_us) {
+  app.add_option_function<std::string>(
+         "--work-us", [&work_us](const std::string& v) { work_us = Distribution::parse(v); }, kWorkHelp)
+      ->check(DistributionWithin(0, kMaxWorkUs, false))
+      ->default_str(work_us.to_string());
+}
+
+constexpr const char* kReadSizeHelp =
+    "bytes the server asks for per receive (recv size; io_uring's buffer size), the same in every backend so a "
+    "large message costs each the same number of reads";
+
+void add_read_size_flag(CLI::App& app, std::size_t& read_size) {
+  app.add_option("--read-size", read_size, kReadSizeHelp)
+      ->check(CLI::Range(kMinReadSize, kMaxReadSize))->capture_default_str();
+}
+
+void add_zc_threshold_flag(CLI::App& app, std::size_t& zc_threshold) {
+  app.add_option("--zc-threshold", zc_threshold,
+                 "io_uring+zc: replies of at least this many bytes are sent zero-copy (SEND_ZC), smaller ones copied")
+      ->check(CLI::Range(std::size_t{1}, kMaxMessageSize * 4))->capture_default_str();
+}
+
+// The load and output flags, shared by `bench` and `bench load`.
+struct LoadFlags {
+  std::string client_cpus;
+};
+
+void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
+  app.add_option("--protocol", o.load.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
+  app.add_option("--clients", o.load.clients, "concurrent connections")->check(CLI::Range(1, 10'000'000))->capture_default_str();
+  app.add_option_function<std::string>(
+         "--message-size", [&o](const std::string& v) { o.load.message_size = Distribution::parse(v); },
+         "echo and raw: payload bytes per message (echo adds a 4-byte length header): N, or drawn per request "
+         "(under --seed) from uniform:A-B, exp:MEAN (clamped to 1..1048576) or bimodal:P:A:B")
+      ->check(DistributionWithin(1, kMaxMessageSize, true))
+      ->default_str(o.load.message_size.to_string());
+  app.add_option("--pipeline", o.load.pipeline, "requests in flight per connection")->check(CLI::Range(1, 1024))->capture_default_str();
+  app.add_option("--rate", o.load.rate, "open loop: requests per second in total, sent on schedule whether or not replies "
+                                   "have come back; latency is measured from when each request was due. 0: closed loop")
+      ->check(FiniteRange(0.0, 1e9))->capture_default_str();
+  using Arrival = LoadConfig::Arrival;
+  app.add_option_function<std::string>(
+         "--arrival",
+         [&o](const std::string& name) {
+           o.load.arrival = name == arrival_name(Arrival::poisson) ? Arrival::poisson : Arrival::constant;
+         },
+         "open-loop schedule: evenly spaced, or Poisson arrivals")
+      ->check(CLI::IsMember({arrival_name(Arrival::constant), arrival_name(Arrival::poisson)}))
+      ->default_str(arrival_name(o.load.arrival));
+  app.add_option("--seed", o.load.seed, "seed for Poisson arrivals, drawn message sizes and the payloads' bytes "
+                 "(and so drawn work); 1 sends the bytes earlier versions sent")
+      ->check(WholeNumber())->capture_default_str();
+  app.add_option("--idle", o.load.idle, "extra connections held open and silent beside the clients (Brecht et al.'s "
+                                   "experiment: select and poll pay for every watched fd)")
+      ->check(CLI::Range(0, 10'000'000))->capture_default_str();
+  app.add_option("--churn", o.load.churn, "close each connection after this many requests and open a new one "
+                                     "(measures connect + accept); 0: keep connections")
+      ->check(CLI::Range(0, 1'000'000'000))->capture_default_str();
+  app.add_option("--sources", o.sources, "local addresses to connect from, comma-separated; auto: 127.0.0.1, "
+                                         "then 127.0.0.2... when one address runs out of ports")
+      ->check(Utf8Text())->capture_default_str();
+  app.add_option("--duration", o.load.duration_s, "seconds measured")->check(FiniteRange(0.01, 86400.0))->capture_default_str();
+  app.add_option("--warmup", o.load.warmup_s, "seconds of load before measuring (discarded)")->check(FiniteRange(0.0, 3600.0))->capture_default_str();
+  app.add_option("--timeout", o.load.timeout_s, "seconds a request may stay unanswered before it counts as an error")
+      ->check(FiniteRange(0.01, 3600.0))->capture_default_str();
+  app.add_option("--loadgen-threads", o.load.threads, "load generator threads (default: one per client CPU)")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--loadgen-processes", o.loadgen_processes,
+                 "load generator processes, each with its share of the clients and rate and its own fds and threads "
+                 "(the open-files limit applies per process); their results are merged exactly")
+      ->check(CLI::Range(1, 1024))->capture_default_str();
+  app.add_option("--client-cpus", f.client_cpus, "cores for the load generator (default: second half)");
+  app.add_option("--json", o.json_path, "also write the result as JSON to this file (written atomically; with "
+                                        "--backend=all, {backend} in the name is replaced, or .BACKEND is inserted)");
+  app.add_option("--hgrm", o.hgrm_path, "also write the latency distribution in HdrHistogram's .hgrm format (ms)");
+  app.add_option_function<std::string>(
+         "--counters",
+         [&o](const std::string& v) {
+           std::string why;
+           const auto mode = parse_counters_mode(v, &why);  // the validator let only good ones through
+           o.counters = mode && mode->enabled;
+           o.counters_sampling = mode ? mode->sampling : std::nullopt;
+         },
+         "count what each request costs the kernel on both sides (syscalls, context switches, page faults... "
+         "with eBPF, perf_event_open and getrusage): on, off, or sampled[:P%]: system calls counted only in "
+         "100 ms slices covering P% of the window (default 5%), which costs far less [default: on]")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            std::string why;
+            return parse_counters_mode(v, &why) ? std::string() : why;
+          },
+          "on|off|sampled[:P%]"));
+  app.add_flag("--syscalls", o.show_syscalls, "print each side's system calls per request, one by one, under the table");
+}
+
+// Simulated work is per request: a protocol whose server cannot count requests cannot do it,
+// and drawn work is drawn from the payload, which only echo's requests carry.
+void check_work_protocol(const Distribution& work_us, const std::string& protocol) {
+  if (supports_request_work(protocol, work_us)) return;
+  if (!protocol_counts_requests(protocol))
+    throw UsageError(fmt::format("--work-us needs a protocol whose server sees where requests end; --protocol={} "
+                                 "has no framing: use echo or http",
+                                 protocol));
+  throw UsageError(fmt::format("--work-us={} draws each request's work from its payload, which only --protocol=echo "
+                               "has; --protocol={} takes a fixed --work-us=N",
+                               work_us.to_string(), protocol));
+}
+
+void finish_load_flags(RunOptions& o, const LoadFlags& f, const CpuList& default_client_cpus) {
+  o.load.cpus = cpus_of("--client-cpus", f.client_cpus, default_client_cpus);
+  if (o.load.threads == 0) o.load.threads = o.load.cpus.size();
+  if (o.loadgen_processes > o.load.clients)
+    throw UsageError(fmt::format("--loadgen-processes={} is more than --clients={}: each load process needs a client; "
+                                 "use at most --loadgen-processes={}",
+                                 o.loadgen_processes, o.load.clients, o.load.clients));
+}
+
+}  // namespace
+
+std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_code, const std::string& command,
+                                            const std::function<void(CLI::App&)>& add_flags,
+                                            const std::function<void(const RunOptions&)>& check) {
+  RunOptions o;
+  CLI::App app{"muxbench: measure one Linux I/O model serving clients over loopback.\n"
+               "The server backend runs in its own pinned process; the load generator on the other cores.",
+               command};
+  app.footer("Subcommands: `bench serve --help` runs one backend alone; `bench load --help` drives a running server.\n"
+             "`bench --list-backends [--json]` lists the backends, their variants and whether each runs here.");
+  LoadFlags flags;
+  std::string server_cpus;
+  app.add_option("--backend", o.backend,
+                 "I/O model of the server; all: every backend but the opt-in ones, each in turn (a backend that "
+                 "cannot run here or with these --server-* flags is skipped, saying why)")
+      ->check(CLI::IsMember(backend_names(true)))->capture_default_str();
+  add_load_flags(app, o, flags);
+  app.add_option("--host", o.host,
+                 "address the server binds and the clients connect to; 0.0.0.0 or :: bind every local address, and "
+                 "the clients then connect to 127.0.0.1 or ::1")
+      ->check(Utf8Text())->capture_default_str();
+  app.add_option("--port", o.port, "server port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
+  add_transport_flags(app, o.transport, o.socket_path);
+  app.add_option("--server-cpus", server_cpus, "cores for the server process, e.g. 0 or 0-1 (default: first half)");
+  add_work_flag(app, o.load.work_us);
+  add_read_size_flag(app, o.read_size);
+  add_server_shape_flags(app, o.server_shape);
+  add_zc_threshold_flag(app, o.zc_threshold);
+  ServerCmdFlags server_cmd;
+  add_server_cmd_flags(app, o, server_cmd);
+  if (add_flags) add_flags(app);
+  return finish_parse(app, argc, argv, o, exit_code, [&] {
+    const CpuSplit split = default_cpu_split();
+    o.server_cpus = cpus_of("--server-cpus", server_cpus, split.server);
+    finish_load_flags(o, flags, split.client);
+    check_work_protocol(o.load.work_us, o.load.protocol);
+    finish_server_cmd_flags(app, o, server_cmd);
+    // Our own server's body is verified byte for byte; another server's has its length checked.
+    if (o.load.protocol == "http" && o.server_cmd.empty()) o.load.expected_body = std::string(kHttpBody);
+    check_transport_flags(app, o.transport, o.socket_path);
+    o.server_shape.unix_socket = o.transport == kTransportUnix;
+    if (!o.server_shape.unix_socket) check_local_host(o.host);
+    if (check) check(o);
+  });
+}
+
+std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_code) {
+  RunOptions o;
+  o.backend = "external";
+  CLI::App app{"Drive a server that is already running (`bench serve`, nginx, ...) with the load generator.",
+               "bench load"};
+  LoadFlags flags;
+  app.add_option("--target", o.target,
+                 "HOST:PORT of the server: an address or a host name, e.g. 127.0.0.1:8080, [::1]:8080, "
+                 "server.example:8080; or unix:PATH, a Unix domain socket")
+      ->required()->check(Utf8Text());
+  app.add_option("--label", o.backend, "name of the server in the table and the JSON")
+      ->check(Utf8Text())->capture_default_str();
+  add_load_flags(app, o, flags);
+  std::string expect_body;
+  // The server's drawn work, as `bench serve --work-us` was given it: only to split the latency
+  // into short and long requests (the server does the work, not this process).
+  app.add_option_function<std::string>(
+         "--work-us", [&o](const std::string& v) { o.load.work_us = Distribution::parse(v); },
+         "echo: the distribution the server draws its work from (as given to `bench serve --work-us`), so the "
+         "latency of short and long requests is reported apart; e.g. bimodal:0.9:0:2000")
+      ->check(DistributionWithin(0, kMaxWorkUs, false));
+  auto* expect_body_flag = app.add_option("--expect-body", expect_body, "http: the response body every reply must "
+                                          "carry, compared byte for byte (default: any body, its length checked)")
+                              ->check(Utf8Text());
+  return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
+    if (expect_body_flag->count() > 0) {
+      if (o.load.protocol != "http")
+        throw UsageError(fmt::format("--expect-body applies to --protocol=http only, not --protocol={}", o.load.protocol));
+      o.load.expected_body = expect_body;
+    }
+    if (!o.load.work_us.is_fixed()) check_work_protocol(o.load.work_us, o.load.protocol);
+    o.target_name = o.target;
+    const SocketAddress target = resolve_target(o.target);
+    o.target = target.to_string();
+    if (target.is_unix()) o.transport = kTransportUnix;
+    finish_load_flags(o, flags, allowed_cpus());
+  });
+}
+
+std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit_code) {
+  ServeOptions o;
+  CLI::App app{"Run one server backend alone until SIGINT, SIGTERM or SIGHUP.", "bench serve"};
+  std::string cpus;
+  app.add_option("--backend", o.backend, "I/O model")->check(CLI::IsMember(backend_names(false)))->capture_default_str();
+  app.add_option("--protocol", o.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
+  app.add_option("--host", o.host, "address to bind: 127.0.0.1, ::1, 0.0.0.0 or :: (every local address), or an "
+                 "address of one of this machine's interfaces")->capture_default_str();
+  app.add_option("--port", o.port, "port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
+  add_transport_flags(app, o.transport, o.socket_path);
+  app.add_option("--backlog", o.backlog, "listen backlog (the kernel caps it at net.core.somaxconn)")
+      ->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  app.add_option("--server-cpus,--cpus", cpus, "cores to pin the server to, e.g. 0 or 0-1 (--cpus: the same)");
+  add_work_flag(app, o.work_us);
+  add_read_size_flag(app, o.read_size);
+  add_server_shape_flags(app, o.shape);
+  add_zc_threshold_flag(app, o.zc_threshold);
+  app.add_option("--ready-fd", o.ready_fd, "(used by bench) pipe for the address and final counters")->group("");
+  app.add_option("--control-fd", o.control_fd, "(used by bench) pipe for requests to the server")->group("");
+  app.add_flag("--kernel-counters", o.kernel_counters, "(used by bench) count what this process costs the kernel")->group("");
+  app.add_option("--syscall-counter", o.syscall_counter, "(used by bench) its eBPF syscall counter: PROCESSES_FD,COUNTS_FD,SLOT,MIGRATIONS")
+      ->group("")
+      ->check([](const std::string& v) {
+        return SyscallCounterHandoff::parse(v) ? std::string() : std::string("expected PROCESSES_FD,COUNTS_FD,SLOT,MIGRATIONS");
+      });
+  return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
+    o.cpus = cpus_of("--server-cpus", cpus, {});
+    check_work_protocol(o.work_us, o.protocol);
+    check_transport_flags(app, o.transport, o.socket_path);
+    o.shape.unix_socket = o.transport == kTransportUnix;
+    if (!o.shape.unix_socket) check_local_host(o.host);  // throws a UsageError naming the problem
+  });
+}
+
+}  // namespace mux

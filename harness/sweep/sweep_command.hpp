@@ -1,0 +1,4 @@
+#pragma once
+namespace mux {
+int sweep_command(int argc, char** argv);  // bench sweep ...
+}  // namespace mux
