@@ -15,25 +15,12 @@
 
 #include "core/usage_error.hpp"
 #include "harness/system/atomic_file.hpp"
+#include "tests/temp_dir.hpp"
 
 namespace mux {
 namespace {
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    char tmpl[] = "/tmp/muxbench-atomic-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  std::size_t entries() const {
-    return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator(path_), {}));
-  }
-
- private:
-  std::string path_;
-};
+using ScratchDir = test::TempDir;
 
 std::string contents(const std::string& path) {
   std::ifstream in(path);

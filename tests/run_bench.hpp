@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/proc_files.hpp"
+#include "tests/temp_dir.hpp"
 #include "harness/system/process_tree.hpp"
 
 namespace mux::test {
@@ -31,21 +32,6 @@ struct Outcome {
 
 // A file's contents; "" when it cannot be opened or read (a /proc file of a process that exited).
 inline std::string slurp(const std::string& path) { return read_proc_file(path); }
-
-// A scratch directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/muxbench-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // Every bench started by a test carries this tag in its environment (and so does its server
 // child), so a test can prove that no process of its own is left running.

@@ -6,6 +6,7 @@
 // passed, twice, and the lowest that failed above it.
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -94,6 +95,84 @@ std::optional<RunOptions> parse_capacity_options(int argc, char** argv, int& exi
       });
 }
 
+namespace {
+
+// One backend's search: the closed-loop probe, then the bracketing search's open-loop probes,
+// each printed as it ends; stops early on a stop signal.
+struct BackendSearch {
+  std::vector<Probe> probes;
+  CapacitySearch search{0, 0};
+  bool interrupted = false;
+  bool complete() const { return !interrupted && probes.front().record.complete; }
+};
+
+BackendSearch search_backend(const RunOptions& o, const CapacityFlags& flags, const std::string& backend,
+                             const std::function<void()>& print_header) {
+  BackendSearch s;
+  auto run_probe = [&](double rate) {
+    Probe p{rate, run_backend(probe_options(o, rate), backend, print_header), {}};
+    if (rate > 0)
+      p.failures = slo_failures(flags.slo, p.record.load.latency,
+                                {rate, p.record.throughput_rps(), p.record.load.errors.total(), p.record.complete});
+    if (s.probes.empty())
+      std::fputs(fmt::format("\n{}\n{:>5}  {:>12}  {:>12}  {:>9}  {:>9}  {:>9}  {:>6}  {}\n", backend, "probe",
+                             "target req/s", "achieved", "p50 µs", "p99 µs", "p99.9 µs", "errors", "verdict")
+                     .c_str(),
+                 stdout);
+    std::fputs(probe_row(p, s.probes.size()).c_str(), stdout);
+    std::fflush(stdout);
+    s.interrupted = stop_signal() != 0;
+    s.probes.push_back(std::move(p));
+  };
+  run_probe(0);
+  s.search = CapacitySearch(s.probes.front().record.throughput_rps(), flags.max_probes - 1);
+  for (std::optional<double> rate; !s.interrupted && (rate = s.search.next());) {
+    run_probe(*rate);
+    s.search.record(*rate, s.probes.back().failures.empty());
+  }
+  return s;
+}
+
+std::string search_summary(const BackendSearch& s, const std::string& backend, const std::string& slo) {
+  const auto upper = s.search.upper_bound();
+  std::string summary =
+      s.search.capacity() > 0
+          ? fmt::format("{}: capacity {:.0f} req/s at {} ({}; {} probes)", backend, s.search.capacity(), slo,
+                        upper ? fmt::format("below {:.0f} req/s, which failed", *upper)
+                              : "every rate probed passed: the capacity may be higher",
+                        s.probes.size())
+          : fmt::format("{}: no rate down to {:.0f} req/s met {} ({} probes)", backend, upper.value_or(0), slo,
+                        s.probes.size());
+  if (!s.complete()) summary += "  INCOMPLETE";
+  return summary;
+}
+
+// The closed-loop probe's whole document (what a sweep summarizes: throughput, CPU, kernel
+// counters), with the search's answer and every probe added.
+ordered_json search_json(const BackendSearch& s, const RunOptions& o, const CapacityFlags& flags, const std::string& slo,
+                         const ordered_json& environment) {
+  const auto upper = s.search.upper_bound();
+  ordered_json doc = to_json(probe_options(o, 0), s.probes.front().record, environment);
+  doc["kind"] = "capacity";
+  doc["complete"] = s.complete();
+  if (!s.complete() && !doc.contains("incomplete_reason")) doc["incomplete_reason"] = "interrupted";
+  doc["config"]["slo"] = slo;
+  doc["config"]["max_probes"] = flags.max_probes;
+  ordered_json all = ordered_json::array();
+  for (const Probe& p : s.probes) all.push_back(probe_json(p, flags.slo));
+  auto& results = doc["results"];
+  results["closed_loop_rps"] = s.probes.front().record.throughput_rps();
+  results["capacity_rps"] = s.search.capacity();
+  results["capacity_upper_bound_rps"] = upper ? ordered_json(*upper) : ordered_json();
+  if (!upper) results["capacity_upper_bound_unknown_reason"] = "every rate probed met the SLO";
+  results["capacity_precision"] = kCapacityPrecision;
+  results["slo"] = slo;
+  results["probes"] = all;
+  return doc;
+}
+
+}  // namespace
+
 int capacity_command(int argc, char** argv) {
   CapacityFlags flags;
   int exit_code = 0;
@@ -135,68 +214,16 @@ int capacity_command(int argc, char** argv) {
   for (const std::string& backend : o.backends()) {
     if (std::any_of(skipped.begin(), skipped.end(), [&](const SkippedBackend& s) { return s.name == backend; }))
       continue;
-    std::vector<Probe> probes;
-    bool interrupted = false;
     try {
-      auto run_probe = [&](double rate) {
-        Probe p{rate, run_backend(probe_options(o, rate), backend, print_header), {}};
-        if (rate > 0)
-          p.failures = slo_failures(flags.slo, p.record.load.latency,
-                                    {rate, p.record.throughput_rps(), p.record.load.errors.total(), p.record.complete});
-        if (probes.empty())
-          std::fputs(fmt::format("\n{}\n{:>5}  {:>12}  {:>12}  {:>9}  {:>9}  {:>9}  {:>6}  {}\n", backend, "probe",
-                                 "target req/s", "achieved", "p50 µs", "p99 µs", "p99.9 µs", "errors", "verdict")
-                         .c_str(),
-                     stdout);
-        std::fputs(probe_row(p, probes.size()).c_str(), stdout);
-        std::fflush(stdout);
-        interrupted = stop_signal() != 0;
-        probes.push_back(std::move(p));
-      };
-      run_probe(0);
-      CapacitySearch search(probes.front().record.throughput_rps(), flags.max_probes - 1);
-      for (std::optional<double> rate; !interrupted && (rate = search.next());) {
-        run_probe(*rate);
-        search.record(*rate, probes.back().failures.empty());
-      }
-      const bool complete = !interrupted && probes.front().record.complete;
-      const auto upper = search.upper_bound();
-      std::string summary =
-          search.capacity() > 0
-              ? fmt::format("{}: capacity {:.0f} req/s at {} ({}; {} probes)", backend, search.capacity(), slo,
-                            upper ? fmt::format("below {:.0f} req/s, which failed", *upper)
-                                  : "every rate probed passed: the capacity may be higher",
-                            probes.size())
-              : fmt::format("{}: no rate down to {:.0f} req/s met {} ({} probes)", backend,
-                            upper.value_or(0), slo, probes.size());
-      if (!complete) summary += "  INCOMPLETE";
-      std::fputs(fmt::format("{}\n", summary).c_str(), stdout);
-      if (!o.json_path.empty()) {
-        // The closed-loop probe's whole document (what a sweep summarizes: throughput, CPU,
-        // kernel counters), with the search's answer and every probe added.
-        ordered_json doc = to_json(probe_options(o, 0), probes.front().record, environment);
-        doc["kind"] = "capacity";
-        doc["complete"] = complete;
-        if (!complete && !doc.contains("incomplete_reason")) doc["incomplete_reason"] = "interrupted";
-        doc["config"]["slo"] = slo;
-        doc["config"]["max_probes"] = flags.max_probes;
-        ordered_json all = ordered_json::array();
-        for (const Probe& p : probes) all.push_back(probe_json(p, flags.slo));
-        auto& results = doc["results"];
-        results["closed_loop_rps"] = probes.front().record.throughput_rps();
-        results["capacity_rps"] = search.capacity();
-        results["capacity_upper_bound_rps"] = upper ? ordered_json(*upper) : ordered_json();
-        if (!upper) results["capacity_upper_bound_unknown_reason"] = "every rate probed met the SLO";
-        results["capacity_precision"] = kCapacityPrecision;
-        results["slo"] = slo;
-        results["probes"] = all;
-        write_output("--json", path_for(o, o.json_path, backend), doc.dump(2) + "\n");
-      }
+      const BackendSearch search = search_backend(o, flags, backend, print_header);
+      std::fputs(fmt::format("{}\n", search_summary(search, backend, slo)).c_str(), stdout);
+      if (!o.json_path.empty())
+        write_output("--json", path_for(o, o.json_path, backend), search_json(search, o, flags, slo, environment).dump(2) + "\n");
       // The closed-loop probe's latency distribution, as the JSON is its document (the flag was
       // accepted and no file written).
       if (!o.hgrm_path.empty())
-        write_output("--hgrm", path_for(o, o.hgrm_path, backend), to_hgrm(probes.front().record.load.latency));
-      if (!complete) {
+        write_output("--hgrm", path_for(o, o.hgrm_path, backend), to_hgrm(search.probes.front().record.load.latency));
+      if (!search.complete()) {
         if (!notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
         return report_unwritten(unwritten, stop_signal() ? kExitInterrupted : kExitFailed);
       }
