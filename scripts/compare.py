@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import muxbench_results as mr  # noqa: E402
-import paired_grid  # noqa: E402
-from gate_signals import (SIGNAL_OPTIONS, compare_signals, describe_signals,  # noqa: E402
-                          print_aligned, print_signal_table, tests_per_configuration)
-from gate_statistics import Change, compare_metric, repetitions_needed  # noqa: E402,F401
-from same_machine import check_same_machine  # noqa: E402
+from muxbench import format as fmt  # noqa: E402
+from muxbench import results as mr  # noqa: E402
+from muxbench import stats  # noqa: E402
+from muxbench.gate import grid as paired_grid  # noqa: E402
+from muxbench.gate.machine import check_same_machine  # noqa: E402
+from muxbench.gate.signals import (SIGNAL_OPTIONS, compare_signals, describe_signals,  # noqa: E402
+                                   print_aligned, print_signal_table, tests_per_configuration)
+from muxbench.gate.statistics import Change, compare_metric, repetitions_needed  # noqa: E402,F401
 
 # Set from an A/A comparison on this machine, see results/README.md.
 DEFAULT_MAX_THROUGHPUT_DROP_PCT = 10.0
@@ -157,7 +159,7 @@ def pair_configurations(base, current):
 
 def too_few_repetitions(key, side, n):
     return mr.InputError(
-        f"significance cannot be tested: {mr.config_id(key)} has {n} complete repetition in "
+        f"significance cannot be tested: {fmt.config_id(key)} has {n} complete repetition in "
         f"{side} (need at least 2 per side, 4+ for p < 0.05); rerun that sweep with more "
         f"repetitions, e.g. `bench sweep --repetitions=5`")
 
@@ -182,7 +184,7 @@ def completeness_problems(base, current):
     for key in sorted(completed_in_base - completed_in_current, key=mr.config_sort_key):
         runs = [r for r in current.runs if r.key == key]
         why = "; ".join(f"{r.id} {r.why_not_ok()}" for r in runs) or "not in its plan"
-        problems.append(f"{mr.config_id(key)} completed in BASE but has no complete run in "
+        problems.append(f"{fmt.config_id(key)} completed in BASE but has no complete run in "
                         f"CURRENT: {why}")
     for run in current.runs:
         if run.key in completed_in_base - completed_in_current:
@@ -230,7 +232,7 @@ def compare_configuration(key, base_runs, current_runs, args, alpha):
     """One configuration's metrics and signals, each test at `alpha` (compare_configurations'
     share of the family-wise --alpha)."""
     n1, n2 = len(base_runs), len(current_runs)
-    use_test = mr.min_mannwhitney_p(n1, n2) < alpha
+    use_test = stats.min_mannwhitney_p(n1, n2) < alpha
     tput = compare_metric(mr.values(base_runs, "throughput"), mr.values(current_runs, "throughput"),
                           -args.max_throughput_drop, alpha, use_test)
     p99 = compare_metric(mr.values(base_runs, "p99"), mr.values(current_runs, "p99"),
@@ -247,7 +249,7 @@ def print_header(base, current, args):
     print(f"current:  {current.path}  ({describe(current)})")
     only = sorted(set(current.groups()) - set(base.groups()), key=mr.config_sort_key)
     if only:
-        print(f"not compared (only in CURRENT): {', '.join(mr.config_id(k) for k in only)}")
+        print(f"not compared (only in CURRENT): {', '.join(fmt.config_id(k) for k in only)}")
     print(f"thresholds: throughput drop > {args.max_throughput_drop:g}%, "
           f"p99 rise > {args.max_p99_rise:g}%, alpha = {args.alpha:g} family-wise "
           f"({args.test_alpha:.2g} per test: {args.alpha:g} / {args.alpha / args.test_alpha:.0f} tests)")
@@ -264,11 +266,11 @@ def describe(sweep):
 def print_table(results):
     headers = ["configuration", "n", "throughput base → current", "Δ", "p",
                "p99 base → current", "Δ", "p", "verdict"]
-    rows = [[mr.config_id(r.key), f"{r.n_base}/{r.n_current}",
-             f"{mr.fmt_count(r.throughput.base)} → {mr.fmt_count(r.throughput.current)}",
-             mr.fmt_pct(r.throughput.change_pct, signed=True), f"{r.throughput.p:.3f}",
-             f"{mr.fmt_us(r.p99.base)} → {mr.fmt_us(r.p99.current)}",
-             mr.fmt_pct(r.p99.change_pct, signed=True), f"{r.p99.p:.3f}", verdict(r)]
+    rows = [[fmt.config_id(r.key), f"{r.n_base}/{r.n_current}",
+             f"{fmt.fmt_count(r.throughput.base)} → {fmt.fmt_count(r.throughput.current)}",
+             fmt.fmt_pct(r.throughput.change_pct, signed=True), f"{r.throughput.p:.3f}",
+             f"{fmt.fmt_us(r.p99.base)} → {fmt.fmt_us(r.p99.current)}",
+             fmt.fmt_pct(r.p99.change_pct, signed=True), f"{r.p99.p:.3f}", verdict(r)]
             for r in results]
     print_aligned(headers, rows)
 
@@ -294,7 +296,7 @@ def print_verdict(results, problems, args):
     if fallback:
         r = fallback[0]
         print(f"note: with {r.n_base} vs {r.n_current} repetitions the smallest possible two-sided "
-              f"Mann-Whitney p-value is {mr.min_mannwhitney_p(r.n_base, r.n_current):.3g} >= the "
+              f"Mann-Whitney p-value is {stats.min_mannwhitney_p(r.n_base, r.n_current):.3g} >= the "
               f"per-test alpha {args.test_alpha:.2g}, so significance cannot be reached for "
               f"{len(fallback)} of {len(results)} configuration(s). For those, a regression requires "
               f"that ALL current repetitions are worse than ALL baseline repetitions by more than the "
@@ -302,9 +304,9 @@ def print_verdict(results, problems, args):
               f"apply the test itself.")
     regressions = [r for r in results if r.regression]
     for r in regressions:
-        print(f"REGRESSION: {mr.config_label(r.key)} ({mr.config_id(r.key)}): "
-              f"throughput {mr.fmt_pct(r.throughput.change_pct, signed=True)}, "
-              f"p99 {mr.fmt_pct(r.p99.change_pct, signed=True)}{describe_signals(r)}")
+        print(f"REGRESSION: {fmt.config_label(r.key)} ({fmt.config_id(r.key)}): "
+              f"throughput {fmt.fmt_pct(r.throughput.change_pct, signed=True)}, "
+              f"p99 {fmt.fmt_pct(r.p99.change_pct, signed=True)}{describe_signals(r)}")
     for reason in problems:
         print(f"REGRESSION: {reason}")
     if not regressions and not problems:

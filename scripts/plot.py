@@ -26,7 +26,10 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import muxbench_results as mr  # noqa: E402
+from muxbench import format as fmt  # noqa: E402
+from muxbench import registry  # noqa: E402
+from muxbench import results as mr  # noqa: E402
+from muxbench import stats  # noqa: E402
 
 FIGSIZE = (8.0, 5.0)
 DPI = 130
@@ -96,8 +99,8 @@ def make_plots(sweep, outdir, spectrum_clients=None, timeline_run=None):
     """
     outdir.mkdir(parents=True, exist_ok=True)
     plots, notes = [], []
-    import plot_spectrum  # these build on this module's helpers (below), so they come in here
-    import plot_timeline
+    from muxbench.plots import spectrum as plot_spectrum  # these build on this module's helpers (below)
+    from muxbench.plots import timeline as plot_timeline
     with plt.rc_context(STYLE):
         closed_sizes = sorted({k[2] for k in sweep.groups()})
         if not closed_sizes:
@@ -109,10 +112,10 @@ def make_plots(sweep, outdir, spectrum_clients=None, timeline_run=None):
             for metric in (SERVER_SYSCALLS, SERVER_CS):
                 plots.append(plot_if_measured(sweep, outdir, size, metric, notes))
             plots.append(plot_spectrum.plot_spectrum(sweep, outdir, size, spectrum_clients, notes))
-        import plot_rates  # here: it builds on this module's helpers
+        from muxbench.plots import rates as plot_rates  # here: it builds on this module's helpers
         for size, clients in plot_rates.rate_configurations(sweep):
             plots.append(plot_rates.plot_latency_vs_rate(sweep, outdir, size, clients))
-        import plot_work_classes  # --work-us drawn: the short requests' p99
+        from muxbench.plots import work_classes as plot_work_classes  # --work-us drawn: short requests' p99
         plots += [plot_work_classes.plot_short_p99_vs_clients(sweep, outdir, size)
                   for size in plot_work_classes.sizes_with_classes(sweep)]
         plots.append(plot_timeline.plot_timeline(sweep, outdir, timeline_run, notes))
@@ -136,9 +139,9 @@ class Metric:
 
 
 THROUGHPUT = Metric("throughput", "throughput", "Throughput vs concurrent clients",
-                    "throughput (requests/s)", False, lambda v, _: mr.fmt_count(v, 3, trim=True))
+                    "throughput (requests/s)", False, lambda v, _: fmt.fmt_count(v, 3, trim=True))
 P99 = Metric("p99", "p99", "p99 latency vs concurrent clients", "p99 latency", True,
-             lambda v, _: mr.fmt_us(v, trim=True))
+             lambda v, _: fmt.fmt_us(v, trim=True))
 SERVER_CPU = Metric("server_us_per_req", "server-cpu", "Server CPU time per request",
                     "server CPU per request (µs)", True, lambda v, _: f"{v:g}")
 
@@ -152,7 +155,7 @@ def plot_if_measured(sweep, outdir, size, metric, notes):
     """plot_vs_clients, or a note when no run has the metric (older runs, --counters=off)."""
     runs = [r for r in sweep.complete_runs if r.message_size == size]
     if not mr.values(runs, metric.name):
-        notes.append(f"{metric.heading.lower()} at {mr.fmt_bytes(size)}: no run has "
+        notes.append(f"{metric.heading.lower()} at {fmt.fmt_bytes(size)}: no run has "
                      "results.kernel_counters (older runs, or --counters=off); plot skipped")
         return None
     return plot_vs_clients(sweep, outdir, size, metric)
@@ -161,11 +164,11 @@ def plot_if_measured(sweep, outdir, size, metric, notes):
 def plot_vs_clients(sweep, outdir, size, metric):
     """One line per backend: median over repetitions with its interval as error bars, log x."""
     groups = {k: runs for k, runs in sweep.groups().items() if k[2] == size}
-    backends = mr.sort_backends({k[0] for k in groups})
+    backends = registry.sort_backends({k[0] for k in groups})
     fig, ax = new_figure()
     drawn = []
     for i, backend in enumerate(backends):
-        points = sorted(((k[1], mr.median_ci(mr.values(runs, metric.name)))
+        points = sorted(((k[1], stats.median_ci(mr.values(runs, metric.name)))
                          for k, runs in groups.items() if k[0] == backend), key=lambda p: p[0])
         points = [(c, ci) for c, ci in points if ci]
         if not points:
@@ -186,7 +189,7 @@ def plot_vs_clients(sweep, outdir, size, metric):
         ax.yaxis.set_major_formatter(FuncFormatter(metric.tick))
     ax.legend(title="backend")
     title = f"{metric.heading} — {fmt_size_duration(sweep, size)}"
-    finish(fig, ax, sweep, title, CI_NOTE.format(coverage=mr.coverage_note(drawn)))
+    finish(fig, ax, sweep, title, CI_NOTE.format(coverage=stats.coverage_note(drawn)))
     return save(fig, outdir, f"{metric.stem}-m{size}", title)
 
 
@@ -224,7 +227,7 @@ def readable_log_ticks(axis, formatter):
 
 def backend_style(backend):
     """Colour and marker of a backend: the same in every plot."""
-    return dict(color=mr.backend_color(backend), marker=mr.backend_marker(backend),
+    return dict(color=registry.backend_color(backend), marker=registry.backend_marker(backend),
                 markersize=6, linewidth=1.8)
 
 
@@ -240,9 +243,9 @@ def fmt_size_duration(sweep, size):
     duration = sweep.meta.get("duration_s", cfg.get("duration_s"))
     warmup = sweep.meta.get("warmup_s", cfg.get("warmup_s"))
     reps = sweep.meta.get("repetitions")
-    text = f"{mr.fmt_bytes(size)} messages, {mr.fmt_seconds(duration)} runs"
+    text = f"{fmt.fmt_bytes(size)} messages, {fmt.fmt_seconds(duration)} runs"
     if warmup:
-        text += f" after {mr.fmt_seconds(warmup)} warm-up"
+        text += f" after {fmt.fmt_seconds(warmup)} warm-up"
     if reps:
         text += f", {reps} repetition{'s' if reps != 1 else ''}"
     return text
@@ -256,7 +259,7 @@ def finish(fig, ax, sweep, title, subtitle):
     if subtitle:
         ax.text(0, 1.01, subtitle, transform=ax.transAxes, va="bottom", fontsize=8,
                 color="#555555")
-    fig.text(0.01, 0.012, mr.environment_line(sweep.environment), fontsize=7, color="#666666")
+    fig.text(0.01, 0.012, fmt.environment_line(sweep.environment), fontsize=7, color="#666666")
     fig.tight_layout(rect=(0, 0.035, 1, 1))
 
 

@@ -20,9 +20,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import muxbench_results as mr  # noqa: E402
 import plot  # noqa: E402
-from report_summary import ranking_blocks, rate_blocks  # noqa: E402
+from muxbench import format as fmt  # noqa: E402
+from muxbench import results as mr  # noqa: E402
+from muxbench import stats  # noqa: E402
+from muxbench.report.summary import ranking_blocks, rate_blocks  # noqa: E402
 
 ENVIRONMENT_FIELDS = (("kernel", "Kernel"), ("cpu_model", "CPU"), ("online_cores", "Online cores"),
                       ("compiler", "Compiler"), ("build_type", "Build type"),
@@ -89,7 +91,7 @@ def overview(sweep, groups):
     failed = len(sweep.runs) - len(sweep.complete_runs)
     text = (f"{len(groups)} configurations ({', '.join(sweep.backends())}; "
             f"{', '.join(f'{c:,}' for c in sweep.clients())} clients; "
-            f"{', '.join(mr.fmt_bytes(s) for s in sweep.message_sizes())} messages), "
+            f"{', '.join(fmt.fmt_bytes(s) for s in sweep.message_sizes())} messages), "
             f"{len(sweep.complete_runs)} complete runs")
     if failed:
         text += f", {failed} failed or incomplete (see Caveats)"
@@ -109,22 +111,22 @@ def summary_blocks(sweep, groups):
         tput = s["throughput"]
         ci = "–"
         if s["n"] > 1:
-            ci = (f"{mr.fmt_count(tput.low)}–{mr.fmt_count(tput.high)} "
-                  f"({mr.fmt_coverage(tput.coverage)})")
+            ci = (f"{fmt.fmt_count(tput.low)}–{fmt.fmt_count(tput.high)} "
+                  f"({stats.fmt_coverage(tput.coverage)})")
             intervals.append(tput)
         n = str(s["n"]) if planned.get(key, 0) == s["n"] else f"{s['n']} of {planned[key]}"
-        rows.append([mr.fmt_bytes(key[2]), key[0], f"{key[1]:,}", mr.fmt_count(tput.median),
+        rows.append([fmt.fmt_bytes(key[2]), key[0], f"{key[1]:,}", fmt.fmt_count(tput.median),
                      ci,
-                     mr.fmt_pct(s["cv_pct"]), us(s["p50"]), us(s["p99"]), us(s["p999"]),
+                     fmt.fmt_pct(s["cv_pct"]), us(s["p50"]), us(s["p99"]), us(s["p999"]),
                      us(s["server_us_per_req"]), per_request(s["server_syscalls_per_req"]),
                      per_request(s["server_cs_per_req"]), f"{s['errors']:,}", n])
     blocks = [("table", headers, rows)]
-    if any(ci.coverage < mr.CONFIDENCE for ci in intervals):
+    if any(ci.coverage < stats.CONFIDENCE for ci in intervals):
         blocks.append(("p", f"Coverage is the probability that the interval contains the true "
                             f"median. Below 6 repetitions no interval reaches "
-                            f"{mr.fmt_coverage(mr.CONFIDENCE)}: shown is the min–max range with "
+                            f"{stats.fmt_coverage(stats.CONFIDENCE)}: shown is the min–max range with "
                             f"what it really covers. Run 6 or more repetitions for a "
-                            f"{mr.fmt_coverage(mr.CONFIDENCE)} interval."))
+                            f"{stats.fmt_coverage(stats.CONFIDENCE)} interval."))
     blocks.append(("p", "Latencies, server CPU, syscalls and context switches per request are medians "
                         "over repetitions; "
                         "CV is the coefficient of variation of throughput across repetitions."))
@@ -132,7 +134,7 @@ def summary_blocks(sweep, groups):
 
 
 def us(ci):
-    return mr.fmt_us(ci.median) if ci else "–"
+    return fmt.fmt_us(ci.median) if ci else "–"
 
 
 def per_request(ci):
@@ -149,9 +151,9 @@ def method_items(sweep):
         f"Each configuration (backend × clients × message size) was measured "
         f"{plural(reps, 'time')}; tables and plots show medians over these repetitions"
         + (" (a single run: no confidence intervals, no CV)." if reps == 1 else "."),
-        f"Every run: {mr.fmt_seconds(meta.get('warmup_s', first(cfgs, 'warmup_s')))} of "
+        f"Every run: {fmt.fmt_seconds(meta.get('warmup_s', first(cfgs, 'warmup_s')))} of "
         f"warm-up load (discarded), then "
-        f"{mr.fmt_seconds(meta.get('duration_s', first(cfgs, 'duration_s')))} measured.",
+        f"{fmt.fmt_seconds(meta.get('duration_s', first(cfgs, 'duration_s')))} measured.",
         order_item(sweep),
         pinning_item(cfgs),
         load_item(cfgs),
@@ -239,9 +241,9 @@ def caveat_items(sweep, groups):
     items += [f"Run `{r.id}` did not complete: {r.why_not_ok()}. Its configuration's "
               f"statistics use the remaining repetitions." for r in sweep.runs if not r.ok]
     for key, runs in groups.items():
-        cv = mr.cv_pct(mr.values(runs, "throughput"))
+        cv = stats.cv_pct(mr.values(runs, "throughput"))
         if cv is not None and cv > mr.HIGH_CV_PCT:
-            items.append(f"{mr.config_label(key)}: throughput varies by CV {cv:.1f}% across "
+            items.append(f"{fmt.config_label(key)}: throughput varies by CV {cv:.1f}% across "
                          f"{len(runs)} repetitions (over {mr.HIGH_CV_PCT:g}%): treat its median "
                          f"with caution, or run more repetitions.")
     return items or ["None detected: no load-generator saturation, no errors, no failed runs, "
@@ -257,7 +259,7 @@ def saturation_caveats(groups):
             continue
         lg = median_of(hit, "loadgen_cpu_utilization")
         srv = median_of(hit, "server_cpu_utilization")
-        out.append(f"{mr.config_label(key)}: the load generator, not the server, was the "
+        out.append(f"{fmt.config_label(key)}: the load generator, not the server, was the "
                    f"bottleneck in {len(hit)} of {len(runs)} runs (load generator CPU {pct(lg)}, "
                    f"server {pct(srv)}, medians); its throughput understates the server.")
     return out
@@ -281,7 +283,7 @@ def warning_caveats(groups):
             for text in (run.data or {}).get("warnings") or []:
                 if not text.startswith("the load generator, not the server"):
                     seen.setdefault(re.sub(r"[\d.,]+", "#", text), []).append(text)
-        out += [f"{mr.config_label(key)}: {texts[0]} ({len(texts)} of {len(runs)} runs)"
+        out += [f"{fmt.config_label(key)}: {texts[0]} ({len(texts)} of {len(runs)} runs)"
                 for texts in seen.values()]
     return out
 

@@ -7,11 +7,10 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import muxbench_results as mr  # noqa: E402
-import peers  # noqa: E402
+from muxbench import peers, registry  # noqa: E402
 
 # Every registry entry, variants included (`bench --list-backends --json`).
-BACKENDS = [e["name"] for e in (mr.registry() or []) if e["available"]]
+BACKENDS = [e["name"] for e in (registry.entries() or []) if e["available"]]
 
 
 class WrkAgainstBenchServe(unittest.TestCase):

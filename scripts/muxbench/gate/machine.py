@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Are two sweeps from the same machine?  Numbers from two machines are not comparable.
 
 Every result `bench` writes carries environment.machine_fingerprint (CPU model, cores,
@@ -8,7 +7,7 @@ compare.py compares two sweeps only when these match (see results/README.md).
 
 import json
 
-import muxbench_results as mr
+from muxbench import results as mr
 
 # What must match for two sweeps' numbers to be comparable: the machine_fingerprint that
 # `bench` records in every environment, plus the cores each side was pinned to (each run's

@@ -1,5 +1,5 @@
 """How muxbench's reports write numbers, configurations and the machine: one way for every table,
-plot and report, used through muxbench_results (which re-exports them).
+plot and report.
 """
 
 import math

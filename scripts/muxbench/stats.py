@@ -1,7 +1,7 @@
 """The statistics muxbench's reports state: a median with an order-statistic confidence interval
 and its real coverage, the coefficient of variation, the best p-value a rank test can reach, and
-the latency-load curve of a rate sweep with its knee. Pure functions of numbers and runs, used
-through muxbench_results (which re-exports them), so every script computes them one way.
+the latency-load curve of a rate sweep with its knee. Pure functions of numbers and runs, here
+so every script computes them one way.
 """
 
 import math

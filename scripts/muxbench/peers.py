@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # scripts/muxbench/peers.py -> the checkout
 # The bench binary: the Release build, or the one a test names (each build dir tests its own).
 BENCH = Path(os.environ.get("MUXBENCH_BENCH", ROOT / "build" / "bench"))
 

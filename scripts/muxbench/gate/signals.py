@@ -4,8 +4,9 @@ worse). Each is compared per configuration with gate_statistics.compare_metric, 
 sweeps measured it; compare.py applies them and prints the table.
 """
 
-import muxbench_results as mr
-from gate_statistics import compare_metric
+from muxbench import format as fmt
+from muxbench import stats
+from muxbench.gate.statistics import compare_metric
 
 # Defaults set from an A/A run of scripts/ci-perf --base=HEAD, see results/README.md.
 DEFAULT_MAX_SERVER_CPU_RISE_PCT = 5.0
@@ -63,12 +64,12 @@ def compare_signals(base_runs, current_runs, args, alpha, use_test):
     out = {}
     for name, path, option in SIGNALS:
         b, c = signal_values(base_runs, path), signal_values(current_runs, path)
-        if len(b) >= 2 and len(c) >= 2 and mr.median_ci(b).median > 0:
+        if len(b) >= 2 and len(c) >= 2 and stats.median_ci(b).median > 0:
             if option in LOWER_IS_WORSE:
                 limit = -getattr(args, f"max_{option.replace('-', '_')}_drop")
             else:
                 limit = getattr(args, f"max_{option.replace('-', '_')}_rise")
-            test = use_test and mr.min_mannwhitney_p(len(b), len(c)) < alpha
+            test = use_test and stats.min_mannwhitney_p(len(b), len(c)) < alpha
             out[name] = compare_metric(b, c, limit, alpha, test)
     return out
 
@@ -82,10 +83,10 @@ def print_signal_table(results):
     headers = ["configuration"] + [h for n in names for h in (f"{n} base → current", "Δ", "p")]
     rows = []
     for r in results:
-        row = [mr.config_id(r.key)]
+        row = [fmt.config_id(r.key)]
         for n in names:
             ch = r.signals.get(n)
-            row += ([f"{ch.base:.4g} → {ch.current:.4g}", mr.fmt_pct(ch.change_pct, signed=True),
+            row += ([f"{ch.base:.4g} → {ch.current:.4g}", fmt.fmt_pct(ch.change_pct, signed=True),
                      f"{ch.p:.3f}"] if ch else ["not measured", "", ""])
         rows.append(row)
     print()
@@ -94,7 +95,7 @@ def print_signal_table(results):
 
 def describe_signals(r):
     """", server CPU/req +12%" ... for the REGRESSION line."""
-    return "".join(f", {n} {mr.fmt_pct(ch.change_pct, signed=True)}" for n, ch in r.signals.items())
+    return "".join(f", {n} {fmt.fmt_pct(ch.change_pct, signed=True)}" for n, ch in r.signals.items())
 
 
 def print_aligned(headers, rows):

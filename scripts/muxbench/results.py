@@ -1,9 +1,9 @@
-#!/usr/bin/python3
 """Shared loading, statistics and formatting for muxbench's Python reporting.
 
 plot.py, report.py and compare.py all read the same sweep directories and must agree
-on what a "configuration", a "complete run" and a "median with its confidence interval"
-are; keeping that here means the three scripts cannot drift apart.
+on what a "configuration" and a "complete run" are; keeping that here means the three
+scripts cannot drift apart. The statistics are in muxbench.stats, the formatting in
+muxbench.format, the backends' order and styles in muxbench.registry.
 
 A sweep directory (written by `bench sweep --out=DIR`) holds DIR/sweep.json, which
 lists every planned run, and DIR/runs/<id>.json, one single-run JSON per run.  A
@@ -17,15 +17,8 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The registry, the statistics and the formatting live in their own modules; every script
-# reaches them as muxbench_results.NAME.
-from backend_registry import (BASE_COLORS, MARKERS, VARIANT_COLORS, backend_color,  # noqa: F401
-                              backend_marker, backend_order, find_bench, registry, sort_backends)
-from result_format import (config_id, config_label, environment_line, fmt_bytes, fmt_count,  # noqa: F401
-                           fmt_pct, fmt_seconds, fmt_us)
-from result_stats import (ACHIEVED_RATE_TOLERANCE, CONFIDENCE, KNEE_P99_FACTOR, MedianCI,  # noqa: F401
-                          RatePoint, coverage_note, cv_pct, fmt_coverage, latency_knee, median_ci,
-                          min_mannwhitney_p, rate_points)
+from muxbench.registry import backend_order, sort_backends
+from muxbench.stats import cv_pct, median_ci
 
 # A run whose load generator is this busy while the server is not measured the client.
 SATURATION_UTILIZATION = 0.9
