@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import plot  # noqa: E402
+from muxbench.plots import all_plots  # noqa: E402
 from muxbench import format as fmt  # noqa: E402
 from muxbench import results as mr  # noqa: E402
 from muxbench import stats  # noqa: E402
@@ -34,8 +34,8 @@ ENVIRONMENT_FIELDS = (("kernel", "Kernel"), ("cpu_model", "CPU"), ("online_cores
 def main(argv=None):
     args = parse_args(argv)
     try:
-        sweep = plot.load(args.dir)
-        plots, notes = plot.make_plots(sweep, Path(args.dir) / "plots",
+        sweep = all_plots.load(args.dir)
+        plots, notes = all_plots.make_plots(sweep, Path(args.dir) / "plots",
                                        args.spectrum_clients, args.timeline_run)
     except mr.InputError as e:
         print(f"report.py: {e}", file=sys.stderr)
@@ -65,7 +65,7 @@ def parse_args(argv):
 
 # ---------------------------------------------------------------------------- content
 # The report is a list of blocks, rendered twice (Markdown, HTML), so both say the same:
-#   ("h1"|"h2"|"p", text)  ("ul", [text])  ("table", headers, rows)  ("figure", plot.Plot)
+#   ("h1"|"h2"|"p", text)  ("ul", [text])  ("table", headers, rows)  ("figure", muxbench.plots.figure.Plot)
 # Text may contain `code` spans.
 
 

@@ -7,7 +7,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from muxbench import format as fmt
 from muxbench import registry
 from muxbench import results as mr
-from plot import new_figure, fmt_size_duration, finish, save, readable_log_ticks
+from muxbench.plots import figure
 
 
 # HdrHistogram-style x axis: position 1/(1-p), labelled by percentile.
@@ -28,7 +28,7 @@ def plot_spectrum(sweep, outdir, size, clients, notes):
             if not exact and backend not in coarse:
                 coarse.append(backend)
             curves.append((backend, pct, vals, exact, run is bold))
-    fig, ax = new_figure()
+    fig, ax = figure.new_figure()
     max_x = draw_spectra(ax, curves)
     spectrum_axis(ax, max_x)
     ax.legend(title="backend", loc="upper left")
@@ -42,9 +42,9 @@ def plot_spectrum(sweep, outdir, size, clients, notes):
                      "plotted p50..p99.99 and max from latency_us")
     note = "; ".join(notes_line)
     title = (f"Latency percentile spectrum at {clients:,} clients — "
-             f"{fmt_size_duration(sweep, size)}")
-    finish(fig, ax, sweep, title, note)
-    return save(fig, outdir, f"spectrum-c{clients}-m{size}", title)
+             f"{figure.fmt_size_duration(sweep, size)}")
+    figure.finish(fig, ax, sweep, title, note)
+    return figure.save(fig, outdir, f"spectrum-c{clients}-m{size}", title)
 
 
 def choose_spectrum_clients(groups, requested, size, notes):
@@ -99,4 +99,4 @@ def spectrum_axis(ax, max_x):
     ax.set_xlim(1.0, max_x * 1.5)
     ax.set_xlabel("percentile (HdrHistogram scale: each step right is 10× rarer)")
     ax.set_ylabel("latency")
-    readable_log_ticks(ax.yaxis, lambda v, _: fmt.fmt_us(v, trim=True))
+    figure.latency_ticks(ax.yaxis)

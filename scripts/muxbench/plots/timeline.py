@@ -7,7 +7,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from muxbench import format as fmt
 from muxbench import registry
 from muxbench import results as mr
-from plot import backend_style, new_figure, finish, save, readable_log_ticks
+from muxbench.plots import figure
 
 
 def plot_timeline(sweep, outdir, run_id, notes):
@@ -17,7 +17,7 @@ def plot_timeline(sweep, outdir, run_id, notes):
     if not points:
         notes.append(f"timeline: run {run.id} has no results.timeline; plot skipped")
         return None
-    fig, ax = new_figure()
+    fig, ax = figure.new_figure()
     t = [p["t_s"] for p in points]
     color = registry.backend_color(run.backend)
     ax.plot(t, [p["throughput_rps"] for p in points], color=color, linewidth=1.8,
@@ -34,8 +34,8 @@ def plot_timeline(sweep, outdir, run_id, notes):
     ax.legend(handles[0] + more[0], handles[1] + more[1], loc="lower left")
     title = f"Timeline of run {run.id} — {fmt.fmt_bytes(run.message_size)} messages"
     subtitle = f"{run.backend}, {run.clients:,} clients, repetition {run.repetition}"
-    finish(fig, ax, sweep, title, subtitle)
-    return save(fig, outdir, f"timeline-{run.id}", title)
+    figure.finish(fig, ax, sweep, title, subtitle)
+    return figure.save(fig, outdir, f"timeline-{run.id}", title)
 
 
 def choose_timeline_run(sweep, run_id):
@@ -88,12 +88,12 @@ def plot_micro(sweep, outdir, notes):
     if not micro:
         notes.append("micro-benchmarks: micro.json has no BM_Wait* entries; plot skipped")
         return None
-    fig, ax = new_figure()
+    fig, ax = figure.new_figure()
     fds = sorted({n for pts in micro.values() for n, _ in pts})
     for mech in registry.sort_backends(set(micro)):
         pts = micro[mech]
         ax.plot([n for n, _ in pts], [ns / 1e3 for _, ns in pts], label=mech,
-                **backend_style(mech))
+                **figure.backend_style(mech))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(FixedLocator(fds))
@@ -101,9 +101,9 @@ def plot_micro(sweep, outdir, notes):
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("registered file descriptors (one of them ready)")
     ax.set_ylabel("time per wait call")
-    readable_log_ticks(ax.yaxis, lambda v, _: fmt.fmt_us(v, trim=True))
+    figure.latency_ticks(ax.yaxis)
     ax.legend(title="mechanism")
     title = "Wait-call cost vs number of watched fds (micro-benchmark)"
-    finish(fig, ax, sweep, title,
+    figure.finish(fig, ax, sweep, title,
            "Google Benchmark real time per call; median aggregate if repeated")
-    return save(fig, outdir, "micro-wait-cost", title)
+    return figure.save(fig, outdir, "micro-wait-cost", title)
