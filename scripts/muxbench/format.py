@@ -92,3 +92,12 @@ def environment_line(env):
         env.get("date"),
     ]
     return " · ".join(str(p) for p in parts if p)
+
+
+def print_aligned(headers, rows):
+    """A plain-text table: columns padded to their widest cell, a rule under the headers."""
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    for i, row in enumerate([headers] + rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))

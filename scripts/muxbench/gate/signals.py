@@ -1,6 +1,6 @@
 """The gate's low-noise signals, beside throughput and p99: server CPU, syscalls and context
 switches per request (higher is worse), and a capacity sweep's capacity under its SLO (lower is
-worse). Each is compared per configuration with gate_statistics.compare_metric, where both
+worse). Each is compared per configuration with muxbench.gate.statistics.compare_metric, where both
 sweeps measured it; compare.py applies them and prints the table.
 """
 
@@ -90,18 +90,9 @@ def print_signal_table(results):
                      f"{ch.p:.3f}"] if ch else ["not measured", "", ""])
         rows.append(row)
     print()
-    print_aligned(headers, rows)
+    fmt.print_aligned(headers, rows)
 
 
 def describe_signals(r):
     """", server CPU/req +12%" ... for the REGRESSION line."""
     return "".join(f", {n} {fmt.fmt_pct(ch.change_pct, signed=True)}" for n, ch in r.signals.items())
-
-
-def print_aligned(headers, rows):
-    """A plain-text table: columns padded to their widest cell, a rule under the headers."""
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    for i, row in enumerate([headers] + rows):
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))

@@ -1,7 +1,7 @@
 """The latency-load plot of a rate sweep (`bench sweep --rates=...`): corrected p50, p99 and
 p99.9 against the achieved rate, one line per backend, log latency axis.
 
-The knee (muxbench_results.latency_knee: the highest rate whose p99 is at most
+The knee (muxbench.stats.latency_knee: the highest rate whose p99 is at most
 KNEE_P99_FACTOR times the p99 at the lowest rate) is marked with a star. Points where a
 repetition achieved less than 95% of its target rate are drawn hollow: the server fell behind
 its schedule, and the latency shown understates what the offered load would cost.
