@@ -10,7 +10,6 @@ temporary copies of tests/fixtures so the committed fixtures are never modified.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,7 @@ PYTHON = sys.executable or "/usr/bin/python3"
 sys.path.insert(0, str(SCRIPTS))
 from muxbench import results as mr  # noqa: E402
 from muxbench import stats  # noqa: E402
+from muxbench.bench_binary import MISSING, find_bench  # noqa: E402
 from muxbench.gate.statistics import compare_metric, repetitions_needed  # noqa: E402
 
 
@@ -160,13 +160,6 @@ def edit_run(sweep, run_id, change):
     file.write_text(json.dumps(data))
 
 
-def find_bench():
-    """The bench binary: $MUXBENCH_BENCH (set by CTest), else a build in this checkout."""
-    candidates = [os.environ.get("MUXBENCH_BENCH"), ROOT / "build-test" / "bench",
-                  ROOT / "build" / "bench"]
-    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
-
-
 class IntervalAgreementTest(TempCopy):
     """summary.json (C++) and muxbench.stats.median_ci (Python) state the same interval."""
 
@@ -174,7 +167,7 @@ class IntervalAgreementTest(TempCopy):
         """`bench sweep` resuming a finished copy measures nothing and writes summary.json."""
         bench = find_bench()
         if bench is None:
-            self.skipTest("no bench binary: build it (scripts/build --test) or set MUXBENCH_BENCH")
+            self.skipTest(MISSING)
         result = subprocess.run([str(bench), "sweep", "--backends=poll,epoll", "--clients=10,100",
                                  "--message-sizes=128", f"--repetitions={repetitions}",
                                  "--duration=3", "--warmup=1", f"--out={sweep}"],

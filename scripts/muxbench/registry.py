@@ -4,9 +4,9 @@ colour and marker each one keeps in every plot and table; no backend name is wri
 
 import functools
 import json
-import os
 import subprocess
-from pathlib import Path
+
+from muxbench.bench_binary import find_bench
 
 # The backends, their order and their variants come from the registry, through
 # `bench --list-backends --json` (no backend name is written here). Colours and markers go by
@@ -15,15 +15,6 @@ from pathlib import Path
 BASE_COLORS = ("#7f7f7f", "#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#17becf")
 VARIANT_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173")
 MARKERS = ("s", "v", "^", "o", "D", "P", "X", "*", "h", "<", ">", "p")
-
-
-def find_bench():
-    """The bench binary: $MUXBENCH_BENCH, else a build in this checkout; None when there is none."""
-    root = Path(__file__).resolve().parents[2]  # scripts/muxbench/registry.py -> the checkout
-    for candidate in (os.environ.get("MUXBENCH_BENCH"), root / "build" / "bench", root / "build-test" / "bench"):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
 
 
 @functools.lru_cache(maxsize=None)
