@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 FIXTURE = ROOT / "tests" / "fixtures" / "sweep-aa-base"
 sys.path.insert(0, str(SCRIPTS))
-from muxbench import format as fmt  # noqa: E402
+from muxbench import facts  # noqa: E402
 from muxbench import results as mr  # noqa: E402
 from muxbench import stats  # noqa: E402
 
@@ -73,7 +73,7 @@ class RateSweepTest(unittest.TestCase):
         self.assertEqual([p.short_runs for p in points], [0, 0, 0, 2])
         # p99 at the lowest rate is 40 µs: 60 and 110 are within 3x (120), 9,000 is not.
         self.assertEqual(stats.latency_knee(points).rate, "90%")
-        self.assertEqual(fmt.config_id(next(iter(groups))), "epoll-c10-m128-q25pct")
+        self.assertEqual(facts.config_id(next(iter(groups))), "epoll-c10-m128-q25pct")
 
     def test_plot_and_report_show_the_curve(self):
         for script in ("plot.py", "report.py"):

@@ -23,6 +23,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 PYTHON = sys.executable or "/usr/bin/python3"
 
 sys.path.insert(0, str(SCRIPTS))
+from muxbench import facts  # noqa: E402
 from muxbench import results as mr  # noqa: E402
 from muxbench import stats  # noqa: E402
 from muxbench.bench_binary import MISSING, find_bench  # noqa: E402
@@ -177,7 +178,7 @@ class IntervalAgreementTest(TempCopy):
 
     def assert_agree(self, sweep, summary, n):
         groups = mr.load_sweep(sweep).groups()
-        self.assertEqual(summary["ci_method"], "order statistic")
+        self.assertEqual(summary["ci_method"], facts.MEDIAN_INTERVAL_METHOD)
         self.assertEqual(len(summary["configurations"]), len(groups))
         for config in summary["configurations"]:
             runs = groups[(config["backend"], config["clients"], config["message_size"])]

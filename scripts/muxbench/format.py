@@ -72,15 +72,6 @@ def config_label(key):
     return f"{backend}, {clients:,} client{'s' if clients != 1 else ''}, {fmt_bytes(size)}{rate}"
 
 
-def config_id(key):
-    """'epoll-c1000-m128' — the same naming as the sweep's run ids, for grepping."""
-    backend, clients, size = key[:3]
-    rate = ""
-    if len(key) > 3:
-        rate = f"-q{key[3][:-1]}pct" if key[3].endswith("%") else f"-q{key[3]}rps"
-    return f"{backend}-c{clients}-m{size}{rate}"
-
-
 def environment_line(env):
     """One line naming the machine and build: goes under every plot and into reports."""
     parts = [

@@ -10,7 +10,7 @@ scripts/compare.py parses the options (muxbench.gate.options) and calls compare_
 import sys
 from dataclasses import dataclass, field
 
-from muxbench import format as fmt
+from muxbench import facts
 from muxbench import results as mr
 from muxbench import stats
 from muxbench.gate import grid, output
@@ -70,7 +70,7 @@ def pair_configurations(base, current):
 
 def too_few_repetitions(key, side, n):
     return mr.InputError(
-        f"significance cannot be tested: {fmt.config_id(key)} has {n} complete repetition in "
+        f"significance cannot be tested: {facts.config_id(key)} has {n} complete repetition in "
         f"{side} (need at least 2 per side, 4+ for p < 0.05); rerun that sweep with more "
         f"repetitions, e.g. `bench sweep --repetitions=5`")
 
@@ -95,7 +95,7 @@ def completeness_problems(base, current):
     for key in sorted(completed_in_base - completed_in_current, key=mr.config_sort_key):
         runs = [r for r in current.runs if r.key == key]
         why = "; ".join(f"{r.id} {r.why_not_ok()}" for r in runs) or "not in its plan"
-        problems.append(f"{fmt.config_id(key)} completed in BASE but has no complete run in "
+        problems.append(f"{facts.config_id(key)} completed in BASE but has no complete run in "
                         f"CURRENT: {why}")
     for run in current.runs:
         if run.key in completed_in_base - completed_in_current:

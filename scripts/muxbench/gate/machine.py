@@ -8,13 +8,8 @@ compare.py compares two sweeps only when these match (see results/README.md).
 import json
 
 from muxbench import results as mr
+from muxbench.facts import FINGERPRINT_FIELDS, PINNING_FIELDS
 
-# What must match for two sweeps' numbers to be comparable: the machine_fingerprint that
-# `bench` records in every environment, plus the cores each side was pinned to (each run's
-# config).
-FINGERPRINT_FIELDS = ("cpu_model", "online_cores", "kernel", "virtualization", "compiler",
-                      "build_type")
-PINNING_FIELDS = ("server_cpus", "client_cpus")
 SAME_MACHINE_ADVICE = ("measure both builds on one machine with `scripts/ci-perf --base=REF`, "
                        "or pass --allow-different-machine")
 

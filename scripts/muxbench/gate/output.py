@@ -2,6 +2,7 @@
 and the closing verdict that sets the exit status.
 """
 
+from muxbench import facts
 from muxbench import format as fmt
 from muxbench import results as mr
 from muxbench import stats
@@ -14,7 +15,7 @@ def print_header(base, current, args):
     print(f"current:  {current.path}  ({describe(current)})")
     only = sorted(set(current.groups()) - set(base.groups()), key=mr.config_sort_key)
     if only:
-        print(f"not compared (only in CURRENT): {', '.join(fmt.config_id(k) for k in only)}")
+        print(f"not compared (only in CURRENT): {', '.join(facts.config_id(k) for k in only)}")
     print(f"thresholds: throughput drop > {args.max_throughput_drop:g}%, "
           f"p99 rise > {args.max_p99_rise:g}%, alpha = {args.alpha:g} family-wise "
           f"({args.test_alpha:.2g} per test: {args.alpha:g} / {args.alpha / args.test_alpha:.0f} tests)")
@@ -31,7 +32,7 @@ def describe(sweep):
 def print_table(results):
     headers = ["configuration", "n", "throughput base → current", "Δ", "p",
                "p99 base → current", "Δ", "p", "verdict"]
-    rows = [[fmt.config_id(r.key), f"{r.n_base}/{r.n_current}",
+    rows = [[facts.config_id(r.key), f"{r.n_base}/{r.n_current}",
              f"{fmt.fmt_count(r.throughput.base)} → {fmt.fmt_count(r.throughput.current)}",
              fmt.fmt_pct(r.throughput.change_pct, signed=True), f"{r.throughput.p:.3f}",
              f"{fmt.fmt_us(r.p99.base)} → {fmt.fmt_us(r.p99.current)}",
@@ -69,7 +70,7 @@ def print_verdict(results, problems, args):
               f"apply the test itself.")
     regressions = [r for r in results if r.regression]
     for r in regressions:
-        print(f"REGRESSION: {fmt.config_label(r.key)} ({fmt.config_id(r.key)}): "
+        print(f"REGRESSION: {fmt.config_label(r.key)} ({facts.config_id(r.key)}): "
               f"throughput {fmt.fmt_pct(r.throughput.change_pct, signed=True)}, "
               f"p99 {fmt.fmt_pct(r.p99.change_pct, signed=True)}{describe_signals(r)}")
     for reason in problems:

@@ -4,7 +4,9 @@ worse). Each is compared per configuration with muxbench.gate.statistics.compare
 sweeps measured it; compare.py applies them and prints the table.
 """
 
+from muxbench import facts
 from muxbench import format as fmt
+from muxbench import results as mr
 from muxbench import stats
 from muxbench.gate.statistics import compare_metric
 
@@ -25,12 +27,11 @@ SIGNAL_OPTIONS = (  # (option name, default, what, lower is worse)
     ("capacity", DEFAULT_MAX_CAPACITY_DROP_PCT, "capacity under the SLO", True),
 )
 LOWER_IS_WORSE = {name for name, _, _, lower in SIGNAL_OPTIONS if lower}
-SIGNALS = (  # (name in the report, path in results, option)
-    ("server CPU/req", ("server_cpu_us_per_request",), "server-cpu"),
-    ("syscalls/req", ("kernel_counters", "server", "syscalls_per_request"), "syscalls"),
-    ("ctx switches/req", ("kernel_counters", "server", "context_switches_per_request"),
-     "context-switches"),
-    ("capacity", ("capacity_rps",), "capacity"),
+SIGNALS = (  # (name in the report, metric (facts.METRIC_PATHS), option)
+    ("server CPU/req", "server_us_per_req", "server-cpu"),
+    ("syscalls/req", "server_syscalls_per_req", "syscalls"),
+    ("ctx switches/req", "server_cs_per_req", "context-switches"),
+    ("capacity", "capacity", "capacity"),
 )
 # Tests per configuration, for the Bonferroni split: throughput, p99 and each signal above.
 # (The capacity counts only in a capacity sweep: tests_per_configuration.)
@@ -39,20 +40,14 @@ TESTS_PER_CONFIGURATION = 2 + len(SIGNALS) - 1
 
 def tests_per_configuration(pairs):
     """Tests per configuration for the Bonferroni split; {key: (base runs, current runs)}."""
-    capacity = any(signal_values(b, ("capacity_rps",)) for b, _ in pairs.values())
+    capacity = any(signal_values(b, "capacity") for b, _ in pairs.values())
     return TESTS_PER_CONFIGURATION + (1 if capacity else 0)
 
 
-def signal_values(runs, path):
+def signal_values(runs, metric):
     """The signal over the runs that measured it (a run may report null: not measured)."""
-    values = []
-    for run in runs:
-        v = run.results
-        for key in path:
-            v = v.get(key) if isinstance(v, dict) else None
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            values.append(float(v))
-    return values
+    values = [mr.value_at(run.results, facts.METRIC_PATHS[metric]) for run in runs]
+    return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
 
 
 def compare_signals(base_runs, current_runs, args, alpha, use_test):
@@ -62,8 +57,8 @@ def compare_signals(base_runs, current_runs, args, alpha, use_test):
     repetitions that did.
     """
     out = {}
-    for name, path, option in SIGNALS:
-        b, c = signal_values(base_runs, path), signal_values(current_runs, path)
+    for name, metric, option in SIGNALS:
+        b, c = signal_values(base_runs, metric), signal_values(current_runs, metric)
         if len(b) >= 2 and len(c) >= 2 and stats.median_ci(b).median > 0:
             if option in LOWER_IS_WORSE:
                 limit = -getattr(args, f"max_{option.replace('-', '_')}_drop")
@@ -83,7 +78,7 @@ def print_signal_table(results):
     headers = ["configuration"] + [h for n in names for h in (f"{n} base → current", "Δ", "p")]
     rows = []
     for r in results:
-        row = [fmt.config_id(r.key)]
+        row = [facts.config_id(r.key)]
         for n in names:
             ch = r.signals.get(n)
             row += ([f"{ch.base:.4g} → {ch.current:.4g}", fmt.fmt_pct(ch.change_pct, signed=True),

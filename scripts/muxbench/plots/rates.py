@@ -9,6 +9,7 @@ its schedule, and the latency shown understates what the offered load would cost
 
 from matplotlib.ticker import FuncFormatter
 
+from muxbench import facts
 from muxbench import format as fmt
 from muxbench import registry
 from muxbench import stats
@@ -58,7 +59,7 @@ def plot_latency_vs_rate(sweep, outdir, size, clients):
              f"{figure.fmt_size_duration(sweep, size)}")
     subtitle = (f"medians over repetitions; ★ knee: highest rate with p99 ≤ {stats.KNEE_P99_FACTOR:g}× "
                 f"the p99 at the lowest rate; hollow: a repetition achieved < "
-                f"{100 * (1 - stats.ACHIEVED_RATE_TOLERANCE):.0f}% of its target rate")
+                f"{100 * (1 - facts.ACHIEVED_RATE_TOLERANCE):.0f}% of its target rate")
     fig.suptitle(title, x=0.01, y=0.985, ha="left", fontsize=11.5)
     fig.text(0.01, 0.905, subtitle, fontsize=8, color="#555555")
     figure.environment_footer(fig, sweep)

@@ -6,6 +6,7 @@ noisy configurations).
 import re
 import statistics
 
+from muxbench import facts
 from muxbench import format as fmt
 from muxbench import results as mr
 from muxbench import stats
@@ -60,7 +61,7 @@ def warning_caveats(groups):
         seen = {}
         for run in runs:
             for text in (run.data or {}).get("warnings") or []:
-                if not text.startswith("the load generator, not the server"):
+                if not text.startswith(facts.LOADGEN_SATURATED_WARNING):
                     seen.setdefault(re.sub(r"[\d.,]+", "#", text), []).append(text)
         out += [f"{fmt.config_label(key)}: {texts[0]} ({len(texts)} of {len(runs)} runs)"
                 for texts in seen.values()]

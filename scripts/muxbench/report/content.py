@@ -6,6 +6,7 @@ caveats (muxbench.report.caveats), the table per configuration, the plots, and t
 (muxbench.report.method) and environment as appendices.
 """
 
+from muxbench import facts
 from muxbench import format as fmt
 from muxbench import results as mr
 from muxbench import stats
@@ -70,12 +71,12 @@ def summary_blocks(sweep, groups):
                      us(s["server_us_per_req"]), per_request(s["server_syscalls_per_req"]),
                      per_request(s["server_cs_per_req"]), f"{s['errors']:,}", n])
     blocks = [("table", headers, rows)]
-    if any(ci.coverage < stats.CONFIDENCE for ci in intervals):
+    if any(ci.coverage < facts.MEDIAN_INTERVAL_CONFIDENCE for ci in intervals):
         blocks.append(("p", f"Coverage is the probability that the interval contains the true "
                             f"median. Below 6 repetitions no interval reaches "
-                            f"{stats.fmt_coverage(stats.CONFIDENCE)}: shown is the min–max range with "
+                            f"{stats.fmt_coverage(facts.MEDIAN_INTERVAL_CONFIDENCE)}: shown is the min–max range with "
                             f"what it really covers. Run 6 or more repetitions for a "
-                            f"{stats.fmt_coverage(stats.CONFIDENCE)} interval."))
+                            f"{stats.fmt_coverage(facts.MEDIAN_INTERVAL_CONFIDENCE)} interval."))
     blocks.append(("p", "Latencies, server CPU, syscalls and context switches per request are medians "
                         "over repetitions; "
                         "CV is the coefficient of variation of throughput across repetitions."))

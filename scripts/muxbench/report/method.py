@@ -2,6 +2,7 @@
 runs' own config blocks.
 """
 
+from muxbench import facts
 from muxbench import format as fmt
 
 
@@ -21,7 +22,8 @@ def method_items(sweep):
         pinning_item(cfgs),
         load_item(cfgs),
         "Confidence interval of the median: order-statistic (binomial) method, "
-        "distribution-free, the narrowest [x(k), x(n−k+1)] whose coverage reaches 95%; with "
+        f"distribution-free, the narrowest [x(k), x(n−k+1)] whose coverage reaches "
+        f"{facts.MEDIAN_INTERVAL_CONFIDENCE:.0%}; with "
         "fewer than 6 repetitions none does, and the min–max range is shown with its real "
         "coverage (3 repetitions: 75%).",
         "Syscalls and context switches per request: counted over the measured window for the "

@@ -3,26 +3,36 @@ count (and per SLO in a capacity sweep) with intervals and what limited each run
 rate sweep, the latency-load table. report.py places them.
 """
 
+from muxbench import facts
 from muxbench import format as fmt
 from muxbench import results as mr
 from muxbench import stats
 
-# What limited a run, from results.bottleneck (the harness's CPU verdict), in words.
-LIMITED_BY = {"server": "server", "load_generator": "load generator", "both": "both sides",
-              "neither": "neither (latency-bound)", "unknown": "unknown (CPU not measured)"}
 
 
 def limited_by(runs):
     """The bottleneck verdicts of a configuration's runs: 'server (3 of 3)', or each one."""
     counts = {}
     for r in runs:
-        verdict = LIMITED_BY.get(r.results.get("bottleneck"), "unknown (CPU not measured)")
+        verdict = facts.BOTTLENECK_WORDS.get(r.results.get("bottleneck"), facts.BOTTLENECK_WORDS["unknown"])
         counts[verdict] = counts.get(verdict, 0) + 1
     return ", ".join(f"{v} ({n} of {len(runs)})" for v, n in sorted(counts.items(), key=lambda x: -x[1]))
 
 
 def interval(ci):
     return f"{fmt.fmt_count(ci.low)}–{fmt.fmt_count(ci.high)} ({stats.fmt_coverage(ci.coverage)})" if ci else "–"
+
+SATURATED = f"{facts.SATURATED_FRACTION:.0%}"
+RANKING_NOTE = (
+    "Ranked by median throughput over repetitions. (≈): its interval overlaps the one ranked above, so "
+    "the data do not tell the two apart. \"Limited by\" is the harness's verdict from CPU use: a side is "
+    f"saturated when its busiest thread ran ≥ {SATURATED} of the measured window, or its process used "
+    f"≥ {SATURATED} of its cores. On a machine where the load generator and the server share the work "
+    "of loopback TCP, both saturate together.")
+CAPACITY_NOTE = (
+    "Capacity: the highest open-loop rate whose corrected latency met the SLO, with the achieved rate "
+    f"within {facts.ACHIEVED_RATE_TOLERANCE:.0%} of the target and no errors, found by `bench capacity`'s "
+    "bracketing search (median over repetitions).")
 
 
 def ranking_blocks(sweep, groups):
@@ -49,14 +59,7 @@ def ranking_blocks(sweep, groups):
                          fmt.fmt_us(None) if not s["server_us_per_req"] else f"{s['server_us_per_req'].median:.2f}",
                          limited_by(runs)])
             previous = t
-    blocks = [("table", headers, rows),
-              ("p", "Ranked by median throughput over repetitions. (≈): its interval overlaps the one "
-                    "ranked above, so the data do not tell the two apart. \"Limited by\" is the harness's "
-                    "verdict from CPU use: a side is saturated when its busiest thread ran ≥ 90% of the "
-                    "measured window, or its process used ≥ 90% of its cores. On a machine where the load "
-                    "generator and the server share the work of loopback TCP, both saturate together.")]
-    blocks += capacity_blocks(groups)
-    return blocks
+    return [("table", headers, rows), ("p", RANKING_NOTE)] + capacity_blocks(groups)
 
 
 def capacity_blocks(groups):
@@ -64,8 +67,7 @@ def capacity_blocks(groups):
     rows = []
     by_point = {}
     for key, runs in groups.items():
-        caps = [r.results["capacity_rps"] for r in runs
-                if isinstance(r.results.get("capacity_rps"), (int, float))]
+        caps = mr.values(runs, "capacity")
         if caps:
             slo = runs[0].results.get("slo", "?")
             by_point.setdefault((slo, key[2], key[1]), []).append((key[0], stats.median_ci(caps), len(caps)))
@@ -77,9 +79,7 @@ def capacity_blocks(groups):
         return []
     return [("table", ["SLO", "Msg size", "Clients", "Rank", "Backend", "Capacity (req/s)", "Interval (coverage)"],
              rows),
-            ("p", "Capacity: the highest open-loop rate whose corrected latency met the SLO, with the achieved "
-                  "rate within 5% of the target and no errors, found by `bench capacity`'s bracketing search "
-                  "(median over repetitions).")]
+            ("p", CAPACITY_NOTE)]
 
 
 def rate_blocks(sweep):
@@ -108,7 +108,7 @@ def rate_blocks(sweep):
                   f"coordinated omission). Medians over repetitions. A percentage is of the median "
                   f"closed-loop throughput the same sweep measured for that configuration. \"Short of "
                   f"target\": repetitions that achieved less than "
-                  f"{100 * (1 - stats.ACHIEVED_RATE_TOLERANCE):.0f}% of their target rate. The knee is the "
+                  f"{100 * (1 - facts.ACHIEVED_RATE_TOLERANCE):.0f}% of their target rate. The knee is the "
                   f"highest offered rate whose p99 stays within {stats.KNEE_P99_FACTOR:g}× the p99 at the "
                   f"lowest rate."),
             ("ul", knees)]
