@@ -6,7 +6,7 @@ request).
 
 from dataclasses import dataclass
 
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter
 
 from muxbench import format as fmt
 from muxbench import registry
@@ -95,10 +95,7 @@ def plot_vs_clients(sweep, outdir, size, metric):
 
 def clients_axis(ax, clients):
     """Log x axis ticked at exactly the client counts measured, printed as plain numbers."""
-    ax.set_xscale("log")
-    ax.xaxis.set_major_locator(FixedLocator(clients))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.xaxis.set_minor_locator(NullLocator())
+    figure.counts_x_axis(ax, clients)
     if clients:
         ax.set_xlim(clients[0] / 1.6, clients[-1] * 1.6)
     ax.set_xlabel("concurrent clients (connections, 1 request in flight each)")

@@ -12,7 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator  # noqa: E402
 
 from muxbench import format as fmt  # noqa: E402
 from muxbench import registry  # noqa: E402
@@ -111,6 +111,14 @@ def readable_log_ticks(axis, formatter):
     axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(FuncFormatter(formatter))
     axis.set_minor_formatter(NullFormatter())
+
+
+def counts_x_axis(ax, ticks):
+    """A log x axis ticked at exactly `ticks` (the client or fd counts measured), as plain numbers."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_locator(NullLocator())
 
 
 def latency_ticks(axis):

@@ -2,7 +2,7 @@
 one run, and the cost of one wait call against the number of registered fds.
 """
 
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter
 
 from muxbench import format as fmt
 from muxbench import registry
@@ -94,11 +94,8 @@ def plot_micro(sweep, outdir, notes):
         pts = micro[mech]
         ax.plot([n for n, _ in pts], [ns / 1e3 for _, ns in pts], label=mech,
                 **figure.backend_style(mech))
-    ax.set_xscale("log")
+    figure.counts_x_axis(ax, fds)
     ax.set_yscale("log")
-    ax.xaxis.set_major_locator(FixedLocator(fds))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("registered file descriptors (one of them ready)")
     ax.set_ylabel("time per wait call")
     figure.latency_ticks(ax.yaxis)
