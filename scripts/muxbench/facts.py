@@ -7,21 +7,22 @@ module is the one place to replace with a reading of the binary.
 """
 
 # A side (server or load generator) doing its work this fraction of the measured window is
-# saturated. Mirrors kSaturatedFraction, harness/verdict.hpp:14.
+# saturated. Mirrors kSaturatedFraction, harness/results/verdict.hpp:14.
 SATURATED_FRACTION = 0.9
 
 # results.bottleneck, which side limited a run: every value of bottleneck_verdict
-# (harness/verdict.cpp:19-27), in the words the report uses.
+# (harness/results/verdict.cpp:19-27), in the words the report uses.
 BOTTLENECK_WORDS = {"server": "server", "load_generator": "load generator", "both": "both sides",
                     "neither": "neither (latency-bound)", "unknown": "unknown (CPU not measured)"}
 
-# How the run's warning begins when the verdict is "load_generator" (harness/report.cpp:218-219);
-# the report words that case itself, from the verdict, and leaves this warning out.
+# How the run's warning begins when the verdict is "load_generator"
+# (harness/results/report.cpp:218-219); the report words that case itself, from the verdict, and
+# leaves this warning out.
 LOADGEN_SATURATED_WARNING = "the load generator, not the server"
 
 # An open-loop run fell short of its target rate when it achieved less than (1 - this) of it.
-# Mirrors kAchievedRateTolerance, harness/slo.hpp:27 (and the 0.95 of the run's warning,
-# harness/report.cpp:206).
+# Mirrors kAchievedRateTolerance, harness/spec/slo.hpp:27 (and the 0.95 of the run's warning,
+# harness/results/report.cpp:206).
 ACHIEVED_RATE_TOLERANCE = 0.05
 
 # The coverage the confidence interval of a median aims for, and the name of its method in
@@ -31,14 +32,14 @@ MEDIAN_INTERVAL_CONFIDENCE = 0.95
 MEDIAN_INTERVAL_METHOD = "order statistic"
 
 # results.latency_us's percentiles (besides max): key, percentile. Mirrors kPercentiles,
-# harness/report.cpp:17.
+# harness/results/report.cpp:17.
 LATENCY_PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9), ("p9999", 99.99))
 
 # The metrics the scripts read from a run, by their short name: the path of keys to each in the
-# run's results. Mirrors kMetrics, harness/sweep_outputs.cpp:28-46 (the same paths; the names
-# there are summary.json's); the kernel counters per request are harness/kernel_window.cpp:31-32,
-# the work classes harness/work_class_report.cpp:31-32, the capacity
-# harness/capacity_command.cpp:187.
+# run's results. Mirrors kMetrics, harness/sweep/sweep_outputs.cpp:28-46 (the same paths; the
+# names there are summary.json's); the kernel counters per request are
+# harness/kernel/kernel_window_json.cpp:22-23, the work classes
+# harness/results/work_class_report.cpp:31-32, the capacity harness/sweep/capacity_command.cpp:187.
 METRIC_PATHS = {
     "throughput": ("throughput_rps",),
     "p50": ("latency_us", "p50"),
@@ -60,8 +61,8 @@ METRIC_PATHS = {
 }
 
 # What must match for two sweeps' numbers to be comparable: the fields of
-# environment.machine_fingerprint (harness/environment.cpp:110-116) and the cores each side was
-# pinned to, from each run's config (harness/report.cpp:342 and 356).
+# environment.machine_fingerprint (harness/system/environment.cpp:110-116) and the cores each side
+# was pinned to, from each run's config (harness/results/report.cpp:342 and 356).
 FINGERPRINT_FIELDS = ("cpu_model", "online_cores", "kernel", "virtualization", "compiler", "build_type")
 PINNING_FIELDS = ("server_cpus", "client_cpus")
 
@@ -72,7 +73,7 @@ MICRO_WAIT_PATTERN = r"^BM_Wait(\w+?)/(\d+)"
 
 def rate_order(rate):
     """Rates in the sweep's order: the closed loop (None) first, then percentages, then
-    absolute rates, each by value. Mirrors rate_order, harness/sweep_outputs.cpp:68-73."""
+    absolute rates, each by value. Mirrors rate_order, harness/sweep/sweep_outputs.cpp:68-73."""
     if rate is None:
         return (0, 0.0)
     if rate.endswith("%"):
@@ -82,8 +83,8 @@ def rate_order(rate):
 
 def config_id(key):
     """'epoll-c1000-m128' (open loop: '...-q50pct', '...-q20000rps'): a sweep's run id without
-    its repetition, for grepping. Mirrors the run ids of harness/sweep_plan.cpp:297 and rate_id,
-    harness/sweep_plan.cpp:130-134."""
+    its repetition, for grepping. Mirrors the run ids of harness/sweep/sweep_plan.cpp:297 and rate_id,
+    harness/sweep/sweep_plan.cpp:130-134."""
     backend, clients, size = key[:3]
     rate = ""
     if len(key) > 3:
