@@ -1,6 +1,6 @@
 #pragma once
 // The median of a few repetitions and a distribution-free confidence interval for it: the
-// order-statistic (binomial) method, the same as scripts/muxbench_results.py median_ci.
+// order-statistic (binomial) method, the same as scripts/muxbench/stats.py median_ci.
 //
 // Why not a bootstrap: with the 3-5 repetitions a sweep affords, a bootstrap of the median can
 // only return observed values; at n=3 its "95%" interval is the min-max range, which covers the

@@ -4,8 +4,8 @@ signals of compare.py, scripts/ci-perf's bad input, and the GitHub workflow that
 
     /usr/bin/python3 -m unittest -v tests.test_ci_perf     (from the repository root)
 
-The A/B sweep test needs a `bench`: MUXBENCH_BENCH (CTest sets it), else build-test/bench or
-build/bench. Nothing here measures speed, and nothing builds muxbench: the ci-perf tests run
+The A/B sweep test needs a `bench` (muxbench.bench_binary.find_bench: MUXBENCH_BENCH, which
+CTest sets, else a build in this checkout). Nothing here measures speed, and nothing builds muxbench: the ci-perf tests run
 the script in a small throw-away git repository.
 """
 
@@ -22,6 +22,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from muxbench.bench_binary import MISSING, find_bench  # noqa: E402
+
 SCRIPTS = ROOT / "scripts"
 FIXTURES = ROOT / "tests" / "fixtures"
 PYTHON = sys.executable or "/usr/bin/python3"
@@ -29,13 +32,6 @@ PYTHON = sys.executable or "/usr/bin/python3"
 
 def run(cmd, **kwargs):
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=300, **kwargs)
-
-
-def find_bench():
-    for candidate in (os.environ.get("MUXBENCH_BENCH"), ROOT / "build-test" / "bench", ROOT / "build" / "bench"):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
 
 
 class Temp(unittest.TestCase):
@@ -227,7 +223,7 @@ class PairedGridTest(Temp):
         self.assertIn("the whole grid: no paired runs", result.stdout)
 
 
-@unittest.skipIf(find_bench() is None, "no bench binary: build first (CTest passes MUXBENCH_BENCH)")
+@unittest.skipIf(find_bench() is None, MISSING)
 class ABSweepTest(Temp):
     """`bench sweep --builds`: two builds' runs alternate in one sweep, each build its own directory."""
 

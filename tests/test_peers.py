@@ -7,17 +7,17 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import muxbench_results as mr  # noqa: E402
-import peers  # noqa: E402
+from muxbench import peers, registry  # noqa: E402
+from muxbench.bench_binary import MISSING  # noqa: E402
 
 # Every registry entry, variants included (`bench --list-backends --json`).
-BACKENDS = [e["name"] for e in (mr.registry() or []) if e["available"]]
+BACKENDS = [e["name"] for e in (registry.entries() or []) if e["available"]]
 
 
 class WrkAgainstBenchServe(unittest.TestCase):
     def test_every_backend_serves_wrk_without_errors(self):
         if not BACKENDS:
-            self.skipTest("no bench binary: build it (scripts/build --test) or set MUXBENCH_BENCH")
+            self.skipTest(MISSING)
         for backend in BACKENDS:
             with self.subTest(backend=backend), peers.bench_serve(backend) as server:
                 wrk = peers.run_wrk(server.port, connections=50, duration=1)

@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 FIXTURE = ROOT / "tests" / "fixtures" / "sweep-aa-base"
 sys.path.insert(0, str(SCRIPTS))
-import muxbench_results as mr  # noqa: E402
+from muxbench import facts  # noqa: E402
+from muxbench import results as mr  # noqa: E402
+from muxbench import stats  # noqa: E402
 
 # (rate label, target, achieved, p99 µs) for one backend at 10 clients; two repetitions each.
 CURVE = [("25%", 25_000, 25_100, 40.0), ("50%", 50_000, 49_900, 60.0),
@@ -63,15 +65,15 @@ class RateSweepTest(unittest.TestCase):
         self.assertEqual(sweep.groups(), {})  # no closed-loop run in this directory
         groups = sweep.rate_groups()
         self.assertEqual(len(groups), 4)
-        points = mr.rate_points({k[3]: runs for k, runs in groups.items()})
+        points = stats.rate_points({k[3]: runs for k, runs in groups.items()})
         self.assertEqual([p.rate for p in points], ["25%", "50%", "90%", "110%"])  # by offered rate
         self.assertEqual([p.achieved for p in points], [c[2] + 0.5 for c in CURVE])
         self.assertEqual([p.p99 for p in points], [c[3] for c in CURVE])
         # 110%: 95,000 of 110,000 is 86%, short in both repetitions; 90%: 97.8%, not short.
         self.assertEqual([p.short_runs for p in points], [0, 0, 0, 2])
         # p99 at the lowest rate is 40 µs: 60 and 110 are within 3x (120), 9,000 is not.
-        self.assertEqual(mr.latency_knee(points).rate, "90%")
-        self.assertEqual(mr.config_id(next(iter(groups))), "epoll-c10-m128-q25pct")
+        self.assertEqual(stats.latency_knee(points).rate, "90%")
+        self.assertEqual(facts.config_id(next(iter(groups))), "epoll-c10-m128-q25pct")
 
     def test_plot_and_report_show_the_curve(self):
         for script in ("plot.py", "report.py"):

@@ -10,7 +10,6 @@ temporary copies of tests/fixtures so the committed fixtures are never modified.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -24,8 +23,11 @@ FIXTURES = ROOT / "tests" / "fixtures"
 PYTHON = sys.executable or "/usr/bin/python3"
 
 sys.path.insert(0, str(SCRIPTS))
-import compare  # noqa: E402
-import muxbench_results as mr  # noqa: E402
+from muxbench import facts  # noqa: E402
+from muxbench import results as mr  # noqa: E402
+from muxbench import stats  # noqa: E402
+from muxbench.bench_binary import MISSING, find_bench  # noqa: E402
+from muxbench.gate.statistics import compare_metric, repetitions_needed  # noqa: E402
 
 
 def run(script, *args):
@@ -159,21 +161,14 @@ def edit_run(sweep, run_id, change):
     file.write_text(json.dumps(data))
 
 
-def find_bench():
-    """The bench binary: $MUXBENCH_BENCH (set by CTest), else a build in this checkout."""
-    candidates = [os.environ.get("MUXBENCH_BENCH"), ROOT / "build-test" / "bench",
-                  ROOT / "build" / "bench"]
-    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
-
-
 class IntervalAgreementTest(TempCopy):
-    """summary.json (C++) and muxbench_results.median_ci (Python) state the same interval."""
+    """summary.json (C++) and muxbench.stats.median_ci (Python) state the same interval."""
 
     def summarize_with_bench(self, sweep, repetitions):
         """`bench sweep` resuming a finished copy measures nothing and writes summary.json."""
         bench = find_bench()
         if bench is None:
-            self.skipTest("no bench binary: build it (scripts/build --test) or set MUXBENCH_BENCH")
+            self.skipTest(MISSING)
         result = subprocess.run([str(bench), "sweep", "--backends=poll,epoll", "--clients=10,100",
                                  "--message-sizes=128", f"--repetitions={repetitions}",
                                  "--duration=3", "--warmup=1", f"--out={sweep}"],
@@ -183,13 +178,13 @@ class IntervalAgreementTest(TempCopy):
 
     def assert_agree(self, sweep, summary, n):
         groups = mr.load_sweep(sweep).groups()
-        self.assertEqual(summary["ci_method"], "order statistic")
+        self.assertEqual(summary["ci_method"], facts.MEDIAN_INTERVAL_METHOD)
         self.assertEqual(len(summary["configurations"]), len(groups))
         for config in summary["configurations"]:
             runs = groups[(config["backend"], config["clients"], config["message_size"])]
             for cpp_name, py_name in (("throughput_rps", "throughput"), ("p99_us", "p99"),
                                       ("server_cpu_us_per_request", "server_us_per_req")):
-                cpp, py = config[cpp_name], mr.median_ci(mr.values(runs, py_name))
+                cpp, py = config[cpp_name], stats.median_ci(mr.values(runs, py_name))
                 self.assertEqual(cpp["n"], n)
                 self.assertNotIn("ci95_low", cpp)
                 for key, value in (("median", py.median), ("ci_low", py.low),
@@ -299,36 +294,36 @@ class StatisticsTest(unittest.TestCase):
     """The statistics the scripts' verdicts rest on, checked against known values."""
 
     def test_median_ci_reports_real_coverage(self):
-        ci = mr.median_ci([3.0, 1.0, 2.0])
+        ci = stats.median_ci([3.0, 1.0, 2.0])
         self.assertEqual((ci.median, ci.low, ci.high), (2.0, 1.0, 3.0))
         self.assertAlmostEqual(ci.coverage, 0.75)
-        wide = mr.median_ci(range(1, 21))           # n=20: [x_(6), x_(15)] covers 95.9%
+        wide = stats.median_ci(range(1, 21))           # n=20: [x_(6), x_(15)] covers 95.9%
         self.assertEqual((wide.low, wide.high), (6, 15))
         self.assertGreaterEqual(wide.coverage, 0.95)
 
     def test_coverage_is_printed_rounded_down(self):
-        self.assertEqual(mr.fmt_coverage(0.75), "75%")
-        self.assertEqual(mr.fmt_coverage(0.96875), "96.8%")
-        self.assertEqual(mr.fmt_coverage(0.9499), "94.9%")   # never "95%"
-        self.assertEqual(mr.coverage_note([mr.median_ci([1, 2, 3]), mr.median_ci([1, 2, 3, 4, 5])]),
+        self.assertEqual(stats.fmt_coverage(0.75), "75%")
+        self.assertEqual(stats.fmt_coverage(0.96875), "96.8%")
+        self.assertEqual(stats.fmt_coverage(0.9499), "94.9%")   # never "95%"
+        self.assertEqual(stats.coverage_note([stats.median_ci([1, 2, 3]), stats.median_ci([1, 2, 3, 4, 5])]),
                          "coverage 75% (n=3), 93.7% (n=5)")
 
     def test_min_mannwhitney_p(self):
-        self.assertAlmostEqual(mr.min_mannwhitney_p(3, 3), 0.1)
-        self.assertAlmostEqual(mr.min_mannwhitney_p(5, 5), 2 / 252)
-        self.assertEqual(compare.repetitions_needed(0.05), 4)
+        self.assertAlmostEqual(stats.min_mannwhitney_p(3, 3), 0.1)
+        self.assertAlmostEqual(stats.min_mannwhitney_p(5, 5), 2 / 252)
+        self.assertEqual(repetitions_needed(0.05), 4)
 
     def test_with_enough_repetitions_the_test_decides(self):
         base = [100.0, 101.0, 99.0, 100.5, 99.5]
         slower = [x * 0.8 for x in base]
-        drop = compare.compare_metric(base, slower, -10.0, 0.05, use_test=True)
+        drop = compare_metric(base, slower, -10.0, 0.05, use_test=True)
         self.assertTrue(drop.regression)
         self.assertLess(drop.p, 0.05)
-        within = compare.compare_metric(base, [x * 0.95 for x in base], -10.0, 0.05, True)
+        within = compare_metric(base, [x * 0.95 for x in base], -10.0, 0.05, True)
         self.assertFalse(within.regression)   # significant, but inside the threshold
 
     def test_all_worse_rule_needs_no_overlap_with_margin(self):
-        rule = lambda base, current, limit: compare.compare_metric(
+        rule = lambda base, current, limit: compare_metric(
             base, current, limit, 0.05, use_test=False).regression
         base = [100.0, 104.0, 96.0]
         self.assertTrue(rule(base, [80.0, 85.0, 86.0], -10.0))

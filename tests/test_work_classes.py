@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Drawn server work (`bench --work-us=bimodal:...`) through the reporting scripts:
-muxbench_results reads results.latency_by_work_class, plot.py (and so report.py) draws the
+muxbench.results reads results.latency_by_work_class, plot.py (and so report.py) draws the
 short requests' p99 against clients when any run has it, and not otherwise.
 
     /usr/bin/python3 -m unittest -v tests.test_work_classes     (from the repository root)
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 FIXTURE = ROOT / "tests" / "fixtures" / "sweep-aa-base"
 sys.path.insert(0, str(SCRIPTS))
-import muxbench_results as mr  # noqa: E402
+from muxbench import results as mr  # noqa: E402
 
 # (backend, clients, short p99 µs, long p99 µs)
 POINTS = [("epoll", 10, 900.0, 2500.0), ("epoll", 100, 4000.0, 6000.0),

@@ -22,14 +22,17 @@ from dataclasses import dataclass
 
 from scipy.stats import wilcoxon
 
+from muxbench import results as mr
+
 MIN_PAIRS = 10      # fewer and the signed-rank test has little to say
 DEFAULT_GRID_ALPHA = 0.01
-# (name in the report, field of results, True when higher is worse, option, default threshold %).
+# (name in the report, metric (facts.METRIC_PATHS), True when higher is worse, option, default
+# threshold %).
 # Thresholds: about four times the largest |grid-wide median| of the first three A/A runs of
 # scripts/ci-perf-selftest on the 2-core VM (server CPU 0.4%, throughput 1.4%; results/README.md).
 GRID_SIGNALS = (
-    ("server CPU/req", "server_cpu_us_per_request", True, "server-cpu-rise", 2.0),
-    ("throughput", "throughput_rps", False, "throughput-drop", 5.0),
+    ("server CPU/req", "server_us_per_req", True, "server-cpu-rise", 2.0),
+    ("throughput", "throughput", False, "throughput-drop", 5.0),
 )
 
 
@@ -74,11 +77,11 @@ def compare_grid(base, current, args):
     """[GridChange] per grid signal measured in MIN_PAIRS+ pairs; [] when there are no pairs."""
     pairs = paired_runs(base, current)
     changes = []
-    for name, field, higher_worse, option, _ in GRID_SIGNALS:
+    for name, metric, higher_worse, option, _ in GRID_SIGNALS:
         logs = []
         for b, c in pairs:
-            vb, vc = b.results.get(field), c.results.get(field)
-            if isinstance(vb, (int, float)) and isinstance(vc, (int, float)) and vb > 0 and vc > 0:
+            vb, vc = mr.metric(b, metric), mr.metric(c, metric)
+            if vb is not None and vc is not None and vb > 0 and vc > 0:
                 logs.append(math.log(vc / vb))
         if len(logs) < MIN_PAIRS:
             continue

@@ -1,13 +1,12 @@
 """The backends as the registry lists them (`bench --list-backends --json`), in its order, with the
-colour and marker each one keeps in every plot and table. Used through muxbench_results (which
-re-exports it); no backend name is written here.
+colour and marker each one keeps in every plot and table; no backend name is written here.
 """
 
 import functools
 import json
-import os
 import subprocess
-from pathlib import Path
+
+from muxbench.bench_binary import find_bench
 
 # The backends, their order and their variants come from the registry, through
 # `bench --list-backends --json` (no backend name is written here). Colours and markers go by
@@ -18,17 +17,8 @@ VARIANT_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#393b79", "#63793
 MARKERS = ("s", "v", "^", "o", "D", "P", "X", "*", "h", "<", ">", "p")
 
 
-def find_bench():
-    """The bench binary: $MUXBENCH_BENCH, else a build in this checkout; None when there is none."""
-    root = Path(__file__).resolve().parent.parent
-    for candidate in (os.environ.get("MUXBENCH_BENCH"), root / "build" / "bench", root / "build-test" / "bench"):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
-
-
 @functools.lru_cache(maxsize=None)
-def registry():
+def entries():
     """[{name, base, model, ...}] from `bench --list-backends --json`; None without a bench binary."""
     bench = find_bench()
     if bench is None:
@@ -43,9 +33,9 @@ def registry():
 
 def backend_order(names=()):
     """Registry order when a bench binary is found; else the names given, alphabetically."""
-    entries = registry()
-    if entries is not None:
-        return tuple(e["name"] for e in entries)
+    listed = entries()
+    if listed is not None:
+        return tuple(e["name"] for e in listed)
     return tuple(sorted(names))
 
 
@@ -58,11 +48,11 @@ def sort_backends(names):
 
 def _style_index(backend):
     """(is_variant, position among the bases or among the variants); None when unknown."""
-    entries = registry()
-    if entries is None:
+    listed = entries()
+    if listed is None:
         return None
-    bases = [e["name"] for e in entries if e["name"] == e["base"]]
-    variants = [e["name"] for e in entries if e["name"] != e["base"]]
+    bases = [e["name"] for e in listed if e["name"] == e["base"]]
+    variants = [e["name"] for e in listed if e["name"] != e["base"]]
     if backend in bases:
         return False, bases.index(backend)
     if backend in variants:

@@ -10,10 +10,12 @@ keeps them apart, a single event loop does not. The long requests' p99 is drawn 
 
 from statistics import median
 
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter
 
-import muxbench_results as mr
-import plot as P
+from muxbench import format as fmt
+from muxbench import registry
+from muxbench import results as mr
+from muxbench.plots import figure
 
 
 def sizes_with_classes(sweep):
@@ -23,11 +25,11 @@ def sizes_with_classes(sweep):
 
 def plot_short_p99_vs_clients(sweep, outdir, size):
     groups = {k: runs for k, runs in sweep.groups().items() if k[2] == size and mr.values(runs, "short_p99")}
-    fig, ax = P.new_figure()
-    for backend in mr.sort_backends({k[0] for k in groups}):
+    fig, ax = figure.new_figure()
+    for backend in registry.sort_backends({k[0] for k in groups}):
         keys = sorted((k for k in groups if k[0] == backend), key=lambda k: k[1])
         clients = [k[1] for k in keys]
-        style = P.backend_style(backend)
+        style = figure.backend_style(backend)
         ax.plot(clients, [median(mr.values(groups[k], "short_p99")) for k in keys], label=f"{backend} short", **style)
         longs = [(k[1], mr.values(groups[k], "long_p99")) for k in keys]
         longs = [(c, median(v)) for c, v in longs if v]
@@ -37,16 +39,16 @@ def plot_short_p99_vs_clients(sweep, outdir, size):
     ax.set_yscale("log")
     ax.set_xlabel("concurrent clients")
     ax.set_ylabel("p99 latency")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: mr.fmt_count(v, 3, trim=True)))
-    P.readable_log_ticks(ax.yaxis, lambda v, _: mr.fmt_us(v, trim=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.fmt_count(v, 3, trim=True)))
+    figure.latency_ticks(ax.yaxis)
     ax.legend(title="backend, requests", fontsize=8)
     spec = next((r.config.get("server_work_spec") for runs in groups.values() for r in runs), None)
-    what = P.fmt_size_duration(sweep, size)
+    what = figure.fmt_size_duration(sweep, size)
     if size == 0:  # drawn sizes: config.message_size is null, and the spec says what was drawn
         drawn = next((r.config.get("message_size_spec") for runs in groups.values() for r in runs), None)
-        what = what.replace(f"{mr.fmt_bytes(0)} messages", f"{drawn or 'drawn'} B messages", 1)
+        what = what.replace(f"{fmt.fmt_bytes(0)} messages", f"{drawn or 'drawn'} B messages", 1)
     title = f"p99 of short requests vs clients — {what}"
-    P.finish(fig, ax, sweep, title,
+    figure.finish(fig, ax, sweep, title,
              f"server work {spec or '(drawn)'} µs per request; short: at or below the median work, "
              "solid; long: above it, dashed; medians over repetitions")
-    return P.save(fig, outdir, f"short-p99-m{size}", title)
+    return figure.save(fig, outdir, f"short-p99-m{size}", title)

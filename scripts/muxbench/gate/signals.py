@@ -1,11 +1,14 @@
 """The gate's low-noise signals, beside throughput and p99: server CPU, syscalls and context
 switches per request (higher is worse), and a capacity sweep's capacity under its SLO (lower is
-worse). Each is compared per configuration with gate_statistics.compare_metric, where both
+worse). Each is compared per configuration with muxbench.gate.statistics.compare_metric, where both
 sweeps measured it; compare.py applies them and prints the table.
 """
 
-import muxbench_results as mr
-from gate_statistics import compare_metric
+from muxbench import facts
+from muxbench import format as fmt
+from muxbench import results as mr
+from muxbench import stats
+from muxbench.gate.statistics import compare_metric
 
 # Defaults set from an A/A run of scripts/ci-perf --base=HEAD, see results/README.md.
 DEFAULT_MAX_SERVER_CPU_RISE_PCT = 5.0
@@ -24,12 +27,11 @@ SIGNAL_OPTIONS = (  # (option name, default, what, lower is worse)
     ("capacity", DEFAULT_MAX_CAPACITY_DROP_PCT, "capacity under the SLO", True),
 )
 LOWER_IS_WORSE = {name for name, _, _, lower in SIGNAL_OPTIONS if lower}
-SIGNALS = (  # (name in the report, path in results, option)
-    ("server CPU/req", ("server_cpu_us_per_request",), "server-cpu"),
-    ("syscalls/req", ("kernel_counters", "server", "syscalls_per_request"), "syscalls"),
-    ("ctx switches/req", ("kernel_counters", "server", "context_switches_per_request"),
-     "context-switches"),
-    ("capacity", ("capacity_rps",), "capacity"),
+SIGNALS = (  # (name in the report, metric (facts.METRIC_PATHS), option)
+    ("server CPU/req", "server_us_per_req", "server-cpu"),
+    ("syscalls/req", "server_syscalls_per_req", "syscalls"),
+    ("ctx switches/req", "server_cs_per_req", "context-switches"),
+    ("capacity", "capacity", "capacity"),
 )
 # Tests per configuration, for the Bonferroni split: throughput, p99 and each signal above.
 # (The capacity counts only in a capacity sweep: tests_per_configuration.)
@@ -38,20 +40,14 @@ TESTS_PER_CONFIGURATION = 2 + len(SIGNALS) - 1
 
 def tests_per_configuration(pairs):
     """Tests per configuration for the Bonferroni split; {key: (base runs, current runs)}."""
-    capacity = any(signal_values(b, ("capacity_rps",)) for b, _ in pairs.values())
+    capacity = any(signal_values(b, "capacity") for b, _ in pairs.values())
     return TESTS_PER_CONFIGURATION + (1 if capacity else 0)
 
 
-def signal_values(runs, path):
+def signal_values(runs, metric):
     """The signal over the runs that measured it (a run may report null: not measured)."""
-    values = []
-    for run in runs:
-        v = run.results
-        for key in path:
-            v = v.get(key) if isinstance(v, dict) else None
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            values.append(float(v))
-    return values
+    values = [mr.value_at(run.results, facts.METRIC_PATHS[metric]) for run in runs]
+    return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
 
 
 def compare_signals(base_runs, current_runs, args, alpha, use_test):
@@ -61,14 +57,14 @@ def compare_signals(base_runs, current_runs, args, alpha, use_test):
     repetitions that did.
     """
     out = {}
-    for name, path, option in SIGNALS:
-        b, c = signal_values(base_runs, path), signal_values(current_runs, path)
-        if len(b) >= 2 and len(c) >= 2 and mr.median_ci(b).median > 0:
+    for name, metric, option in SIGNALS:
+        b, c = signal_values(base_runs, metric), signal_values(current_runs, metric)
+        if len(b) >= 2 and len(c) >= 2 and stats.median_ci(b).median > 0:
             if option in LOWER_IS_WORSE:
                 limit = -getattr(args, f"max_{option.replace('-', '_')}_drop")
             else:
                 limit = getattr(args, f"max_{option.replace('-', '_')}_rise")
-            test = use_test and mr.min_mannwhitney_p(len(b), len(c)) < alpha
+            test = use_test and stats.min_mannwhitney_p(len(b), len(c)) < alpha
             out[name] = compare_metric(b, c, limit, alpha, test)
     return out
 
@@ -82,25 +78,16 @@ def print_signal_table(results):
     headers = ["configuration"] + [h for n in names for h in (f"{n} base → current", "Δ", "p")]
     rows = []
     for r in results:
-        row = [mr.config_id(r.key)]
+        row = [facts.config_id(r.key)]
         for n in names:
             ch = r.signals.get(n)
-            row += ([f"{ch.base:.4g} → {ch.current:.4g}", mr.fmt_pct(ch.change_pct, signed=True),
+            row += ([f"{ch.base:.4g} → {ch.current:.4g}", fmt.fmt_pct(ch.change_pct, signed=True),
                      f"{ch.p:.3f}"] if ch else ["not measured", "", ""])
         rows.append(row)
     print()
-    print_aligned(headers, rows)
+    fmt.print_aligned(headers, rows)
 
 
 def describe_signals(r):
     """", server CPU/req +12%" ... for the REGRESSION line."""
-    return "".join(f", {n} {mr.fmt_pct(ch.change_pct, signed=True)}" for n, ch in r.signals.items())
-
-
-def print_aligned(headers, rows):
-    """A plain-text table: columns padded to their widest cell, a rule under the headers."""
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    for i, row in enumerate([headers] + rows):
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
+    return "".join(f", {n} {fmt.fmt_pct(ch.change_pct, signed=True)}" for n, ch in r.signals.items())

@@ -1,14 +1,15 @@
 """The statistics muxbench's reports state: a median with an order-statistic confidence interval
 and its real coverage, the coefficient of variation, the best p-value a rank test can reach, and
-the latency-load curve of a rate sweep with its knee. Pure functions of numbers and runs, used
-through muxbench_results (which re-exports them), so every script computes them one way.
+the latency-load curve of a rate sweep with its knee. Pure functions of numbers and runs, here
+so every script computes them one way.
 """
 
 import math
 import statistics
 from dataclasses import dataclass
 
-CONFIDENCE = 0.95
+from muxbench import facts
+
 
 
 @dataclass
@@ -22,7 +23,7 @@ class MedianCI:
     n: int
 
 
-def median_ci(samples, confidence=CONFIDENCE):
+def median_ci(samples, confidence=facts.MEDIAN_INTERVAL_CONFIDENCE):
     """Median and its confidence interval by the order-statistic (binomial) method.
 
     Why this and not a bootstrap: with the 3-5 repetitions a sweep affords, a bootstrap
@@ -77,9 +78,6 @@ def min_mannwhitney_p(n1, n2):
     return min(1.0, 2.0 / math.comb(n1 + n2, n1))
 
 
-# A run "fell short" when it achieved less than this fraction of its target rate: the server
-# fell behind its schedule (the same 5% as `bench capacity`'s harness/spec/slo.hpp).
-ACHIEVED_RATE_TOLERANCE = 0.05
 # The knee of a latency-load curve: the highest achieved rate whose p99 is at most this many
 # times the p99 at the lowest rate measured (and every lower rate's too) — where queueing
 # starts to dominate. A factor, not a derivative: curves of 3-6 points have no usable slope.
@@ -96,7 +94,7 @@ class RatePoint:
     p50: float
     p99: float
     p999: float
-    short_runs: int  # repetitions that achieved < 95% of the target
+    short_runs: int  # repetitions that fell short of the target (facts.ACHIEVED_RATE_TOLERANCE)
     n: int
 
 
@@ -112,7 +110,7 @@ def rate_points(runs_by_rate):
         achieved = [r.results.get("throughput_rps", 0) for r in runs]
         lat = [r.results.get("latency_us", {}) for r in runs]
         short = sum(1 for t, a in zip(targets, achieved)
-                    if t and a < (1 - ACHIEVED_RATE_TOLERANCE) * t)
+                    if t and a < (1 - facts.ACHIEVED_RATE_TOLERANCE) * t)
         points.append(RatePoint(rate, med(targets), med(achieved), med([l.get("p50") for l in lat if l]),
                                 med([l.get("p99") for l in lat if l]), med([l.get("p999") for l in lat if l]),
                                 short, len(runs)))

@@ -1,12 +1,13 @@
-#!/usr/bin/python3
 """scripts/plot.py's plots of one run and of the micro-benchmarks: the per-second timeline of
 one run, and the cost of one wait call against the number of registered fds.
 """
 
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter
 
-import muxbench_results as mr
-from plot import backend_style, new_figure, finish, save, readable_log_ticks
+from muxbench import format as fmt
+from muxbench import registry
+from muxbench import results as mr
+from muxbench.plots import figure
 
 
 def plot_timeline(sweep, outdir, run_id, notes):
@@ -16,13 +17,13 @@ def plot_timeline(sweep, outdir, run_id, notes):
     if not points:
         notes.append(f"timeline: run {run.id} has no results.timeline; plot skipped")
         return None
-    fig, ax = new_figure()
+    fig, ax = figure.new_figure()
     t = [p["t_s"] for p in points]
-    color = mr.backend_color(run.backend)
+    color = registry.backend_color(run.backend)
     ax.plot(t, [p["throughput_rps"] for p in points], color=color, linewidth=1.8,
-            marker=mr.backend_marker(run.backend), markersize=3.5, label="throughput")
+            marker=registry.backend_marker(run.backend), markersize=3.5, label="throughput")
     ax.set_ylim(bottom=0, top=max(p["throughput_rps"] for p in points) * 1.15)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: mr.fmt_count(v, 3, trim=True)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.fmt_count(v, 3, trim=True)))
     ax.set_ylabel("throughput (requests/s)", color=color)
     ax.set_xlabel("time since measurement start (s; each point ends a 1-second interval)")
     ax.set_xlim(0, max(t) * 1.02)
@@ -31,10 +32,10 @@ def plot_timeline(sweep, outdir, run_id, notes):
     handles = ax.get_legend_handles_labels()
     more = right.get_legend_handles_labels()
     ax.legend(handles[0] + more[0], handles[1] + more[1], loc="lower left")
-    title = f"Timeline of run {run.id} — {mr.fmt_bytes(run.message_size)} messages"
+    title = f"Timeline of run {run.id} — {fmt.fmt_bytes(run.message_size)} messages"
     subtitle = f"{run.backend}, {run.clients:,} clients, repetition {run.repetition}"
-    finish(fig, ax, sweep, title, subtitle)
-    return save(fig, outdir, f"timeline-{run.id}", title)
+    figure.finish(fig, ax, sweep, title, subtitle)
+    return figure.save(fig, outdir, f"timeline-{run.id}", title)
 
 
 def choose_timeline_run(sweep, run_id):
@@ -59,7 +60,7 @@ def draw_timeline_latency(ax, points):
     right.plot([p["t_s"] for p in points], [p["p99_us"] for p in points], color="#333333",
                linestyle="--", linewidth=1.4, label="p99 latency")
     right.set_ylim(bottom=0, top=max(p["p99_us"] for p in points) * 1.3)
-    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: mr.fmt_us(v, trim=True)))
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.fmt_us(v, trim=True)))
     right.set_ylabel("p99 latency per interval")
     return right
 
@@ -87,22 +88,19 @@ def plot_micro(sweep, outdir, notes):
     if not micro:
         notes.append("micro-benchmarks: micro.json has no BM_Wait* entries; plot skipped")
         return None
-    fig, ax = new_figure()
+    fig, ax = figure.new_figure()
     fds = sorted({n for pts in micro.values() for n, _ in pts})
-    for mech in mr.sort_backends(set(micro)):
+    for mech in registry.sort_backends(set(micro)):
         pts = micro[mech]
         ax.plot([n for n, _ in pts], [ns / 1e3 for _, ns in pts], label=mech,
-                **backend_style(mech))
-    ax.set_xscale("log")
+                **figure.backend_style(mech))
+    figure.counts_x_axis(ax, fds)
     ax.set_yscale("log")
-    ax.xaxis.set_major_locator(FixedLocator(fds))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("registered file descriptors (one of them ready)")
     ax.set_ylabel("time per wait call")
-    readable_log_ticks(ax.yaxis, lambda v, _: mr.fmt_us(v, trim=True))
+    figure.latency_ticks(ax.yaxis)
     ax.legend(title="mechanism")
     title = "Wait-call cost vs number of watched fds (micro-benchmark)"
-    finish(fig, ax, sweep, title,
+    figure.finish(fig, ax, sweep, title,
            "Google Benchmark real time per call; median aggregate if repeated")
-    return save(fig, outdir, "micro-wait-cost", title)
+    return figure.save(fig, outdir, "micro-wait-cost", title)

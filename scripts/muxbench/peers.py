@@ -13,17 +13,15 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-# The bench binary: the Release build, or the one a test names (each build dir tests its own).
-BENCH = Path(os.environ.get("MUXBENCH_BENCH", ROOT / "build" / "bench"))
+from muxbench.bench_binary import CHECKOUT, require_bench
 
 # The servers as `bench --server-cmd` takes them: one command line each, {port} and {host}
 # filled in by whoever starts it (bench itself, or server_command() below for wrk).
-NGINX_COMMAND = f"{ROOT / 'scripts' / 'nginx-server'} {{port}} {{host}}"
+NGINX_COMMAND = f"{CHECKOUT / 'scripts' / 'nginx-server'} {{port}} {{host}}"
 
 
 def bench_serve_command(backend, protocol="http", work_us=0):
-    return (f"{BENCH} serve --backend={backend} --protocol={protocol} --work-us={work_us} "
+    return (f"{require_bench()} serve --backend={backend} --protocol={protocol} --work-us={work_us} "
             "--host={host} --port={port}")
 
 
@@ -197,7 +195,7 @@ def _run_bench(what, args, connections, duration, cpus, threads, warmup):
     """One `bench` HTTP run with the same connections and duration as wrk; its results."""
     with tempfile.TemporaryDirectory(prefix="muxbench-load-") as tmp:
         path = Path(tmp) / "r.json"
-        proc = subprocess.run([str(BENCH), *args, "--protocol=http", f"--clients={connections}",
+        proc = subprocess.run([str(require_bench()), *args, "--protocol=http", f"--clients={connections}",
                                f"--duration={duration}", f"--warmup={warmup}", f"--client-cpus={cpus}",
                                f"--loadgen-threads={threads}", f"--json={path}"],
                               capture_output=True, text=True, timeout=duration + warmup + 60)

@@ -1,12 +1,13 @@
-#!/usr/bin/python3
 """scripts/plot.py's latency percentile spectrum: latency by percentile for each backend at one
 client count, on HdrHistogram's 1/(1-p) axis.
 """
 
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-import muxbench_results as mr
-from plot import new_figure, fmt_size_duration, finish, save, readable_log_ticks
+from muxbench import format as fmt
+from muxbench import registry
+from muxbench import results as mr
+from muxbench.plots import figure
 
 
 # HdrHistogram-style x axis: position 1/(1-p), labelled by percentile.
@@ -19,7 +20,7 @@ def plot_spectrum(sweep, outdir, size, clients, notes):
     groups = {k: runs for k, runs in sweep.groups().items() if k[2] == size}
     clients = choose_spectrum_clients(groups, clients, size, notes)
     curves, coarse = [], []
-    for backend in mr.sort_backends({k[0] for k in groups if k[1] == clients}):
+    for backend in registry.sort_backends({k[0] for k in groups if k[1] == clients}):
         runs = groups[(backend, clients, size)]
         bold = representative(runs)
         for run in runs:
@@ -27,7 +28,7 @@ def plot_spectrum(sweep, outdir, size, clients, notes):
             if not exact and backend not in coarse:
                 coarse.append(backend)
             curves.append((backend, pct, vals, exact, run is bold))
-    fig, ax = new_figure()
+    fig, ax = figure.new_figure()
     max_x = draw_spectra(ax, curves)
     spectrum_axis(ax, max_x)
     ax.legend(title="backend", loc="upper left")
@@ -36,14 +37,14 @@ def plot_spectrum(sweep, outdir, size, clients, notes):
         notes_line.append("bold: the repetition with the median p99, thin: the others")
     if coarse:
         notes_line.append("dashed: summary percentiles only (no latency_spectrum)")
-        notes.append(f"latency spectrum at {mr.fmt_bytes(size)}: {', '.join(coarse)} lack "
+        notes.append(f"latency spectrum at {fmt.fmt_bytes(size)}: {', '.join(coarse)} lack "
                      f"results.latency_spectrum; "
                      "plotted p50..p99.99 and max from latency_us")
     note = "; ".join(notes_line)
     title = (f"Latency percentile spectrum at {clients:,} clients — "
-             f"{fmt_size_duration(sweep, size)}")
-    finish(fig, ax, sweep, title, note)
-    return save(fig, outdir, f"spectrum-c{clients}-m{size}", title)
+             f"{figure.fmt_size_duration(sweep, size)}")
+    figure.finish(fig, ax, sweep, title, note)
+    return figure.save(fig, outdir, f"spectrum-c{clients}-m{size}", title)
 
 
 def choose_spectrum_clients(groups, requested, size, notes):
@@ -78,10 +79,10 @@ def draw_spectra(ax, curves):
     max_x = 10.0 * max(finite, default=1e3)
     for backend, pct, vals, exact, bold in curves:
         xs = [max_x if p >= 100.0 else 1.0 / (1.0 - p / 100.0) for p in pct]
-        style = dict(color=mr.backend_color(backend), linestyle="-" if exact else "--",
+        style = dict(color=registry.backend_color(backend), linestyle="-" if exact else "--",
                      linewidth=2.0 if bold else 0.8, alpha=1.0 if bold else 0.45)
         if not exact:
-            style.update(marker=mr.backend_marker(backend), markersize=5 if bold else 3)
+            style.update(marker=registry.backend_marker(backend), markersize=5 if bold else 3)
         ax.plot(xs, vals, label=backend if bold else None, **style)
     return max_x
 
@@ -98,4 +99,4 @@ def spectrum_axis(ax, max_x):
     ax.set_xlim(1.0, max_x * 1.5)
     ax.set_xlabel("percentile (HdrHistogram scale: each step right is 10× rarer)")
     ax.set_ylabel("latency")
-    readable_log_ticks(ax.yaxis, lambda v, _: mr.fmt_us(v, trim=True))
+    figure.latency_ticks(ax.yaxis)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from scipy.stats import mannwhitneyu
 
-import muxbench_results as mr
+from muxbench import stats
 
 
 @dataclass
@@ -35,7 +35,7 @@ def compare_metric(base, current, limit_pct, alpha, use_test):
     Without (too few repetitions for p < alpha to be possible), it needs every current
     value past every baseline value moved by the limit: no overlap, with margin.
     """
-    b_med, c_med = mr.median_ci(base).median, mr.median_ci(current).median
+    b_med, c_med = stats.median_ci(base).median, stats.median_ci(current).median
     change = (c_med - b_med) / b_med * 100.0 if b_med else math.inf
     p = mann_whitney_p(base, current)
     sign = -1.0 if limit_pct < 0 else 1.0      # +1 when a rise is bad
@@ -62,6 +62,6 @@ def mann_whitney_p(a, b):
 def repetitions_needed(alpha):
     """Smallest K such that K vs K repetitions can reach p < alpha."""
     k = 2
-    while mr.min_mannwhitney_p(k, k) >= alpha:
+    while stats.min_mannwhitney_p(k, k) >= alpha:
         k += 1
     return k

@@ -1,9 +1,9 @@
-#!/usr/bin/python3
 """Shared loading, statistics and formatting for muxbench's Python reporting.
 
 plot.py, report.py and compare.py all read the same sweep directories and must agree
-on what a "configuration", a "complete run" and a "median with its confidence interval"
-are; keeping that here means the three scripts cannot drift apart.
+on what a "configuration" and a "complete run" are; keeping that here means the three
+scripts cannot drift apart. The statistics are in muxbench.stats, the formatting in
+muxbench.format, the backends' order and styles in muxbench.registry.
 
 A sweep directory (written by `bench sweep --out=DIR`) holds DIR/sweep.json, which
 lists every planned run, and DIR/runs/<id>.json, one single-run JSON per run.  A
@@ -17,18 +17,10 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The registry, the statistics and the formatting live in their own modules; every script
-# reaches them as muxbench_results.NAME.
-from backend_registry import (BASE_COLORS, MARKERS, VARIANT_COLORS, backend_color,  # noqa: F401
-                              backend_marker, backend_order, find_bench, registry, sort_backends)
-from result_format import (config_id, config_label, environment_line, fmt_bytes, fmt_count,  # noqa: F401
-                           fmt_pct, fmt_seconds, fmt_us)
-from result_stats import (ACHIEVED_RATE_TOLERANCE, CONFIDENCE, KNEE_P99_FACTOR, MedianCI,  # noqa: F401
-                          RatePoint, coverage_note, cv_pct, fmt_coverage, latency_knee, median_ci,
-                          min_mannwhitney_p, rate_points)
+from muxbench import facts
+from muxbench.registry import backend_order, sort_backends
+from muxbench.stats import cv_pct, median_ci
 
-# A run whose load generator is this busy while the server is not measured the client.
-SATURATION_UTILIZATION = 0.9
 # Configurations whose throughput varies more than this between repetitions are flagged.
 HIGH_CV_PCT = 10.0
 
@@ -226,7 +218,7 @@ def load_micro(directory):
     file = Path(directory) / "micro.json"
     if not file.is_file():
         return None
-    pattern = re.compile(r"^BM_Wait(\w+?)/(\d+)")
+    pattern = re.compile(facts.MICRO_WAIT_PATTERN)
     # BM_WaitIoUring -> "iouring" -> the registry's "io_uring"
     names = {n.replace("_", ""): n for n in backend_order()}
     raw = read_json(file).get("benchmarks", [])
@@ -255,45 +247,26 @@ def config_sort_key(key):
     backend, clients, size = key[:3]
     order = backend_order((backend,))
     rank = order.index(backend) if backend in order else len(order)
-    return (size, rank, backend, clients, rate_sort_key(key[3] if len(key) > 3 else None))
-
-
-def rate_sort_key(rate):
-    """Closed loop first, then percentages in order, then absolute rates in order."""
-    if rate is None:
-        return (0, 0.0)
-    if rate.endswith("%"):
-        return (1, float(rate[:-1]))
-    return (2, float(rate))
+    return (size, rank, backend, clients, facts.rate_order(key[3] if len(key) > 3 else None))
 
 
 def metric(run, name):
-    """A scalar result by short name; None when the run lacks it (older JSON, failed run)."""
-    r = run.results
-    lat = r.get("latency_us", {})
-
-    def kernel(side, field):
-        return ((r.get("kernel_counters") or {}).get(side) or {}).get(field)
-
-    getters = {
-        "throughput": lambda: r.get("throughput_rps"),
-        "p50": lambda: lat.get("p50"),
-        "p99": lambda: lat.get("p99"),
-        "p999": lambda: lat.get("p999"),
-        "server_us_per_req": lambda: r.get("server_cpu_us_per_request"),
-        "errors": lambda: r.get("errors"),
-        # what each request cost the kernel (results.kernel_counters; null where not counted)
-        "server_syscalls_per_req": lambda: kernel("server", "syscalls_per_request"),
-        "server_cs_per_req": lambda: kernel("server", "context_switches_per_request"),
-        "loadgen_syscalls_per_req": lambda: kernel("loadgen", "syscalls_per_request"),
-        "loadgen_cs_per_req": lambda: kernel("loadgen", "context_switches_per_request"),
-        # drawn server work (--work-us=bimodal:...): p99 of the requests at or below the median
-        # work ("short") and above it; results.latency_by_work_class is null otherwise
-        "short_p99": lambda: ((r.get("latency_by_work_class") or {}).get("short") or {}).get("p99"),
-        "long_p99": lambda: ((r.get("latency_by_work_class") or {}).get("long") or {}).get("p99"),
-    }
-    value = getters[name]()
+    """A scalar result by short name (facts.METRIC_PATHS); None when the run lacks it (older
+    JSON, failed run, not counted)."""
+    value = value_at(run.results, facts.METRIC_PATHS[name])
     return None if value is None else float(value)
+
+
+def value_at(results, path):
+    """The value at a path of keys in a run's results; None where a step is missing or null.
+    Raises TypeError where a step is neither an object nor null: the JSON is broken."""
+    for key in path:
+        if results is None:
+            return None
+        if not isinstance(results, dict):
+            raise TypeError(f"results.{'.'.join(path)}: a {type(results).__name__} where an object belongs")
+        results = results.get(key)
+    return results
 
 
 def values(runs, name):
@@ -321,11 +294,7 @@ def loadgen_saturated(run):
     if "loadgen_saturated" in r:
         return bool(r["loadgen_saturated"])
     lg, srv = r.get("loadgen_cpu_utilization"), r.get("server_cpu_utilization")
-    return lg is not None and srv is not None and lg >= SATURATION_UTILIZATION > srv
-
-
-LATENCY_FALLBACK_POINTS = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p999", 99.9),
-                           ("p9999", 99.99))
+    return lg is not None and srv is not None and lg >= facts.SATURATED_FRACTION > srv
 
 
 def latency_spectrum(run):
@@ -342,7 +311,7 @@ def latency_spectrum(run):
         if pts:
             return [p for p, _ in pts], [v for _, v in pts], True
     lat = run.results.get("latency_us", {})
-    pts = [(pct, float(lat[k])) for k, pct in LATENCY_FALLBACK_POINTS if lat.get(k) is not None]
+    pts = [(pct, float(lat[k])) for k, pct in facts.LATENCY_PERCENTILES if lat.get(k) is not None]
     if lat.get("max") is not None:
         pts.append((100.0, float(lat["max"])))
     return [p for p, _ in pts], [v for _, v in pts], False

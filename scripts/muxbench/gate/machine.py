@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Are two sweeps from the same machine?  Numbers from two machines are not comparable.
 
 Every result `bench` writes carries environment.machine_fingerprint (CPU model, cores,
@@ -8,14 +7,9 @@ compare.py compares two sweeps only when these match (see results/README.md).
 
 import json
 
-import muxbench_results as mr
+from muxbench import results as mr
+from muxbench.facts import FINGERPRINT_FIELDS, PINNING_FIELDS
 
-# What must match for two sweeps' numbers to be comparable: the machine_fingerprint that
-# `bench` records in every environment, plus the cores each side was pinned to (each run's
-# config).
-FINGERPRINT_FIELDS = ("cpu_model", "online_cores", "kernel", "virtualization", "compiler",
-                      "build_type")
-PINNING_FIELDS = ("server_cpus", "client_cpus")
 SAME_MACHINE_ADVICE = ("measure both builds on one machine with `scripts/ci-perf --base=REF`, "
                        "or pass --allow-different-machine")
 

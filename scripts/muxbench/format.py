@@ -1,5 +1,5 @@
 """How muxbench's reports write numbers, configurations and the machine: one way for every table,
-plot and report, used through muxbench_results (which re-exports them).
+plot and report.
 """
 
 import math
@@ -72,15 +72,6 @@ def config_label(key):
     return f"{backend}, {clients:,} client{'s' if clients != 1 else ''}, {fmt_bytes(size)}{rate}"
 
 
-def config_id(key):
-    """'epoll-c1000-m128' — the same naming as the sweep's run ids, for grepping."""
-    backend, clients, size = key[:3]
-    rate = ""
-    if len(key) > 3:
-        rate = f"-q{key[3][:-1]}pct" if key[3].endswith("%") else f"-q{key[3]}rps"
-    return f"{backend}-c{clients}-m{size}{rate}"
-
-
 def environment_line(env):
     """One line naming the machine and build: goes under every plot and into reports."""
     parts = [
@@ -92,3 +83,12 @@ def environment_line(env):
         env.get("date"),
     ]
     return " · ".join(str(p) for p in parts if p)
+
+
+def print_aligned(headers, rows):
+    """A plain-text table: columns padded to their widest cell, a rule under the headers."""
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    for i, row in enumerate([headers] + rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))

@@ -1,0 +1,1 @@
+"""The figures of scripts/plot.py, one module per kind of plot."""
