@@ -59,8 +59,8 @@ TEST(RawLoad, DrivesAPlainEchoServerWithoutErrors) {
 
 TEST(RawBench, EveryBackendEndToEnd) {
   TempDir dir;
-  const Outcome o = bench({"--protocol=raw", "--backend=all", "--clients=100", "--message-size=64",
-                           "--duration=0.5", "--warmup=0.2", "--json=" + dir.file("r.json")});
+  const Outcome o = bench_until_replies(
+      {"--protocol=raw", "--backend=all", "--clients=100", "--message-size=64", "--json=" + dir.file("r.json")}, 0.2, 0.5);
   ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
   for (const std::string& backend : every_backend()) {
     if (find_backend(backend)->capabilities.opt_in) continue;  // not in `all`
