@@ -20,6 +20,7 @@
 
 #include "core/errno_text.hpp"
 #include "core/proc_files.hpp"
+#include "harness/kernel/counter_table.hpp"
 
 namespace mux {
 namespace {
@@ -295,9 +296,10 @@ KernelCounters KernelCounters::open_for_this_process(const std::optional<Syscall
 }
 
 void mark_rusage_not_counted(KernelSnapshot& snapshot, const std::string& why) {
-  for (const char* name : {"context_switches", "voluntary_context_switches", "involuntary_context_switches", "page_faults"}) {
-    snapshot.counts.erase(name);
-    snapshot.unavailable[name] = why;
+  for (const KernelCounterRow& counter : kernel_counter_table()) {
+    if (!counter.getrusage) continue;
+    snapshot.counts.erase(counter.name);
+    snapshot.unavailable[counter.name] = why;
   }
 }
 
@@ -325,9 +327,7 @@ void KernelCounters::forget_process(pid_t pid) {
 KernelSnapshot KernelCounters::snapshot() const {
   KernelSnapshot s;
   if (!off_reason_.empty()) {
-    for (const char* name : {"syscalls", "context_switches", "voluntary_context_switches",
-                             "involuntary_context_switches", "page_faults", "cpu_migrations", "instructions", "cycles"})
-      s.unavailable[name] = off_reason_;
+    for (const KernelCounterRow& counter : kernel_counter_table()) s.unavailable[counter.name] = off_reason_;
     return s;
   }
   s.unavailable = unavailable_;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "harness/kernel/counter_table.hpp"
 #include "harness/kernel/kernel_counters.hpp"
 
 namespace mux {
@@ -26,10 +27,12 @@ std::string sampling_note(const ordered_json& sampling) {
   return note;
 }
 
+// A field of results.kernel_counters.SIDE.unavailable by its counter's name ("page_faults");
+// a field no counter has (instructions_per_cycle, per_syscall) as it is.
 std::string short_name(const std::string& field) {
-  std::string name = field;
-  if (const auto at = name.find("_per_request"); at != std::string::npos) name.erase(at);
-  return name;
+  for (const KernelCounterRow& counter : kernel_counter_table())
+    if (field == counter.per_request) return counter.name;
+  return field;
 }
 
 }  // namespace
@@ -40,7 +43,9 @@ std::string kernel_counter_notes(const std::string& label, const ordered_json& k
   std::map<std::pair<std::string, std::vector<std::string>>, std::vector<std::string>> missing;
   std::map<std::string, std::vector<std::string>> sampling;  // note -> sides
   std::string notes;
-  for (const auto& [side, name] : {std::pair{"server", "server"}, std::pair{"loadgen", "load generator"}}) {
+  for (const KernelCounterSide& each : kernel_counter_sides()) {
+    const char* side = each.key;
+    const char* name = each.words;
     const auto& s = kc[side];
     if (!s.is_object()) continue;
     std::map<std::string, std::vector<std::string>> by_reason;
@@ -64,7 +69,9 @@ std::string kernel_counter_notes(const std::string& label, const ordered_json& k
     unavailable += fmt::format("  {}: {} system calls {}\n", label, fmt::join(sides, " and "), note);
   notes = unavailable + notes;
   if (!breakdown) return notes;
-  for (const auto& [side, name] : {std::pair{"server", "server"}, std::pair{"loadgen", "load generator"}}) {
+  for (const KernelCounterSide& each : kernel_counter_sides()) {
+    const char* side = each.key;
+    const char* name = each.words;
     const auto& s = kc[side];
     if (!s.is_object() || s["per_syscall"].empty()) continue;
     std::vector<std::pair<double, std::string>> rows;

@@ -6,28 +6,13 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "harness/kernel/counter_table.hpp"
 #include "harness/kernel/kernel_counters.hpp"
 
 namespace mux {
 namespace {
 
 using nlohmann::ordered_json;
-
-// Counter -> field, in the order the JSON lists them.
-struct PerRequestField {
-  const char* counter;
-  const char* field;
-};
-constexpr PerRequestField kFields[] = {
-    {"syscalls", "syscalls_per_request"},
-    {"context_switches", "context_switches_per_request"},
-    {"voluntary_context_switches", "voluntary_context_switches_per_request"},
-    {"involuntary_context_switches", "involuntary_context_switches_per_request"},
-    {"page_faults", "page_faults_per_request"},
-    {"cpu_migrations", "cpu_migrations_per_request"},
-    {"instructions", "instructions_per_request"},
-    {"cycles", "cycles_per_request"},
-};
 
 std::string reason_for(const KernelSnapshot& before, const KernelSnapshot& after, const std::string& counter) {
   for (const KernelSnapshot* s : {&after, &before})
@@ -84,7 +69,8 @@ ordered_json kernel_window_json(const KernelSnapshot& window_before, const Kerne
   };
   ordered_json per_request, totals, unavailable = ordered_json::object();
   std::map<std::string, std::optional<std::uint64_t>> counted;
-  for (const auto& [counter, field] : kFields) {
+  for (const KernelCounterRow& row : kernel_counter_table()) {
+    const std::string counter = row.name, field = row.per_request;
     const auto d = counted[counter] = delta(before, after, counter);
     totals[counter] = d ? ordered_json(*d) : ordered_json();
     per_request[field] = d ? per(*d, counter) : ordered_json();
