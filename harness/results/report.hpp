@@ -1,6 +1,7 @@
 #pragma once
-// A finished (or interrupted) measurement, and the two ways it is shown: a table row and a JSON
-// document (schema: results/README.md).
+// A finished (or interrupted) measurement, the judgements on it (run_record.cpp), and the ways it
+// is shown: a table row (run_table.cpp), a JSON document (run_json.cpp; schema: results/README.md)
+// and its latency distribution as .hgrm (report_files.cpp).
 #include <functional>
 #include <optional>
 #include <span>
@@ -59,6 +60,12 @@ nlohmann::ordered_json to_json(const RunOptions& options, const RunRecord& recor
                                const nlohmann::ordered_json& environment);
 // p50, p90, p99, p999, p9999, max, min, mean in µs: results.latency_us and its kin.
 nlohmann::ordered_json latency_summary_json(const LatencyHistogram& histogram);
+// The percentiles of latency_summary_json, by key: p50 -> 50 ... p9999 -> 99.99.
+struct LatencyPercentile {
+  const char* key;
+  double percentile;
+};
+std::span<const LatencyPercentile> latency_percentiles();
 // Where --json / --hgrm go for this backend: PATH, or with several backends PATH with
 // {backend} replaced (or .BACKEND inserted before the extension).
 std::string path_for(const RunOptions& options, const std::string& path, const std::string& backend);
