@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "harness/cli/commands.hpp"
+#include "harness/results/run_reporters.hpp"
 #include "harness/system/environment.hpp"
 #include "harness/run/measurement.hpp"
 #include "harness/run/preflight.hpp"
@@ -18,7 +19,7 @@ namespace mux {
 
 int run_command(int argc, char** argv) {
   int exit_code = 0;
-  const auto options = parse_run_options(argc, argv, exit_code);
+  const auto options = parse_run_options(argc, argv, exit_code, run_output_flags());
   if (!options) return exit_code;
   RunOptions o = *options;
   std::vector<SkippedBackend> skipped;
@@ -48,13 +49,13 @@ int run_command(int argc, char** argv) {
     RunRecord record;
     try {
       record = run_backend(o, backend, print_header);
-      std::ranges::move(publish(o, record, environment), std::back_inserter(unwritten));
+      std::ranges::move(publish({o, record, environment}), std::back_inserter(unwritten));
     } catch (const UsageError& e) {
       return fail_with(e.what(), kExitUsage);
     } catch (const std::exception& e) {
       return fail_with(fmt::format("{} run failed: {}", backend, e.what()), stop_signal() ? kExitInterrupted : kExitFailed);
     }
-    notes += table_notes(o, record);
+    notes += run_notes({o, record, environment});
     if (!record.complete) {
       exit_code = stop_signal() ? kExitInterrupted : kExitFailed;
       break;

@@ -9,6 +9,7 @@
 #include "harness/mpi/mpi_load.hpp"
 #include "harness/mpi/mpi_measure.hpp"
 #include "harness/run/measurement.hpp"
+#include "harness/results/run_reporters.hpp"
 #include "harness/run/preflight.hpp"
 #include "harness/system/environment.hpp"
 #include "harness/system/stop_signals.hpp"
@@ -19,7 +20,7 @@ int mpi_load_command(int argc, char** argv) {
   MpiWorld world(argc, argv);
   if (const auto why = identity_mismatch(world, argc, argv)) return fail_everywhere(world, *why);
   int exit_code = 0;
-  const auto options = parse_on_every_rank(world, [&] { return parse_load_options(argc, argv, exit_code); });
+  const auto options = parse_on_every_rank(world, [&] { return parse_load_options(argc, argv, exit_code, run_output_flags()); });
   if (!options) return exit_code;
   RunOptions o = *options;
   const auto ranks = static_cast<std::size_t>(world.size());
@@ -41,8 +42,9 @@ int mpi_load_command(int argc, char** argv) {
     const RunRecord record =
         measure_mpi(o, o.backend, parse_target(o.target), world, world.root() ? header_once(o) : std::function<void()>());
     if (!world.root()) return 0;
-    const std::vector<std::string> unwritten = publish(o, record, environment);
-    if (const std::string notes = table_notes(o, record); !notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
+    const ReportedRun run{o, record, environment};
+    const std::vector<std::string> unwritten = publish(run);
+    if (const std::string notes = run_notes(run); !notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
     const int code = report_unwritten(unwritten, record.complete ? 0 : stop_signal() ? kExitInterrupted : kExitFailed);
     if (a_rank_never_reported(record)) world.abort(code);
     return code;

@@ -24,6 +24,7 @@
 #include "harness/run/measurement.hpp"
 #include "harness/mpi/mpi_command.hpp"
 #include "harness/mpi/mpi_load.hpp"
+#include "harness/results/run_reporters.hpp"
 #include "harness/run/preflight.hpp"
 #include "harness/spec/transport.hpp"
 
@@ -118,7 +119,7 @@ int serve_and_coordinate(const MpiWorld& world, RunOptions& o, const std::vector
         ordered = true;
         return measure_mpi(o, backend, local, world, print_header, {.root_serves = true, .server = &server, .rank_error = {}});
       });
-      std::ranges::move(publish(o, record, environment), std::back_inserter(unwritten));
+      std::ranges::move(publish({o, record, environment}), std::back_inserter(unwritten));
     } catch (const UsageError& e) {
       if (!ordered) world.broadcast_text(kOrderStop);
       return fail_with(e.what(), kExitUsage);
@@ -126,7 +127,7 @@ int serve_and_coordinate(const MpiWorld& world, RunOptions& o, const std::vector
       fail_with(fmt::format("{} run failed: {}", backend, e.what()), kExitFailed);
       world.abort(kExitFailed);
     }
-    notes += table_notes(o, record);
+    notes += run_notes({o, record, environment});
     if (!record.complete) {
       code = stop_signal() ? kExitInterrupted : kExitFailed;
       if (a_rank_never_reported(record)) {
@@ -151,7 +152,7 @@ int mpi_run_command(int argc, char** argv) {
                                   "and at least one more rank to load (mpirun -n 2 or more)");
   if (const auto why = identity_mismatch(world, argc, argv)) return fail_everywhere(world, *why);
   int exit_code = 0;
-  const auto options = parse_on_every_rank(world, [&] { return parse_run_options(argc, argv, exit_code); });
+  const auto options = parse_on_every_rank(world, [&] { return parse_run_options(argc, argv, exit_code, run_output_flags()); });
   if (!options) return exit_code;
   RunOptions o = *options;
   const auto load_ranks = static_cast<std::size_t>(world.size() - 1);

@@ -1,8 +1,8 @@
 #pragma once
 // A finished (or interrupted) measurement, the judgements on it (run_record.cpp), and the ways it
 // is shown: a table row (run_table.cpp), a JSON document (run_json.cpp; schema: results/README.md)
-// and its latency distribution as .hgrm (report_files.cpp).
-#include <functional>
+// and its latency distribution as .hgrm (report_files.cpp). The reporters that write them for
+// each run: harness/results/run_reporters.hpp.
 #include <optional>
 #include <span>
 #include <string>
@@ -51,8 +51,6 @@ struct RunRecord {
 };
 
 std::string table_header(const RunOptions& options);
-// Prints the table header at its first call only (once something will be measured).
-std::function<void()> header_once(const RunOptions& options);
 std::string table_row(const RunOptions& options, const RunRecord& record);
 std::string table_notes(const RunOptions& options, const RunRecord& record);  // may be empty
 

@@ -1,6 +1,4 @@
-// Where a run's files go, and the .hgrm format they are written in (declared in report.hpp).
-#include <cstdio>
-
+// Where a run's files go, and the .hgrm format (declared in report.hpp).
 #include <fmt/format.h>
 
 #include "harness/results/report.hpp"
@@ -34,17 +32,6 @@ std::string to_hgrm(const LatencyHistogram& h) {
                      h.count());
   out += fmt::format("#[Buckets = {:12d}, SubBuckets     = {:12d}]\n", h.buckets(), h.sub_buckets());
   return out;
-}
-
-// The table header goes out once the first load generator has connected: a run that
-// measures nothing (bad input, nothing listening) leaves stdout empty.
-std::function<void()> header_once(const RunOptions& o) {
-  return [&o, printed = false]() mutable {
-    if (printed) return;
-    std::fputs(table_header(o).c_str(), stdout);
-    std::fflush(stdout);
-    printed = true;
-  };
 }
 
 }  // namespace mux

@@ -15,7 +15,6 @@
 #include "core/clock.hpp"
 #include "core/limits.hpp"
 #include "core/thread_cpu.hpp"
-#include "harness/system/atomic_file.hpp"
 #include "harness/kernel/kernel_counters.hpp"
 #include "harness/load/load_shards.hpp"
 #include "harness/load/measured_load.hpp"
@@ -292,23 +291,6 @@ void mark_unresponsive(RunRecord& r, const MeasuredServer& server) {
   if (why.empty() || r.incomplete_reason.find(why) != std::string::npos) return;
   r.incomplete_reason = r.complete ? why : r.incomplete_reason + "; " + why;
   r.complete = false;
-}
-
-std::vector<std::string> publish(const RunOptions& o, const RunRecord& record, const nlohmann::ordered_json& environment) {
-  std::fputs(table_row(o, record).c_str(), stdout);
-  std::fflush(stdout);
-  std::vector<std::string> failed;
-  const auto write = [&](const char* flag, const std::string& path, const std::function<std::string()>& content) {
-    if (path.empty()) return;
-    try {
-      write_file_atomically(path_for(o, path, record.backend), content());
-    } catch (const std::exception& e) {
-      failed.push_back(fmt::format("{}: {}", flag, e.what()));
-    }
-  };
-  write("--json", o.json_path, [&] { return to_json(o, record, environment).dump(2) + "\n"; });
-  write("--hgrm", o.hgrm_path, [&] { return to_hgrm(record.load.latency); });
-  return failed;
 }
 
 }  // namespace mux

@@ -56,9 +56,4 @@ RunRecord run_load(MeasuredLoad& load, KernelCounterWindow& kernel, const RunOpt
 // what it measured, marked incomplete with that cause (added to an earlier one).
 void mark_unresponsive(RunRecord& record, const MeasuredServer& server);
 
-// Prints the row, writes --json and --hgrm (atomically). A file that cannot be written (disk
-// full) does not stop the other: returns one line per file not written (empty: all were).
-[[nodiscard]] std::vector<std::string> publish(const RunOptions& options, const RunRecord& record,
-                                               const nlohmann::ordered_json& environment);
-
 }  // namespace mux

@@ -15,6 +15,7 @@
 #include "core/net.hpp"
 #include "harness/system/atomic_file.hpp"
 #include "harness/results/report.hpp"
+#include "harness/results/run_reporters.hpp"
 #include "harness/spec/server_shape.hpp"
 #include "harness/spec/transport.hpp"
 
@@ -253,8 +254,9 @@ std::vector<SkippedBackend> preflight(const RunOptions& o) {
   // Each backend's files (with --backend=all, path_for names one per backend).
   std::vector<OutputFile> outputs;
   for (const std::string& backend : o.backends())
-    for (const auto& [flag, path] : {std::pair{"--json", &o.json_path}, std::pair{"--hgrm", &o.hgrm_path}})
-      if (!path->empty()) outputs.push_back({flag, path_for(o, *path, backend)});
+    for (const OutputFlag& output : run_output_flags())
+      if (const std::string& path = o.output_path(output.flag); !path.empty())
+        outputs.push_back({std::string(output.flag), path_for(o, path, backend)});
   check_output_files(outputs);
   return skipped;
 }

@@ -108,6 +108,12 @@ std::vector<std::string> RunOptions::backends() const {
   return backend == "all" ? backends_in_all() : std::vector<std::string>{backend};
 }
 
+const std::string& RunOptions::output_path(std::string_view flag) const {
+  static const std::string none;
+  const auto it = outputs.find(flag);
+  return it == outputs.end() ? none : it->second;
+}
+
 namespace {
 
 constexpr const char* kWorkHelp =
@@ -145,7 +151,7 @@ struct LoadFlags {
   std::string client_cpus;
 };
 
-void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
+void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f, std::span<const OutputFlag> outputs) {
   app.add_option("--protocol", o.load.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
   app.add_option("--clients", o.load.clients, "concurrent connections")->check(CLI::Range(1, 10'000'000))->capture_default_str();
   app.add_option_function<std::string>(
@@ -190,9 +196,8 @@ void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f) {
                  "(the open-files limit applies per process); their results are merged exactly")
       ->check(CLI::Range(1, 1024))->capture_default_str();
   app.add_option("--client-cpus", f.client_cpus, "cores for the load generator (default: second half)");
-  app.add_option("--json", o.json_path, "also write the result as JSON to this file (written atomically; with "
-                                        "--backend=all, {backend} in the name is replaced, or .BACKEND is inserted)");
-  app.add_option("--hgrm", o.hgrm_path, "also write the latency distribution in HdrHistogram's .hgrm format (ms)");
+  for (const auto& [flag, help] : outputs)
+    app.add_option(std::string(flag), o.outputs[std::string(flag)], std::string(help));
   app.add_option_function<std::string>(
          "--counters",
          [&o](const std::string& v) {
@@ -237,7 +242,8 @@ void finish_load_flags(RunOptions& o, const LoadFlags& f, const CpuList& default
 
 }  // namespace
 
-std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_code, const std::string& command,
+std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_code, std::span<const OutputFlag> outputs,
+                                            const std::string& command,
                                             const std::function<void(CLI::App&)>& add_flags,
                                             const std::function<void(const RunOptions&)>& check) {
   RunOptions o;
@@ -252,7 +258,7 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
                  "I/O model of the server; all: every backend but the opt-in ones, each in turn (a backend that "
                  "cannot run here or with these --server-* flags is skipped, saying why)")
       ->check(CLI::IsMember(backend_names(true)))->capture_default_str();
-  add_load_flags(app, o, flags);
+  add_load_flags(app, o, flags, outputs);
   app.add_option("--host", o.host,
                  "address the server binds and the clients connect to; 0.0.0.0 or :: bind every local address, and "
                  "the clients then connect to 127.0.0.1 or ::1")
@@ -282,7 +288,7 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
   });
 }
 
-std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_code) {
+std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_code, std::span<const OutputFlag> outputs) {
   RunOptions o;
   o.backend = "external";
   CLI::App app{"Drive a server that is already running (`bench serve`, nginx, ...) with the load generator.",
@@ -294,7 +300,7 @@ std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_co
       ->required()->check(Utf8Text());
   app.add_option("--label", o.backend, "name of the server in the table and the JSON")
       ->check(Utf8Text())->capture_default_str();
-  add_load_flags(app, o, flags);
+  add_load_flags(app, o, flags, outputs);
   std::string expect_body;
   // The server's drawn work, as `bench serve --work-us` was given it: only to split the latency
   // into short and long requests (the server does the work, not this process).

@@ -2,8 +2,11 @@
 // Command-line options of `bench` (a measurement) and `bench serve` (one backend alone).
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/backend.hpp"
@@ -20,6 +23,14 @@ class App;
 
 namespace mux {
 
+// A file a run writes besides the table (--json PATH, --hgrm PATH): its flag, whose value is the
+// path, and the flag's help. The formats are listed with their writers in
+// harness/results/run_reporters.cpp; the commands hand their flags to the parsers below.
+struct OutputFlag {
+  std::string_view flag;  // empty: none (the table, on stdout)
+  std::string_view help;
+};
+
 // What `bench`, `bench load` and `bench sweep` share: the load and how it is reported.
 struct RunOptions {
   std::string backend{default_backend_name()};  // `bench load`: a label for the target, "external"
@@ -33,8 +44,8 @@ struct RunOptions {
   std::string transport = "tcp";   // "tcp" or "unix" (harness/spec/transport.hpp); `bench load`: from --target
   std::string socket_path;         // `bench`, unix: --socket-path, or set to a private directory's
   CpuList server_cpus;
-  std::string json_path;
-  std::string hgrm_path;
+  // The per-run files asked for, by their format's flag: "--json" -> PATH (empty: not written).
+  std::map<std::string, std::string, std::less<>> outputs;
   std::string target;              // `bench load`: the server's ADDRESS:PORT (--target, resolved)
   std::string target_name;         // `bench load`: --target as given (a host name, or the address)
   std::size_t mpi_ranks = 1;          // set under mpirun: each rank a load shard (harness/mpi/mpi_load.hpp)
@@ -56,6 +67,7 @@ struct RunOptions {
 
   std::vector<std::string> backends() const;  // "all" expanded
   bool open_loop() const { return load.rate > 0; }
+  const std::string& output_path(std::string_view flag) const;  // outputs' path, or empty
 };
 
 struct ServeOptions {
@@ -79,12 +91,15 @@ struct ServeOptions {
 
 // Parse argv; on --help print it and return std::nullopt with exit_code 0; on bad input print
 // one line and return std::nullopt with exit_code 2.
+// `outputs` are the per-run output files' flags (harness/results/run_reporters.hpp's
+// run_output_flags()), bound to RunOptions::outputs.
 // `command` names the command in errors and help ("bench", "bench capacity"); `add_flags` adds
 // a command's own flags to the shared ones, `check` checks them once all are parsed (throws UsageError).
-std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_code, const std::string& command = "bench",
+std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_code, std::span<const OutputFlag> outputs,
+                                            const std::string& command = "bench",
                                             const std::function<void(CLI::App&)>& add_flags = {},
                                             const std::function<void(const RunOptions&)>& check = {});
-std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_code);
+std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_code, std::span<const OutputFlag> outputs);
 // "127.0.0.1:8080", "[::1]:8080", "unix:/tmp/x.sock" -> address; throws UsageError naming the fix.
 SocketAddress parse_target(const std::string& text);
 // The same, with a host name allowed ("localhost:8080", "server.example:8080"); of several

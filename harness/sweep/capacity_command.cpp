@@ -7,13 +7,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <iterator>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "harness/sweep/capacity_command.hpp"
 
-#include "harness/system/atomic_file.hpp"
+#include "harness/results/run_reporters.hpp"
 #include "harness/sweep/capacity_search.hpp"
 #include "harness/system/exit_status.hpp"
 #include "harness/system/environment.hpp"
@@ -69,8 +70,7 @@ ordered_json probe_json(const Probe& p, const std::vector<SloTerm>& slo) {
 RunOptions probe_options(const RunOptions& o, double rate) {
   RunOptions p = o;
   p.load.rate = rate;
-  p.json_path.clear();
-  p.hgrm_path.clear();
+  p.outputs.clear();
   return p;
 }
 
@@ -78,7 +78,7 @@ RunOptions probe_options(const RunOptions& o, double rate) {
 
 std::optional<RunOptions> parse_capacity_options(int argc, char** argv, int& exit_code, CapacityFlags& flags) {
   return parse_run_options(
-      argc, argv, exit_code, "bench capacity",
+      argc, argv, exit_code, run_output_flags(), "bench capacity",
       [&flags](CLI::App& app) {
         app.description("Find the highest request rate each backend carries while a latency SLO holds: the "
                         "closed-loop capacity first, then a bracketing search over open-loop rates.");
@@ -202,14 +202,6 @@ int capacity_command(int argc, char** argv) {
   };
   std::string notes;
   std::vector<std::string> unwritten;
-  // A failed write (disk full) keeps the other file, the other backends' searches and the notes.
-  const auto write_output = [&](const char* flag, const std::string& path, const std::string& content) {
-    try {
-      write_file_atomically(path, content);
-    } catch (const std::exception& e) {
-      unwritten.push_back(fmt::format("{}: {}", flag, e.what()));
-    }
-  };
   for (const SkippedBackend& s : skipped) notes += fmt::format("{} skipped: {}\n", s.name, s.reason);
   for (const std::string& backend : o.backends()) {
     if (std::any_of(skipped.begin(), skipped.end(), [&](const SkippedBackend& s) { return s.name == backend; }))
@@ -217,12 +209,12 @@ int capacity_command(int argc, char** argv) {
     try {
       const BackendSearch search = search_backend(o, flags, backend, print_header);
       std::fputs(fmt::format("{}\n", search_summary(search, backend, slo)).c_str(), stdout);
-      if (!o.json_path.empty())
-        write_output("--json", path_for(o, o.json_path, backend), search_json(search, o, flags, slo, environment).dump(2) + "\n");
-      // The closed-loop probe's latency distribution, as the JSON is its document (the flag was
-      // accepted and no file written).
-      if (!o.hgrm_path.empty())
-        write_output("--hgrm", path_for(o, o.hgrm_path, backend), to_hgrm(search.probes.front().record.load.latency));
+      // The per-run files are the closed-loop probe's (its .hgrm), with its JSON document the
+      // search's. A failed write (disk full) keeps the other files, the other backends' searches
+      // and the notes.
+      const ReportedRun closed_loop{o, search.probes.front().record, environment,
+                                    [&] { return search_json(search, o, flags, slo, environment); }};
+      std::ranges::move(write_run_files(closed_loop), std::back_inserter(unwritten));
       if (!search.complete()) {
         if (!notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
         return report_unwritten(unwritten, stop_signal() ? kExitInterrupted : kExitFailed);

@@ -15,6 +15,7 @@
 #include "harness/sweep/capacity_command.hpp"
 #include "harness/spec/cli_checks.hpp"
 #include "harness/spec/options.hpp"
+#include "harness/results/run_reporters.hpp"
 #include "harness/run/preflight.hpp"
 
 namespace mux {
@@ -22,7 +23,8 @@ namespace {
 
 // Flags of `bench` the sweep gives every run itself: passed through as well, the run would get
 // two of them (bench refuses that at the first run, after the output directory was made) or a
-// value that contradicts the sweep's plan and record.
+// value that contradicts the sweep's plan and record. So are the per-run output files' flags
+// (run_file_reporters()): the sweep writes each run's files itself, to OUT/runs/.
 struct OwnedFlag {
   std::string_view flag, instead;
 };
@@ -31,8 +33,6 @@ constexpr OwnedFlag kOwnedFlags[] = {
     {"--server-cmd", "give the command as --servers=NAME=COMMAND"},
     {"--server-name", "give the command as --servers=NAME=COMMAND"},
     {"--message-size", "list the sizes in --message-sizes"},
-    {"--json", "the sweep writes each run's JSON itself, to OUT/runs/; drop it"},
-    {"--hgrm", "the sweep writes each run's .hgrm itself, to OUT/runs/; drop it"},
     {"--slo", "give the SLO as --capacity"},
 };
 
@@ -48,9 +48,14 @@ void check_passed_flag(const std::string& item, const std::string& where) {
                                  where.empty() ? "a flag passed to the runs, " : where,
                                  is_valid_utf8(name) ? name : std::string("?")));
   }
+  const auto refuse = [&](std::string_view flag, std::string_view instead) {
+    throw UsageError(fmt::format("{}{}: bench sweep sets {} for each run; {}", where, item, flag, instead));
+  };
   for (const OwnedFlag& owned : kOwnedFlags)
-    if (is_flag(item, owned.flag))
-      throw UsageError(fmt::format("{}{}: bench sweep sets {} for each run; {}", where, item, owned.flag, owned.instead));
+    if (is_flag(item, owned.flag)) refuse(owned.flag, owned.instead);
+  for (const RunFileReporter* file : run_file_reporters())
+    if (is_flag(item, file->flag().flag))
+      refuse(file->flag().flag, fmt::format("the sweep writes each run's {} itself, to OUT/runs/; drop it", file->name()));
 }
 
 // Holds this process's stderr in a memory file while it lives: bench's parser prints its one
@@ -104,7 +109,7 @@ Parsed parse_as_bench(std::vector<std::string> args, bool capacity) {
   StderrCapture capture;
   Parsed p;
   p.options = capacity ? parse_capacity_options(argc - 1, argv.data() + 1, code, flags)
-                       : parse_run_options(argc, argv.data(), code);
+                       : parse_run_options(argc, argv.data(), code, run_output_flags());
   std::string line = capture.finish();
   if (p.options && code == 0) return p;
   p.options.reset();
@@ -166,8 +171,8 @@ std::vector<std::string> run_args(const SweepOptions& o, const SweepTarget& t, c
                            fmt::format("--message-size={}", r.message_size), fmt::format("--duration={}", o.duration_s),
                            fmt::format("--warmup={}", o.warmup_s)});
   if (outputs)
-    args.insert(args.end(), {"--json=" + (t.dir / "runs" / (r.id + ".json")).string(),
-                             "--hgrm=" + (t.dir / "runs" / (r.id + ".hgrm")).string()});
+    for (const RunFileReporter* file : run_file_reporters())
+      args.push_back(fmt::format("{}={}", file->flag().flag, (t.dir / "runs" / fmt::format("{}.{}", r.id, file->extension())).string()));
   if (rate > 0) args.push_back(fmt::format("--rate={}", rate));
   args.insert(args.end(), o.passthrough.begin(), o.passthrough.end());
   args.insert(args.end(), t.build.flags.begin(), t.build.flags.end());

@@ -11,7 +11,8 @@
 namespace mux {
 
 // The argv of run `r` of build `t` at open-loop `rate` (0: the closed loop). Without
-// `outputs` it lacks --json and --hgrm: the check parses it before their directory exists.
+// `outputs` it lacks the per-run output files (--json, --hgrm): the check parses it before
+// their directory exists.
 std::vector<std::string> run_args(const SweepOptions& o, const SweepTarget& t, const SweepRun& r, double rate,
                                   bool outputs = true);
 
