@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "core/median_interval.hpp"
+#include "harness/kernel/counter_table.hpp"
 
 namespace mux {
 namespace {
@@ -21,29 +22,61 @@ using nlohmann::ordered_json;
 
 // The metrics a sweep summarizes: name, and where each run's JSON has it.
 struct Metric {
-  const char* name;
-  const char* section;  // in results
-  const char* key;      // empty: results[section] itself
+  std::string name;
+  std::string section;  // in results
+  std::string key;      // empty: results[section] itself; else a dotted path in it
+  std::string kernel_side = {};  // a kernel counter's: its side of results.kernel_counters
 };
-constexpr Metric kMetrics[] = {
-    {"throughput_rps", "throughput_rps", ""},
-    {"target_rps", "target_rps", ""},  // open loop (--rates) only
-    {"achieved_fraction_of_target", "achieved_fraction_of_target", ""},
-    {"capacity_rps", "capacity_rps", ""},  // --capacity=SLO only
-    {"p50_us", "latency_us", "p50"},
-    {"p90_us", "latency_us", "p90"},
-    {"p99_us", "latency_us", "p99"},
-    {"p999_us", "latency_us", "p999"},
-    {"max_us", "latency_us", "max"},
-    {"server_cpu_us_per_request", "server_cpu_us_per_request", ""},
-    {"loadgen_cpu_us_per_request", "loadgen_cpu_us_per_request", ""},
-    {"errors", "errors", ""},
-    // What each request cost the kernel (results.kernel_counters; the key is a dotted path).
-    {"server_syscalls_per_request", "kernel_counters", "server.syscalls_per_request"},
-    {"server_context_switches_per_request", "kernel_counters", "server.context_switches_per_request"},
-    {"loadgen_syscalls_per_request", "kernel_counters", "loadgen.syscalls_per_request"},
-    {"loadgen_context_switches_per_request", "kernel_counters", "loadgen.context_switches_per_request"},
+
+// "server_syscalls_per_request": a kernel counter's per request, on one side.
+std::string kernel_metric_name(std::string_view side, const KernelCounterRow& counter) {
+  return fmt::format("{}_{}", side, counter.per_request);
+}
+
+const std::vector<Metric>& metrics() {
+  static const std::vector<Metric> list = [] {
+    std::vector<Metric> m = {
+        {"throughput_rps", "throughput_rps", ""},
+        {"target_rps", "target_rps", ""},  // open loop (--rates) only
+        {"achieved_fraction_of_target", "achieved_fraction_of_target", ""},
+        {"capacity_rps", "capacity_rps", ""},  // --capacity=SLO only
+        {"p50_us", "latency_us", "p50"},
+        {"p90_us", "latency_us", "p90"},
+        {"p99_us", "latency_us", "p99"},
+        {"p999_us", "latency_us", "p999"},
+        {"max_us", "latency_us", "max"},
+        {"server_cpu_us_per_request", "server_cpu_us_per_request", ""},
+        {"loadgen_cpu_us_per_request", "loadgen_cpu_us_per_request", ""},
+        {"errors", "errors", ""},
+    };
+    // What each request cost the kernel: the counters the run table shows, each side's.
+    for (const KernelCounterSide& side : kernel_counter_sides())
+      for (const KernelCounterRow& counter : kernel_counter_table())
+        if (counter.in_table())
+          m.push_back({kernel_metric_name(side.key, counter), "kernel_counters",
+                       fmt::format("{}.{}", side.key, counter.per_request), side.key});
+    return m;
+  }();
+  return list;
+}
+
+// results.kernel_counters.server, the side whose counters the summary's table, Google
+// Benchmark's user counters and BMF show.
+const KernelCounterSide& server_side() { return kernel_counter_sides().front(); }
+
+// The server's kernel counters in the summary's table: the run table's "srv" columns.
+struct SummaryColumn {
+  std::string metric;
+  std::string heading;
 };
+std::vector<SummaryColumn> server_kernel_columns() {
+  std::vector<SummaryColumn> columns;
+  for (const KernelCounterRow& counter : kernel_counter_table())
+    if (counter.in_table())
+      columns.push_back({kernel_metric_name(server_side().key, counter),
+                         fmt::format("{} {}", server_side().prefix, counter.column)});
+  return columns;
+}
 
 std::optional<double> metric_of(const nlohmann::json& result, const Metric& m) {
   const auto& results = result["results"];
@@ -120,7 +153,7 @@ ordered_json summarize(const std::vector<SweepRun>& runs, const std::string& pro
                        {"clients", clients},
                        {"message_size", size},
                        {"rate", rate.empty() ? ordered_json() : ordered_json(rate)}};
-    for (const Metric& m : kMetrics) {
+    for (const Metric& m : metrics()) {
       std::vector<double> values;
       for (const SweepRun* r : group)
         if (auto v = metric_of(r->result, m)) values.push_back(*v);
@@ -169,8 +202,8 @@ ordered_json google_benchmark_json(const std::vector<SweepRun>& runs, const std:
                             {"p99_us", res["latency_us"]["p99"]},
                             {"p999_us", res["latency_us"]["p999"]},
                             {"errors", res["errors"]}});
-      for (const Metric& m : kMetrics)  // user counters, as Google Benchmark reports them
-        if (std::string_view(m.name).starts_with("server_syscalls") || std::string_view(m.name).starts_with("server_context"))
+      for (const Metric& m : metrics())  // user counters, as Google Benchmark reports them: the server's kernel counters
+        if (m.kernel_side == server_side().key)
           if (const auto v = metric_of(r->result, m)) benchmarks.back()[m.name] = *v;
     }
     const auto aggregate = [&](const char* which, double rt, double ct, const char* unit) {
@@ -222,8 +255,9 @@ ordered_json bencher_bmf(const ordered_json& summary) {
     ordered_json entry;
     if (!c["throughput_rps"].is_null()) entry["throughput"] = measure(c["throughput_rps"], 1);
     if (!c["p99_us"].is_null()) entry["p99_latency_ns"] = measure(c["p99_us"], 1000);
-    if (!c["server_syscalls_per_request"].is_null())
-      entry["server_syscalls_per_request"] = measure(c["server_syscalls_per_request"], 1);
+    if (const std::string syscalls = kernel_metric_name(server_side().key, *find_kernel_counter("syscalls"));
+        !c[syscalls].is_null())
+      entry[syscalls] = measure(c[syscalls], 1);
     bmf[c["name"].get<std::string>()] = entry;
   }
   return bmf;
@@ -238,7 +272,7 @@ std::string long_csv(const std::vector<SweepRun>& runs, const std::string& proto
                          r.repetition, r.status);
       continue;
     }
-    for (const Metric& m : kMetrics)
+    for (const Metric& m : metrics())
       if (auto v = metric_of(r.result, m))
         csv += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", r.id, protocol, r.backend, r.clients, r.message_size,
                            rate, r.repetition, r.status, m.name, *v);
@@ -266,29 +300,30 @@ void print_capacities(const ordered_json& summary) {
 
 void print_summary(const ordered_json& summary) {
   // The interval's column names no confidence level: each row states the coverage it has.
-  std::fputs(fmt::format("\n{:<9}{:>8}{:>8}{:>9}{:>4}{:>12}{:>28}{:>7}{:>10}{:>12}{:>13}{:>12}\n", "backend", "clients",
-                         "msg", "rate", "n", "req/s", "CI of median, coverage", "cv", "p99 µs", "srv µs/req", "srv sys/req", "srv cs/req")
-                 .c_str(),
-             stdout);
+  // The kernel counters' columns are two wider than their headings, as in the run table.
+  const std::vector<SummaryColumn> kernel = server_kernel_columns();
+  std::string header = fmt::format("\n{:<9}{:>8}{:>8}{:>9}{:>4}{:>12}{:>28}{:>7}{:>10}{:>12}", "backend", "clients",
+                                   "msg", "rate", "n", "req/s", "CI of median, coverage", "cv", "p99 µs", "srv µs/req");
+  for (const SummaryColumn& column : kernel) header += fmt::format("{:>{}}", column.heading, column.heading.size() + 2);
+  std::fputs((header + "\n").c_str(), stdout);
   for (const auto& c : summary["configurations"]) {
     const auto& t = c["throughput_rps"];
     const auto& p99 = c["p99_us"];
     const auto& srv = c["server_cpu_us_per_request"];
-    const auto median = [&](const char* metric) {
+    const auto median = [&](const std::string& metric) {
       return c[metric].is_null() ? std::string("n/a") : fmt::format("{:.3f}", c[metric]["median"].get<double>());
     };
-    std::fputs(fmt::format("{:<9}{:>8}{:>8}{:>9}{:>4}{:>12.0f}{:>28}{:>6.1f}%{:>10.0f}{:>12}{:>13}{:>12}\n",
-                           c["backend"].get<std::string>(), c["clients"].get<std::size_t>(),
-                           c["message_size"].get<std::size_t>(), c["rate"].is_null() ? "closed" : c["rate"].get<std::string>(),
-                           t["n"].get<int>(),
-                           t["median"].get<double>(),
-                           fmt::format("[{:.0f}, {:.0f}] {:.1f}%", t["ci_low"].get<double>(), t["ci_high"].get<double>(),
-                                       coverage_pct(t["ci_coverage"].get<double>())),
-                           t["cv"].get<double>() * 100, p99["median"].get<double>(),
-                           srv.is_null() ? std::string("n/a") : fmt::format("{:.2f}", srv["median"].get<double>()),
-                           median("server_syscalls_per_request"), median("server_context_switches_per_request"))
-                   .c_str(),
-               stdout);
+    std::string row = fmt::format("{:<9}{:>8}{:>8}{:>9}{:>4}{:>12.0f}{:>28}{:>6.1f}%{:>10.0f}{:>12}",
+                                  c["backend"].get<std::string>(), c["clients"].get<std::size_t>(),
+                                  c["message_size"].get<std::size_t>(), c["rate"].is_null() ? "closed" : c["rate"].get<std::string>(),
+                                  t["n"].get<int>(),
+                                  t["median"].get<double>(),
+                                  fmt::format("[{:.0f}, {:.0f}] {:.1f}%", t["ci_low"].get<double>(), t["ci_high"].get<double>(),
+                                              coverage_pct(t["ci_coverage"].get<double>())),
+                                  t["cv"].get<double>() * 100, p99["median"].get<double>(),
+                                  srv.is_null() ? std::string("n/a") : fmt::format("{:.2f}", srv["median"].get<double>()));
+    for (const SummaryColumn& column : kernel) row += fmt::format("{:>{}}", median(column.metric), column.heading.size() + 2);
+    std::fputs((row + "\n").c_str(), stdout);
   }
 }
 
