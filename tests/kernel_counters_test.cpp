@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "harness/kernel/counter_table.hpp"
+#include "harness/results/verdict.hpp"
+#include "harness/spec/slo.hpp"
 #include "tests/one_connection_echo.hpp"
 #include "tests/run_bench.hpp"
 
@@ -335,6 +338,33 @@ TEST(KernelCounters, RefusedBpfFallsBackToPerfEventAndSaysSo) {
   EXPECT_NEAR(srv["per_syscall"]["recvfrom"]["per_request"].get<double>(), 1.0, 0.2) << srv.dump(2);
   EXPECT_NE(o.out.find("because eBPF was refused"), std::string::npos) << o.out;
   EXPECT_NE(o.out.find("(counted by perf_event)"), std::string::npos) << o.out;
+}
+
+// `bench --list-counters --json`: the kernel counter table, in order, and the facts the scripts
+// read instead of writing them again; the table form names every counter.
+TEST(ListCounters, JsonListsTheCounterTableAndTheFacts) {
+  const Outcome o = bench({"--list-counters", "--json"});
+  ASSERT_EQ(o.exit_code, 0) << o.err;
+  const auto listing = nlohmann::json::parse(o.out);
+  const auto table = kernel_counter_table();
+  ASSERT_EQ(listing["counters"].size(), table.size());
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    const auto& c = listing["counters"][i];
+    EXPECT_EQ(c["name"], table[i].name);
+    EXPECT_EQ(c["per_request_field"], table[i].per_request);
+    EXPECT_EQ(c["in_table"], table[i].in_table()) << c.dump();
+    EXPECT_EQ(c["table_column"].is_string(), table[i].in_table()) << c.dump();
+  }
+  EXPECT_EQ(listing["facts"]["saturated_fraction"], kSaturatedFraction);
+  EXPECT_EQ(listing["facts"]["achieved_rate_tolerance"], kAchievedRateTolerance);
+  EXPECT_EQ(listing["facts"]["latency_percentiles"]["p999"], 99.9);
+  const Outcome text = bench({"--list-counters"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  for (const KernelCounterRow& counter : table) EXPECT_NE(text.out.find(counter.name), std::string::npos) << counter.name;
+  const Outcome bad = bench({"--list-counters", "--csv"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+  EXPECT_TRUE(bad.out.empty());
 }
 
 }  // namespace

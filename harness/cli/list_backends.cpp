@@ -72,28 +72,14 @@ std::string table(const std::vector<std::string>& reasons) {
 }  // namespace
 
 int list_backends_command(int argc, char** argv) {
-  bool json = false;
-  for (int i = 2; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--json") {
-      json = true;
-      continue;
-    }
-    return fail_with(fmt::format("--list-backends takes only --json, not '{}'; run `bench --list-backends [--json]`",
-                                 argv[i]),
-                     kExitUsage);
-  }
-  std::vector<std::string> reasons;
-  for (const auto& e : backend_registry()) reasons.push_back(e.probe());
-  std::string out;
-  if (json) {
+  return print_listing(argc, argv, "--list-backends", [](bool json) {
+    std::vector<std::string> reasons;
+    for (const auto& e : backend_registry()) reasons.push_back(e.probe());
+    if (!json) return table(reasons);
     nlohmann::ordered_json list = nlohmann::ordered_json::array();
     for (std::size_t i = 0; i < reasons.size(); ++i) list.push_back(entry_json(backend_registry()[i], reasons[i]));
-    out = list.dump(2) + "\n";
-  } else {
-    out = table(reasons);
-  }
-  std::fputs(out.c_str(), stdout);
-  return 0;
+    return list.dump(2) + "\n";
+  });
 }
 
 }  // namespace mux

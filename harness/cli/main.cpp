@@ -27,8 +27,9 @@ int uncaught(const char* what) {
 int main(int argc, char** argv) try {
   const char* sub = argc > 1 ? argv[1] : "";
   // `bench serve`, which rank 0 of `mpirun ... bench --backend=B` starts as its server child,
-  // inherits mpirun's environment but is no rank: it serves. So does --list-backends.
-  const bool serves = std::strcmp(sub, "serve") == 0 || std::strcmp(sub, "--list-backends") == 0;
+  // inherits mpirun's environment but is no rank: it serves. The listings measure nothing.
+  const bool serves = std::strcmp(sub, "serve") == 0 || std::strcmp(sub, "--list-backends") == 0 ||
+                      std::strcmp(sub, "--list-counters") == 0;
   if (const auto ranks = mux::mpirun_world_size(); !serves && ranks && (*ranks != 1 || !mux::kBuiltWithMpi)) {
     if (!mux::kBuiltWithMpi)  // one line for the job: rank 0's
       return mux::mpirun_rank() == 0 ? mux::fail_with("started by mpirun, but this bench was built without MPI: install "
@@ -51,6 +52,7 @@ int main(int argc, char** argv) try {
   if (std::strcmp(sub, "load-shard") == 0) return mux::load_shard_command(argc, argv);  // started by bench only
   if (std::strcmp(sub, "sweep") == 0) return mux::sweep_command(argc, argv);
   if (std::strcmp(sub, "--list-backends") == 0) return mux::list_backends_command(argc, argv);
+  if (std::strcmp(sub, "--list-counters") == 0) return mux::list_counters_command(argc, argv);
   return mux::run_command(argc, argv);
 } catch (const std::exception& e) {
   return uncaught(e.what());

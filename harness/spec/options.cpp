@@ -251,7 +251,8 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
                "The server backend runs in its own pinned process; the load generator on the other cores.",
                command};
   app.footer("Subcommands: `bench serve --help` runs one backend alone; `bench load --help` drives a running server.\n"
-             "`bench --list-backends [--json]` lists the backends, their variants and whether each runs here.");
+             "`bench --list-backends [--json]` lists the backends, their variants and whether each runs here;\n"
+             "`bench --list-counters [--json]` the kernel counters and the thresholds results are judged by.");
   LoadFlags flags;
   std::string server_cpus;
   app.add_option("--backend", o.backend,
