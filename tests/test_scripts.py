@@ -339,6 +339,28 @@ class StatisticsTest(unittest.TestCase):
         self.assertFalse(mr.loadgen_saturated(run))
 
 
+class BenchFactsTest(unittest.TestCase):
+    """muxbench.facts reads the kernel counters and bench's thresholds from `bench --list-counters
+    --json`; where no bench is found it uses WITHOUT_BENCH, which must say what bench says."""
+
+    def test_the_fallback_is_what_bench_lists(self):
+        listing = facts.listing()
+        if listing is None:
+            self.skipTest(MISSING)
+        self.assertEqual({name: listing["facts"][name] for name in facts.WITHOUT_BENCH}, facts.WITHOUT_BENCH)
+        for counter in listing["counters"]:
+            self.assertEqual(counter["per_request_field"], f"{counter['name']}_per_request")
+        self.assertEqual(facts.SATURATED_FRACTION, listing["facts"]["saturated_fraction"])
+
+    def test_kernel_metrics_read_the_fields_bench_lists(self):
+        run = mr.Run("x", "epoll", 1, 128, data={"results": {"kernel_counters": {
+            "server": {facts.per_request_field("context_switches"): 0.5},
+            "loadgen": {facts.per_request_field("syscalls"): 2.0}}}})
+        self.assertEqual(mr.metric(run, "server_cs_per_req"), 0.5)
+        self.assertEqual(mr.metric(run, "loadgen_syscalls_per_req"), 2.0)
+        self.assertIsNone(mr.metric(run, "server_syscalls_per_req"))
+
+
 class FixturesTest(unittest.TestCase):
     def test_fixtures_are_what_the_generator_writes(self):
         """Catches hand-edited fixtures and a non-deterministic generator."""

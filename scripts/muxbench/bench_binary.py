@@ -12,7 +12,9 @@ The shell scripts run the build they make themselves (scripts/bench: build/bench
 its own builds of both commits).
 """
 
+import json
 import os
+import subprocess
 from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parents[2]  # scripts/muxbench/bench_binary.py -> the checkout
@@ -29,6 +31,19 @@ def find_bench():
         if Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return Path(candidate)
     return None
+
+
+def bench_json(*args):
+    """What `bench ARGS` prints, read as JSON; None without a bench binary, or where it fails (a
+    build from before ARGS existed)."""
+    bench = find_bench()
+    if bench is None:
+        return None
+    try:
+        out = subprocess.run([bench, *args], capture_output=True, text=True, timeout=30, check=True).stdout
+        return json.loads(out)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
 
 
 def require_bench():

@@ -3,10 +3,8 @@ colour and marker each one keeps in every plot and table; no backend name is wri
 """
 
 import functools
-import json
-import subprocess
 
-from muxbench.bench_binary import find_bench
+from muxbench.bench_binary import bench_json
 
 # The backends, their order and their variants come from the registry, through
 # `bench --list-backends --json` (no backend name is written here). Colours and markers go by
@@ -20,15 +18,7 @@ MARKERS = ("s", "v", "^", "o", "D", "P", "X", "*", "h", "<", ">", "p")
 @functools.lru_cache(maxsize=None)
 def entries():
     """[{name, base, model, ...}] from `bench --list-backends --json`; None without a bench binary."""
-    bench = find_bench()
-    if bench is None:
-        return None
-    try:
-        out = subprocess.run([bench, "--list-backends", "--json"], capture_output=True, text=True, timeout=30,
-                             check=True).stdout
-        return json.loads(out)
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None
+    return bench_json("--list-backends", "--json")
 
 
 def backend_order(names=()):
