@@ -100,7 +100,7 @@ nlohmann::json shard_report_to_json(const ShardReport& r) {
           {"load", r.load ? result_to_json(*r.load) : nlohmann::json()},
           {"cpu_us", r.cpu_us ? nlohmann::json(*r.cpu_us) : nlohmann::json()},
           {"memory_bytes", r.memory_bytes ? nlohmann::json(*r.memory_bytes) : nlohmann::json()},
-          {"kernel", r.kernel ? snapshot_to_json(*r.kernel) : nlohmann::json()}};
+          {"kernel", r.kernel ? nlohmann::json(*r.kernel) : nlohmann::json()}};
 }
 
 void shard_report_from_json(const nlohmann::json& j, ShardReport& r) {

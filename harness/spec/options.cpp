@@ -341,10 +341,10 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
   app.add_option("--ready-fd", o.ready_fd, "(used by bench) pipe for the address and final counters")->group("");
   app.add_option("--control-fd", o.control_fd, "(used by bench) pipe for requests to the server")->group("");
   app.add_flag("--kernel-counters", o.kernel_counters, "(used by bench) count what this process costs the kernel")->group("");
-  app.add_option("--syscall-counter", o.syscall_counter, "(used by bench) its eBPF syscall counter: PROCESSES_FD,COUNTS_FD,SLOT,MIGRATIONS")
+  app.add_option("--syscall-counter", o.syscall_counter, "(used by bench) its eBPF syscall counter: a SyscallCounterHandoff as JSON")
       ->group("")
       ->check([](const std::string& v) {
-        return SyscallCounterHandoff::parse(v) ? std::string() : std::string("expected PROCESSES_FD,COUNTS_FD,SLOT,MIGRATIONS");
+        return SyscallCounterHandoff::parse(v) ? std::string() : std::string("expected a SyscallCounterHandoff as JSON");
       });
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
     o.cpus = cpus_of("--server-cpus", cpus, {});
