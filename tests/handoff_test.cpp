@@ -1,5 +1,6 @@
 // What the processes of one run hand each other, each struct serialised from its field list: a
-// server's KernelSnapshot, the eBPF syscall counter's slot.
+// load process's or MPI rank's ShardReport, a server's KernelSnapshot, the eBPF syscall
+// counter's slot.
 #include <string>
 #include <vector>
 
@@ -7,9 +8,53 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/kernel/kernel_counters.hpp"
+#include "harness/load/measured_load.hpp"
 
 namespace mux {
 namespace {
+
+TEST(Handoff, ShardReportRoundTrips) {
+  ShardReport r;
+  r.pid = 4242;
+  r.host = "loadhost";
+  r.clients = 17;
+  r.load.emplace();
+  r.load->requests = 99;
+  r.load->latency.record(12'345);
+  r.cpu_us = 1500.5;
+  r.kernel.emplace();
+  r.kernel->counts["syscalls"] = 77;
+  r.kernel->unavailable["page_faults"] = "not counted here";
+  const nlohmann::json j = r;
+  EXPECT_EQ(j.at("pid"), 4242);
+  EXPECT_EQ(j.at("host"), "loadhost");
+  EXPECT_EQ(j.at("clients"), 17);
+  EXPECT_TRUE(j.at("memory_bytes").is_null());
+  EXPECT_EQ(j.at("failure"), "");
+  const auto back = nlohmann::json::parse(j.dump()).get<ShardReport>();
+  EXPECT_EQ(back.pid, 4242);
+  EXPECT_EQ(back.host, "loadhost");
+  EXPECT_EQ(back.clients, 17u);
+  ASSERT_TRUE(back.load.has_value());
+  EXPECT_EQ(back.load->requests, 99u);
+  EXPECT_EQ(back.load->latency.count(), 1u);
+  EXPECT_EQ(back.load->latency.max(), 12'345u);
+  EXPECT_EQ(back.cpu_us, 1500.5);
+  EXPECT_FALSE(back.memory_bytes.has_value());
+  ASSERT_TRUE(back.kernel.has_value());
+  EXPECT_EQ(back.kernel->counts.at("syscalls"), 77u);
+  EXPECT_EQ(back.kernel->unavailable.at("page_faults"), "not counted here");
+}
+
+TEST(Handoff, ShardReportWithoutResultsKeepsItsNulls) {
+  ShardReport r;
+  r.failure = "died";
+  const auto back = nlohmann::json(r).get<ShardReport>();
+  EXPECT_FALSE(back.load.has_value());
+  EXPECT_FALSE(back.cpu_us.has_value());
+  EXPECT_FALSE(back.kernel.has_value());
+  EXPECT_EQ(back.failure, "died");
+}
 
 TEST(Handoff, KernelSnapshotRoundTripsAndToleratesWhatIsMissing) {
   KernelSnapshot s;

@@ -6,6 +6,7 @@
 #include "harness/kernel/kernel_counters.hpp"
 #include "harness/spec/transport.hpp"
 #include "harness/results/work_class_report.hpp"
+#include "loadgen/load_wire.hpp"
 
 namespace mux {
 namespace {
@@ -99,7 +100,7 @@ std::string table_header(const RunOptions& o) {
   const std::string model =
       o.open_loop() ? fmt::format("open loop at {} req/s ({} arrivals), up to {} in flight per connection; latency from "
                                   "the intended send time",
-                                  o.load.rate, arrival_name(o.load.arrival), o.load.pipeline)
+                                  o.load.rate, name_of(o.load.arrival), o.load.pipeline)
                     : fmt::format("closed loop ({} in flight per connection)", o.load.pipeline);
   const std::string work =
       o.load.work_us != Distribution(0) ? fmt::format(" burning {} µs per request", o.load.work_us.to_string()) : "";
@@ -314,26 +315,29 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
   doc["schema_version"] = kSchemaVersion;
   doc["complete"] = r.complete;
   if (!r.complete) doc["incomplete_reason"] = r.incomplete_reason;
+  // The load's fields under their result names (LoadConfig::fields()), each where results/README.md
+  // has it among the run's; a field given a result name since comes after them all.
+  const nlohmann::json load = result_echo(o.load);
   doc["config"] = {{"backend", r.backend},
-                   {"protocol", o.load.protocol},
+                   {"protocol", load.at("protocol")},
                    {"load_model", o.open_loop() ? "open" : "closed"},
-                   {"clients", o.load.clients},
+                   {"clients", load.at("clients")},
                    {"message_size", fixed_size ? ordered_json(*fixed_size) : ordered_json()},  // drawn: see the spec
-                   {"message_size_spec", o.load.message_size.to_string()},
+                   {"message_size_spec", load.at("message_size_spec")},
                    {"frame_size", o.load.protocol == "http" || !fixed_size ? ordered_json()
                                   : o.load.protocol == "echo"               ? ordered_json(*fixed_size + kEchoHeaderSize)
                                                                             : ordered_json(*fixed_size)},
-                   {"expect_body", o.load.expected_body ? ordered_json(*o.load.expected_body) : ordered_json()},
-                   {"pipeline", o.load.pipeline},
+                   {"expect_body", load.at("expect_body")},
+                   {"pipeline", load.at("pipeline")},
                    {"rate", o.open_loop() ? ordered_json(o.load.rate) : ordered_json()},
-                   {"arrival", o.open_loop() ? ordered_json(arrival_name(o.load.arrival)) : ordered_json()},
-                   {"seed", o.load.seed},
-                   {"idle_connections", o.load.idle},
-                   {"churn", o.load.churn},
+                   {"arrival", o.open_loop() ? ordered_json(name_of(o.load.arrival)) : ordered_json()},
+                   {"seed", load.at("seed")},
+                   {"idle_connections", load.at("idle_connections")},
+                   {"churn", load.at("churn")},
                    {"sources", o.sources},
-                   {"duration_s", o.load.duration_s},
-                   {"warmup_s", o.load.warmup_s},
-                   {"timeout_s", o.load.timeout_s},
+                   {"duration_s", load.at("duration_s")},
+                   {"warmup_s", load.at("warmup_s")},
+                   {"timeout_s", load.at("timeout_s")},
                    {"transport", o.transport},
                    {"server_address", r.server_address},
                    // `bench load`: --target as given, and whether it is this machine's
@@ -353,9 +357,11 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
                    {"server_processes", r.server_shape ? ordered_json(r.server_shape->processes) : ordered_json()},
                    {"accept", r.server_shape ? ordered_json(accept_mode_name(r.server_shape->accept)) : ordered_json()},
                    {"zc_threshold", o.own_server() ? ordered_json(o.zc_threshold) : ordered_json()},  // io_uring+zc's
-                   {"client_cpus", o.load.cpus},
-                   {"loadgen_threads", o.load.threads},
+                   {"client_cpus", load.at("client_cpus")},
+                   {"loadgen_threads", load.at("loadgen_threads")},
                    {"loadgen_processes", o.loadgen_processes}};
+  for (const auto& [key, value] : load.items())
+    if (!doc["config"].contains(key)) doc["config"][key] = value;
   doc["environment"] = environment;
   doc["results"] = {
       {"measured_seconds", r.measured_s},
