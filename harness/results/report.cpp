@@ -315,8 +315,7 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
   doc["schema_version"] = kSchemaVersion;
   doc["complete"] = r.complete;
   if (!r.complete) doc["incomplete_reason"] = r.incomplete_reason;
-  // The load's fields under their result names (LoadConfig::fields()), each where results/README.md
-  // has it among the run's; a field given a result name since comes after them all.
+  // The load's fields by result name (LoadConfig::fields()); one named since comes after the rest.
   const nlohmann::json load = result_echo(o.load);
   doc["config"] = {{"backend", r.backend},
                    {"protocol", load.at("protocol")},
