@@ -1,17 +1,25 @@
 #pragma once
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/cpu_set.hpp"
 #include "core/distribution.hpp"
 #include "core/latency_histogram.hpp"
 #include "core/net.hpp"
+#include "core/protocol.hpp"
+#include "core/request_pattern.hpp"
+#include "loadgen/field_list.hpp"
 
 namespace mux {
 
+// The load, its fields listed once (fields(), below): the CLI binds their flags, the load
+// processes and MPI ranks receive it as JSON, and the result JSON records it, all from the list.
 struct LoadConfig {
   SocketAddress target;
   std::size_t clients = 100;
@@ -36,11 +44,81 @@ struct LoadConfig {
   std::size_t idle = 0;          // extra connections held open and silent beside the clients
   std::uint64_t churn = 0;       // close and reopen each connection after this many requests; 0: never
   std::vector<SocketAddress> sources;  // local addresses, round robin over connections; empty: any
+
+  // Each field once: its wire name, its flag (in --help's order) and its name in the result's
+  // config. Fields without a flag are set by the run: target, cpus (--client-cpus), work_us
+  // (the server's --work-us), expected_body and sources (planned from --sources).
+  static auto fields() {
+    using C = LoadConfig;
+    return std::tuple{
+        SpecField{.name = "protocol", .member = &C::protocol,
+                  .flag = {.name = "--protocol", .help = protocol_help(), .choices = protocol_names()},
+                  .result = "protocol"},
+        SpecField{.name = "clients", .member = &C::clients,
+                  .flag = {.name = "--clients", .help = "concurrent connections", .bounds = Bounds{1, 10'000'000}},
+                  .result = "clients"},
+        SpecField{.name = "message_size", .member = &C::message_size,
+                  .flag = {.name = "--message-size",
+                           .help = "echo and raw: payload bytes per message (echo adds a 4-byte length header): N, or "
+                                   "drawn per request (under --seed) from uniform:A-B, exp:MEAN (clamped to "
+                                   "1..1048576) or bimodal:P:A:B",
+                           .bounds = Bounds{1, kMaxMessageSize}, .whole = true},
+                  .result = "message_size_spec"},
+        SpecField{.name = "pipeline", .member = &C::pipeline,
+                  .flag = {.name = "--pipeline", .help = "requests in flight per connection", .bounds = Bounds{1, 1024}},
+                  .result = "pipeline"},
+        SpecField{.name = "rate", .member = &C::rate,
+                  .flag = {.name = "--rate",
+                           .help = "open loop: requests per second in total, sent on schedule whether or not replies "
+                                   "have come back; latency is measured from when each request was due. 0: closed loop",
+                           .bounds = Bounds{0, 1e9}}},
+        SpecField{.name = "arrival", .member = &C::arrival,
+                  .flag = {.name = "--arrival", .help = "open-loop schedule: evenly spaced, or Poisson arrivals"}},
+        SpecField{.name = "seed", .member = &C::seed,
+                  .flag = {.name = "--seed",
+                           .help = "seed for Poisson arrivals, drawn message sizes and the payloads' bytes (and so "
+                                   "drawn work); 1 sends the bytes earlier versions sent"},
+                  .result = "seed"},
+        SpecField{.name = "idle", .member = &C::idle,
+                  .flag = {.name = "--idle",
+                           .help = "extra connections held open and silent beside the clients (Brecht et al.'s "
+                                   "experiment: select and poll pay for every watched fd)",
+                           .bounds = Bounds{0, 10'000'000}},
+                  .result = "idle_connections"},
+        SpecField{.name = "churn", .member = &C::churn,
+                  .flag = {.name = "--churn",
+                           .help = "close each connection after this many requests and open a new one (measures "
+                                   "connect + accept); 0: keep connections",
+                           .bounds = Bounds{0, 1'000'000'000}},
+                  .result = "churn"},
+        SpecField{.name = "duration_s", .member = &C::duration_s,
+                  .flag = {.name = "--duration", .help = "seconds measured", .bounds = Bounds{0.01, 86400.0}},
+                  .result = "duration_s"},
+        SpecField{.name = "warmup_s", .member = &C::warmup_s,
+                  .flag = {.name = "--warmup", .help = "seconds of load before measuring (discarded)",
+                           .bounds = Bounds{0.0, 3600.0}},
+                  .result = "warmup_s"},
+        SpecField{.name = "timeout_s", .member = &C::timeout_s,
+                  .flag = {.name = "--timeout",
+                           .help = "seconds a request may stay unanswered before it counts as an error",
+                           .bounds = Bounds{0.01, 3600.0}},
+                  .result = "timeout_s"},
+        SpecField{.name = "threads", .member = &C::threads,
+                  .flag = {.name = "--loadgen-threads", .help = "load generator threads (default: one per client CPU)",
+                           .bounds = Bounds{1, 1024}, .show_default = false},
+                  .result = "loadgen_threads"},
+        SpecField{.name = "target", .member = &C::target},
+        SpecField{.name = "cpus", .member = &C::cpus, .result = "client_cpus"},
+        SpecField{.name = "work_us", .member = &C::work_us},
+        SpecField{.name = "expected_body", .member = &C::expected_body, .result = "expect_body"},
+        SpecField{.name = "sources", .member = &C::sources},
+    };
+  }
 };
 
 // --arrival's names, also written in the JSON.
-inline const char* arrival_name(LoadConfig::Arrival arrival) {
-  return arrival == LoadConfig::Arrival::poisson ? "poisson" : "constant";
+constexpr std::array<std::pair<LoadConfig::Arrival, const char*>, 2> names_of(LoadConfig::Arrival) {
+  return {{{LoadConfig::Arrival::constant, "constant"}, {LoadConfig::Arrival::poisson, "poisson"}}};
 }
 
 // One second of the measured interval.
@@ -49,10 +127,10 @@ struct Interval {
   std::uint64_t errors = 0;
   LatencyHistogram latency{6};   // 3% precision keeps an hour-long timeline small
 
-  void merge(const Interval& o) {
-    requests += o.requests;
-    errors += o.errors;
-    latency.merge(o.latency);
+  static auto fields() {
+    return std::tuple{RecordField{.name = "requests", .member = &Interval::requests},
+                      RecordField{.name = "errors", .member = &Interval::errors},
+                      RecordField{.name = "latency", .member = &Interval::latency}};
   }
 };
 
@@ -63,11 +141,13 @@ struct ErrorCounts {
   std::uint64_t timeout = 0;
 
   std::uint64_t total() const { return connect + reset + mismatch + timeout; }
-  void add(const ErrorCounts& o) {
-    connect += o.connect;
-    reset += o.reset;
-    mismatch += o.mismatch;
-    timeout += o.timeout;
+
+  static auto fields() {
+    using E = ErrorCounts;
+    return std::tuple{RecordField{.name = "connect", .member = &E::connect},
+                      RecordField{.name = "reset", .member = &E::reset},
+                      RecordField{.name = "mismatch", .member = &E::mismatch},
+                      RecordField{.name = "timeout", .member = &E::timeout}};
   }
 };
 
@@ -95,26 +175,28 @@ struct LoadResult {
   std::vector<std::uint64_t> thread_cpu_ns;
   std::vector<std::uint64_t> thread_waiting_ns;  // each thread's run-queue wait (schedstat), same order
 
-  void merge(const LoadResult& o) {
-    latency.merge(o.latency);
-    latency_uncorrected.merge(o.latency_uncorrected);
-    if (latency_by_work_class.size() < o.latency_by_work_class.size())
-      latency_by_work_class.resize(o.latency_by_work_class.size());
-    for (std::size_t i = 0; i < o.latency_by_work_class.size(); ++i)
-      latency_by_work_class[i].merge(o.latency_by_work_class[i]);
-    if (timeline.size() < o.timeline.size()) timeline.resize(o.timeline.size());
-    for (std::size_t i = 0; i < o.timeline.size(); ++i) timeline[i].merge(o.timeline[i]);
-    requests += o.requests;
-    bytes_verified += o.bytes_verified;
-    errors.add(o.errors);
-    reconnects += o.reconnects;
-    churn_connects += o.churn_connects;
-    connect_latency.merge(o.connect_latency);
-    completed_total += o.completed_total;
-    sent_total += o.sent_total;
-    thread_cpu_ns.insert(thread_cpu_ns.end(), o.thread_cpu_ns.begin(), o.thread_cpu_ns.end());
-    thread_waiting_ns.insert(thread_waiting_ns.end(), o.thread_waiting_ns.begin(), o.thread_waiting_ns.end());
+  // Each field once: its wire name and how the records of several threads or processes merge
+  // (exactly: histograms counter by counter, as if one thread had recorded every request).
+  static auto fields() {
+    using R = LoadResult;
+    return std::tuple{
+        RecordField{.name = "latency", .member = &R::latency},
+        RecordField{.name = "latency_uncorrected", .member = &R::latency_uncorrected},
+        RecordField{.name = "latency_by_work_class", .member = &R::latency_by_work_class, .merge = Merge::by_index},
+        RecordField{.name = "requests", .member = &R::requests},
+        RecordField{.name = "bytes_verified", .member = &R::bytes_verified},
+        RecordField{.name = "errors", .member = &R::errors},
+        RecordField{.name = "reconnects", .member = &R::reconnects},
+        RecordField{.name = "churn_connects", .member = &R::churn_connects},
+        RecordField{.name = "connect_latency", .member = &R::connect_latency},
+        RecordField{.name = "timeline", .member = &R::timeline, .merge = Merge::by_index},
+        RecordField{.name = "completed_total", .member = &R::completed_total},
+        RecordField{.name = "sent_total", .member = &R::sent_total},
+        RecordField{.name = "thread_cpu_ns", .member = &R::thread_cpu_ns, .merge = Merge::append},
+        RecordField{.name = "thread_waiting_ns", .member = &R::thread_waiting_ns, .merge = Merge::append},
+    };
   }
+  void merge(const LoadResult& o) { merge_fields(*this, o); }
 };
 
 }  // namespace mux

@@ -143,6 +143,22 @@ TEST(LoadProcesses, RemaindersAreSpreadOverTheFirstProcesses) {
   EXPECT_NEAR(r["throughput_rps"].get<double>(), 700.0, 140.0) << r.dump(2).substr(0, 2000);
 }
 
+// The load processes get the target as bench has it: a Unix socket too (its address went
+// over the pipe as "unix:PATH", which the receiving side once read as HOST:PORT and failed).
+TEST(LoadProcesses, LoadProcessesReachAUnixSocketServer) {
+  TempDir dir;
+  const Outcome o = bench({"--backend=epoll", "--transport=unix", "--clients=4", "--loadgen-processes=2",
+                           "--duration=0.3", "--warmup=0", "--json=" + dir.file("r.json")});
+  ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+  const auto doc = read_json(dir.file("r.json"));
+  EXPECT_TRUE(doc["config"]["server_address"].get<std::string>().starts_with("unix:")) << doc["config"].dump();
+  const auto& r = doc["results"];
+  ASSERT_EQ(r["shards"].size(), 2u) << r.dump(2).substr(0, 2000);
+  for (const auto& s : r["shards"]) EXPECT_GT(s["requests"].get<std::uint64_t>(), 0u) << s.dump();
+  EXPECT_EQ(r["errors"], 0);
+  EXPECT_TRUE(tagged_processes().empty());
+}
+
 TEST(LoadProcesses, BadCountsAreRefused) {
   for (const std::string flag : {"--loadgen-processes=0", "--loadgen-processes=11"}) {
     const Outcome o = bench({"--backend=epoll", "--clients=10", flag, "--duration=0.2"});

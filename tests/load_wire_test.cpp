@@ -1,5 +1,7 @@
 // The load's config and result survive the trip between processes unchanged: histograms
-// counter by counter (so merged percentiles are exact), timelines, counters, CPU.
+// counter by counter (so merged percentiles are exact), timelines, counters, CPU; the JSON
+// carries each field under its name; merging adds counts, merges histograms exactly, lines up
+// timelines by second and lists the threads of both.
 #include <gtest/gtest.h>
 
 #include "loadgen/load_wire.hpp"
@@ -42,7 +44,7 @@ TEST(LoadWire, ResultRoundTripsExactly) {
   r.latency_by_work_class[0].record(11'000);
   r.latency_by_work_class[1].record(2'500'000);
 
-  const LoadResult back = result_from_json(nlohmann::json::parse(result_to_json(r).dump()));
+  const LoadResult back = nlohmann::json::parse(nlohmann::json(r).dump()).get<LoadResult>();
   expect_same(r.latency, back.latency);
   expect_same(r.latency_uncorrected, back.latency_uncorrected);
   expect_same(r.connect_latency, back.connect_latency);
@@ -68,7 +70,7 @@ TEST(LoadWire, ResultRoundTripsExactly) {
   expect_same(r.latency_by_work_class[1], back.latency_by_work_class[1]);
   // Without drawn work there are no classes, and merging one that has them takes them.
   LoadResult none;
-  EXPECT_TRUE(result_from_json(result_to_json(none)).latency_by_work_class.empty());
+  EXPECT_TRUE(nlohmann::json(none).get<LoadResult>().latency_by_work_class.empty());
   none.merge(back);
   ASSERT_EQ(none.latency_by_work_class.size(), 2u);
   EXPECT_EQ(none.latency_by_work_class[1].count(), 1u);
@@ -80,8 +82,8 @@ TEST(LoadWire, MergingReceivedShardsEqualsMergingTheOriginals) {
   for (std::uint64_t v = 50'000; v < 3'000'000; v += 1011) b.latency.record(v);
   LoadResult local = a;
   local.merge(b);
-  LoadResult received = result_from_json(result_to_json(a));
-  received.merge(result_from_json(result_to_json(b)));
+  LoadResult received = nlohmann::json(a).get<LoadResult>();
+  received.merge(nlohmann::json(b).get<LoadResult>());
   expect_same(local.latency, received.latency);
 }
 
@@ -105,7 +107,7 @@ TEST(LoadWire, ConfigRoundTrips) {
   c.idle = 10;
   c.churn = 100;
   c.sources = {SocketAddress::parse("::1", 0)};
-  const LoadConfig back = config_from_json(nlohmann::json::parse(config_to_json(c).dump()));
+  const auto back = nlohmann::json::parse(nlohmann::json(c).dump()).get<LoadConfig>();
   EXPECT_EQ(back.target, c.target);
   EXPECT_EQ(back.clients, 12345u);
   EXPECT_EQ(back.threads, 3u);
@@ -127,7 +129,135 @@ TEST(LoadWire, ConfigRoundTrips) {
   EXPECT_EQ(back.sources[0], c.sources[0]);
   LoadConfig none;
   none.target = SocketAddress::parse("127.0.0.1", 1);
-  EXPECT_FALSE(config_from_json(config_to_json(none)).expected_body.has_value());
+  EXPECT_FALSE(nlohmann::json(none).get<LoadConfig>().expected_body.has_value());
+}
+
+TEST(LoadWire, ConfigJsonNamesEachFieldAsTheStructDoes) {
+  LoadConfig c;
+  c.target = SocketAddress::parse("127.0.0.1", 8080);
+  c.clients = 7;
+  c.cpus = {2, 5};
+  c.message_size = Distribution::parse("exp:300");
+  c.arrival = LoadConfig::Arrival::poisson;
+  c.sources = {SocketAddress::parse("127.0.0.2", 0), SocketAddress::parse("127.0.0.3", 0)};
+  const nlohmann::json j = c;
+  EXPECT_EQ(j.at("target"), "127.0.0.1:8080");
+  EXPECT_EQ(j.at("clients"), 7);
+  EXPECT_EQ(j.at("cpus"), nlohmann::json::parse("[2, 5]"));
+  EXPECT_EQ(j.at("message_size"), "exp:300");
+  EXPECT_EQ(j.at("work_us"), "0");
+  EXPECT_EQ(j.at("arrival"), "poisson");
+  EXPECT_TRUE(j.at("expected_body").is_null());
+  EXPECT_EQ(j.at("sources"), nlohmann::json::parse(R"(["127.0.0.2:0", "127.0.0.3:0"])"));
+  EXPECT_EQ(j.size(), 18u) << "a key per LoadConfig field: " << j.dump();
+  // A key missing is an error, not a default: both ends are the same build.
+  nlohmann::json missing = j;
+  missing.erase("churn");
+  EXPECT_THROW(missing.get<LoadConfig>(), nlohmann::json::exception);
+  nlohmann::json unknown_arrival = j;
+  unknown_arrival["arrival"] = "bursty";
+  EXPECT_ANY_THROW(unknown_arrival.get<LoadConfig>());
+}
+
+// A Unix socket target reaches the load processes as it is (`unix:PATH`).
+TEST(LoadWire, UnixSocketTargetRoundTrips) {
+  LoadConfig c;
+  c.target = SocketAddress::unix_socket("/tmp/muxbench-wire-test.sock");
+  const nlohmann::json j = c;
+  EXPECT_EQ(j.at("target"), "unix:/tmp/muxbench-wire-test.sock");
+  const auto back = j.get<LoadConfig>();
+  EXPECT_TRUE(back.target.is_unix());
+  EXPECT_EQ(back.target.unix_path(), "/tmp/muxbench-wire-test.sock");
+}
+
+TEST(LoadWire, ResultJsonNamesEachFieldAsTheStructDoes) {
+  LoadResult r;
+  r.requests = 3;
+  r.errors.timeout = 2;
+  r.timeline.resize(1);
+  r.timeline[0].requests = 3;
+  r.thread_cpu_ns = {100};
+  const nlohmann::json j = r;
+  EXPECT_EQ(j.at("requests"), 3);
+  EXPECT_EQ(j.at("errors"), nlohmann::json::parse(R"({"connect": 0, "reset": 0, "mismatch": 0, "timeout": 2})"));
+  EXPECT_EQ(j.at("timeline").at(0).at("requests"), 3);
+  EXPECT_EQ(j.at("timeline").at(0).at("latency").at("sub_bucket_bits"), 6);
+  EXPECT_EQ(j.at("thread_cpu_ns"), nlohmann::json::parse("[100]"));
+  EXPECT_EQ(j.at("latency").at("counts"), nlohmann::json::array());
+  EXPECT_EQ(j.size(), 14u) << "a key per LoadResult field: " << j.dump();
+}
+
+// Merging, field by field: counts add, histograms merge (as if one had recorded both), the
+// timeline and the work classes line up index by index, the threads of both are listed.
+TEST(LoadWire, MergeTakesEveryFieldInItsWay) {
+  LoadResult a, b;
+  a.latency.record(1'000);
+  b.latency.record(2'000);
+  b.latency.record(3'000);
+  a.latency_uncorrected.record(5);
+  b.connect_latency.record(7);
+  a.requests = 10, b.requests = 20;
+  a.bytes_verified = 100, b.bytes_verified = 200;
+  a.errors = {.connect = 1, .reset = 2, .mismatch = 3, .timeout = 4};
+  b.errors = {.connect = 10, .reset = 20, .mismatch = 30, .timeout = 40};
+  a.reconnects = 1, b.reconnects = 2;
+  a.churn_connects = 3, b.churn_connects = 4;
+  a.completed_total = 5, b.completed_total = 6;
+  a.sent_total = 7, b.sent_total = 8;
+  a.timeline.resize(1);
+  a.timeline[0].requests = 4;
+  b.timeline.resize(3);
+  b.timeline[0].requests = 5;
+  b.timeline[0].errors = 1;
+  b.timeline[2].requests = 6;
+  b.timeline[2].latency.record(9'000);
+  b.latency_by_work_class.resize(2);
+  b.latency_by_work_class[1].record(4'000);
+  a.thread_cpu_ns = {1, 2};
+  b.thread_cpu_ns = {3};
+  a.thread_waiting_ns = {4};
+  b.thread_waiting_ns = {5, 6};
+
+  a.merge(b);
+  EXPECT_EQ(a.latency.count(), 3u);
+  EXPECT_EQ(a.latency.min(), 1'000u);
+  EXPECT_EQ(a.latency.max(), 3'000u);
+  EXPECT_EQ(a.latency.sum(), 6'000u);
+  EXPECT_EQ(a.latency_uncorrected.count(), 1u);
+  EXPECT_EQ(a.connect_latency.count(), 1u);
+  EXPECT_EQ(a.requests, 30u);
+  EXPECT_EQ(a.bytes_verified, 300u);
+  EXPECT_EQ(std::vector({a.errors.connect, a.errors.reset, a.errors.mismatch, a.errors.timeout}),
+            (std::vector<std::uint64_t>{11, 22, 33, 44}));
+  EXPECT_EQ(a.reconnects, 3u);
+  EXPECT_EQ(a.churn_connects, 7u);
+  EXPECT_EQ(a.completed_total, 11u);
+  EXPECT_EQ(a.sent_total, 15u);
+  ASSERT_EQ(a.timeline.size(), 3u);
+  EXPECT_EQ(a.timeline[0].requests, 9u);
+  EXPECT_EQ(a.timeline[0].errors, 1u);
+  EXPECT_EQ(a.timeline[1].requests, 0u);
+  EXPECT_EQ(a.timeline[2].requests, 6u);
+  EXPECT_EQ(a.timeline[2].latency.count(), 1u);
+  ASSERT_EQ(a.latency_by_work_class.size(), 2u);
+  EXPECT_EQ(a.latency_by_work_class[0].count(), 0u);
+  EXPECT_EQ(a.latency_by_work_class[1].count(), 1u);
+  EXPECT_EQ(a.thread_cpu_ns, (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_EQ(a.thread_waiting_ns, (std::vector<std::uint64_t>{4, 5, 6}));
+}
+
+// The result JSON's config records the load under the names results/README.md gives them.
+TEST(LoadWire, ResultEchoUsesTheResultNames) {
+  LoadConfig c;
+  c.clients = 3;
+  c.idle = 2;
+  c.threads = 4;
+  c.cpus = {1};
+  c.expected_body = std::string("ok");
+  const nlohmann::json echo = result_echo(c);
+  EXPECT_EQ(echo, nlohmann::json::parse(R"({"protocol": "echo", "clients": 3, "message_size_spec": "128",
+      "expect_body": "ok", "pipeline": 1, "seed": 1, "idle_connections": 2, "churn": 0, "duration_s": 10.0,
+      "warmup_s": 2.0, "timeout_s": 5.0, "client_cpus": [1], "loadgen_threads": 4})"));
 }
 
 }  // namespace

@@ -88,7 +88,7 @@ void answer_requests(int control_fd, int reply_fd, int stop_fd, const ServerRead
     std::string_view request(buf, static_cast<std::size_t>(n));
     while (!request.empty() && (request.back() == '\n' || request.back() == '\r')) request.remove_suffix(1);
     if (request.starts_with(serve_protocol::kRequestKernel)) {
-      say(reply_fd, fmt::format("{} {}\n", request, snapshot_to_json(read.kernel()).dump()));
+      say(reply_fd, fmt::format("{} {}\n", request, nlohmann::json(read.kernel()).dump()));
       continue;
     }
     if (request.starts_with(serve_protocol::kRequestAccepted)) {

@@ -11,7 +11,6 @@
 #include <array>
 #include <cerrno>
 #include <cstdlib>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -140,39 +139,22 @@ void add_syscall_counts(const BpfSyscallCounter::Counts& counts, std::map<std::s
       into[fmt::format("syscall:{}", name)] = counts[static_cast<std::size_t>(number)];
 }
 
-std::string SyscallCounterHandoff::to_argument() const {
-  return fmt::format("{},{},{},{:d}", processes_fd, counts_fd, slot, migrations);
-}
+std::string SyscallCounterHandoff::to_argument() const { return nlohmann::json(*this).dump(); }
 
 std::optional<SyscallCounterHandoff> SyscallCounterHandoff::parse(const std::string& argument) {
+  const auto json = nlohmann::json::parse(argument, nullptr, false);
   SyscallCounterHandoff h;
-  char end = 0;
-  int migrations = -1;
-  if (std::sscanf(argument.c_str(), "%d,%d,%u,%d%c", &h.processes_fd, &h.counts_fd, &h.slot, &migrations, &end) != 4 ||
-      h.processes_fd < 0 || h.counts_fd < 0 || h.slot >= BpfSyscallCounter::kSlots || (migrations != 0 && migrations != 1))
+  try {
+    json.get_to(h);
+  } catch (const nlohmann::json::exception&) {
     return std::nullopt;
-  h.migrations = migrations == 1;
+  }
+  if (h.processes_fd < 0 || h.counts_fd < 0 || h.slot >= BpfSyscallCounter::kSlots) return std::nullopt;
   return h;
 }
 
-nlohmann::json snapshot_to_json(const KernelSnapshot& s) {
-  return {{"counts", s.counts},   {"unavailable", s.unavailable},         {"scaled", s.scaled},
-          {"coverage", s.coverage}, {"syscalls_counted_by", s.syscalls_counted_by}, {"ebpf_refused", s.ebpf_refused},
-          {"syscall_counting_method", s.syscall_counting_method}, {"fentry_refused", s.fentry_refused}};
-}
-
-KernelSnapshot snapshot_from_json(const nlohmann::json& j) {
-  KernelSnapshot s;
-  if (!j.is_object()) return s;
-  s.counts = j.value("counts", std::map<std::string, std::uint64_t>{});
-  s.unavailable = j.value("unavailable", std::map<std::string, std::string>{});
-  s.scaled = j.value("scaled", std::vector<std::string>{});
-  s.coverage = j.value("coverage", std::string());
-  s.syscalls_counted_by = j.value("syscalls_counted_by", std::string());
-  s.ebpf_refused = j.value("ebpf_refused", std::string());
-  s.syscall_counting_method = j.value("syscall_counting_method", std::string());
-  s.fentry_refused = j.value("fentry_refused", std::string());
-  return s;
+KernelSnapshot snapshot_from_json(const nlohmann::json& json) {
+  return json.is_object() ? json.get<KernelSnapshot>() : KernelSnapshot{};
 }
 
 KernelCounters::KernelCounters(std::string reason) : off_reason_(std::move(reason)) {}

@@ -36,7 +36,10 @@ struct KernelSnapshot {
   std::string syscall_counting_method;             // eBPF: where its program runs (empty: not known here)
   std::string fentry_refused;                      // eBPF at the tracepoint: why not at fentry
 };
-nlohmann::json snapshot_to_json(const KernelSnapshot& snapshot);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(KernelSnapshot, counts, unavailable, scaled, coverage,
+                                                syscalls_counted_by, ebpf_refused, syscall_counting_method,
+                                                fentry_refused)
+// The server's reply: anything but an object (a server that counts nothing) is an empty snapshot.
 KernelSnapshot snapshot_from_json(const nlohmann::json& json);
 
 // getrusage(RUSAGE_SELF) counts one process: where processes it forked do the work, its
@@ -55,14 +58,16 @@ void add_syscall_counts(const BpfSyscallCounter::Counts& counts, std::map<std::s
 
 // `bench` hands a server it starts one slot of its eBPF syscall counter: the maps' fds, which
 // the child inherits, the slot, and whether it counts migrations too
-// (`bench serve --syscall-counter=PROCESSES_FD,COUNTS_FD,SLOT,MIGRATIONS`).
+// (`bench serve --syscall-counter=JSON`, its fields by name).
 struct SyscallCounterHandoff {
   int processes_fd = -1, counts_fd = -1;
   std::uint32_t slot = 0;
   bool migrations = false;  // bench's counter counts CPU migrations too
   std::string to_argument() const;
+  // None unless the JSON has every field, the fds are fds and the slot is one of the counter's.
   static std::optional<SyscallCounterHandoff> parse(const std::string& argument);
 };
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SyscallCounterHandoff, processes_fd, counts_fd, slot, migrations)
 
 class KernelCounters {
  public:

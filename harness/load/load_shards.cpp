@@ -94,23 +94,6 @@ ShardReport measure_shard(LoadGenerator& load, std::size_t clients, double rss0,
           .failure = {}};
 }
 
-nlohmann::json shard_report_to_json(const ShardReport& r) {
-  return {{"host", r.host},
-          {"clients", r.clients},
-          {"load", r.load ? result_to_json(*r.load) : nlohmann::json()},
-          {"cpu_us", r.cpu_us ? nlohmann::json(*r.cpu_us) : nlohmann::json()},
-          {"memory_bytes", r.memory_bytes ? nlohmann::json(*r.memory_bytes) : nlohmann::json()},
-          {"kernel", r.kernel ? snapshot_to_json(*r.kernel) : nlohmann::json()}};
-}
-
-void shard_report_from_json(const nlohmann::json& j, ShardReport& r) {
-  r.host = j.at("host");
-  if (!j.at("load").is_null()) r.load = result_from_json(j.at("load"));
-  if (!j.at("cpu_us").is_null()) r.cpu_us = j.at("cpu_us").get<double>();
-  if (!j.at("memory_bytes").is_null()) r.memory_bytes = j.at("memory_bytes").get<double>();
-  if (j.contains("kernel") && !j.at("kernel").is_null()) r.kernel = snapshot_from_json(j.at("kernel"));
-}
-
 LoadConfig shard_config(const LoadConfig& config, std::size_t processes, std::size_t index) {
   LoadConfig c = config;
   c.clients = share(config.clients, processes, index);
@@ -158,7 +141,7 @@ LoadShards::LoadShards(const LoadConfig& config, std::size_t processes, std::fun
     c.report.reset(report[0]);
     c.result.pid = c.pid;
     c.result.clients = mine.clients;
-    send(c, config_to_json(mine).dump() + "\n");
+    send(c, nlohmann::json(mine).dump() + "\n");
   }
 }
 
@@ -238,7 +221,7 @@ void LoadShards::collect(Child& c, std::uint64_t deadline_ns) {
     const auto line = read_line(c, deadline_ns);
     if (!line) return;
     if (!line->starts_with("result ")) continue;
-    shard_report_from_json(nlohmann::json::parse(line->substr(7)), c.result);
+    c.result = nlohmann::json::parse(line->substr(7)).get<ShardReport>();
     c.reported = true;
   }
 }
@@ -272,7 +255,7 @@ int load_shard_command(int, char**) {
   const auto say = [](const std::string& line) { return write_all(kShardReportFd, line + "\n"); };
   const auto config_line = read_line_from(kShardControlFd, pending, UINT64_MAX);
   if (!config_line) return 1;
-  const LoadConfig config = config_from_json(nlohmann::json::parse(*config_line));
+  const auto config = nlohmann::json::parse(*config_line).get<LoadConfig>();
   const double rss0 = static_cast<double>(resident_bytes());
   LoadGenerator load(config);
   try {
@@ -302,7 +285,7 @@ int load_shard_command(int, char**) {
     return stopped;
   };
   const ShardReport report = measure_shard(load, config.clients, rss0, watch_until);
-  return say("result " + shard_report_to_json(report).dump()) ? 0 : 1;
+  return say("result " + nlohmann::json(report).dump()) ? 0 : 1;
 }
 
 }  // namespace mux

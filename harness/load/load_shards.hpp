@@ -8,7 +8,7 @@
 //                           start START_NS       one start instant for all (CLOCK_MONOTONIC)
 //                           stop STOP_NS         optional: end the measured window then
 //   child -> bench (fd 4):  ready | error MESSAGE
-//                           result RESULT_JSON   at the end; then the child exits
+//                           result REPORT_JSON   its ShardReport, at the end; then the child exits
 // EOF on fd 3 (bench died) stops a child at once; it also dies with bench (PR_SET_PDEATHSIG).
 #include <sys/types.h>
 
@@ -18,8 +18,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/unique_fd.hpp"
 #include "harness/kernel/kernel_counters.hpp"
@@ -43,9 +41,6 @@ inline constexpr std::uint64_t kShardStartMarginNs = 50'000'000;
 
 std::string host_name();  // gethostname()
 
-// What a load process sends back (`bench load-shard` over its pipe, an MPI rank to rank 0):
-// host, LoadResult (histograms counter by counter), cpu_us, memory_bytes, kernel.
-nlohmann::json shard_report_to_json(const ShardReport& report);
 // One shard's window, measured alike in a load process and an MPI rank: `watch_until(deadline)`
 // watches for a stop until the deadline and returns whether one came; CPU and memory are sampled
 // at the window's start (memory against `rss0`, taken before connecting) and CPU at its end;
@@ -53,7 +48,6 @@ nlohmann::json shard_report_to_json(const ShardReport& report);
 // reports no CPU and no counts.
 ShardReport measure_shard(LoadGenerator& load, std::size_t clients, double rss0,
                           const std::function<bool(std::uint64_t)>& watch_until, const KernelCounters* counters = nullptr);
-void shard_report_from_json(const nlohmann::json& json, ShardReport& report);  // fills those fields
 
 class LoadShards final : public MeasuredLoad {
  public:

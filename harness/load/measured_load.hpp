@@ -11,8 +11,11 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "harness/kernel/kernel_counters.hpp"
 #include "loadgen/load_generator.hpp"
+#include "loadgen/load_wire.hpp"
 
 namespace mux {
 
@@ -29,6 +32,8 @@ struct ShardReport {
   std::optional<KernelSnapshot> kernel;
   std::string failure;                   // why it has no result, if it has none
 };
+// As a load process or an MPI rank sends it (its failure empty): LoadResult counter by counter.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ShardReport, pid, host, clients, load, cpu_us, memory_bytes, kernel, failure)
 
 class MeasuredLoad {
  public:

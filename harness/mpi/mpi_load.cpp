@@ -135,9 +135,7 @@ std::vector<ShardReport> MpiLoad::join(std::uint64_t deadline_ns) {
       continue;
     }
     const auto i = static_cast<std::size_t>(message->first - first_load_rank_);
-    const auto json = nlohmann::json::parse(message->second);
-    shard_report_from_json(json, reports[i]);
-    reports[i].pid = json.at("pid").get<pid_t>();
+    reports[i] = nlohmann::json::parse(message->second).get<ShardReport>();
     arrived[i] = true;
     --waiting;
   }
@@ -167,9 +165,7 @@ void MpiLoad::run_rank(double rss_before, const std::string& rank_error) {
     return stopped;
   };
   const ShardReport report = measure_shard(*local_, mine_.clients, rss_before, watch_until, &*counters_);
-  nlohmann::json json = shard_report_to_json(report);
-  json["pid"] = report.pid;
-  world_.send(0, kResultTag, json.dump());
+  world_.send(0, kResultTag, nlohmann::json(report).dump());
 }
 
 nlohmann::ordered_json MpiLoad::describe() const {

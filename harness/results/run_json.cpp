@@ -9,6 +9,7 @@
 #include "harness/results/report.hpp"
 #include "harness/results/run_figures.hpp"
 #include "harness/results/work_class_report.hpp"
+#include "loadgen/load_wire.hpp"
 
 namespace mux {
 namespace {
@@ -100,26 +101,28 @@ ordered_json timeline_json(const RunRecord& r) {
 ordered_json config_json(const RunOptions& o, const RunRecord& r) {
   std::optional<std::size_t> fixed_size;
   if (o.load.message_size.is_fixed()) fixed_size = largest_message_size(o.load.message_size);
-  return {{"backend", r.backend},
-          {"protocol", o.load.protocol},
+  // The load's fields by result name (LoadConfig::fields()); one named since comes after the rest.
+  const nlohmann::json load = result_echo(o.load);
+  ordered_json config = {{"backend", r.backend},
+          {"protocol", load.at("protocol")},
           {"load_model", o.open_loop() ? "open" : "closed"},
-          {"clients", o.load.clients},
+          {"clients", load.at("clients")},
           {"message_size", fixed_size ? ordered_json(*fixed_size) : ordered_json()},  // drawn: see the spec
-          {"message_size_spec", o.load.message_size.to_string()},
+          {"message_size_spec", load.at("message_size_spec")},
           {"frame_size", o.load.protocol == "http" || !fixed_size ? ordered_json()
                          : o.load.protocol == "echo"               ? ordered_json(*fixed_size + kEchoHeaderSize)
                                                                    : ordered_json(*fixed_size)},
-          {"expect_body", o.load.expected_body ? ordered_json(*o.load.expected_body) : ordered_json()},
-          {"pipeline", o.load.pipeline},
+          {"expect_body", load.at("expect_body")},
+          {"pipeline", load.at("pipeline")},
           {"rate", o.open_loop() ? ordered_json(o.load.rate) : ordered_json()},
-          {"arrival", o.open_loop() ? ordered_json(arrival_name(o.load.arrival)) : ordered_json()},
-          {"seed", o.load.seed},
-          {"idle_connections", o.load.idle},
-          {"churn", o.load.churn},
+          {"arrival", o.open_loop() ? ordered_json(name_of(o.load.arrival)) : ordered_json()},
+          {"seed", load.at("seed")},
+          {"idle_connections", load.at("idle_connections")},
+          {"churn", load.at("churn")},
           {"sources", o.sources},
-          {"duration_s", o.load.duration_s},
-          {"warmup_s", o.load.warmup_s},
-          {"timeout_s", o.load.timeout_s},
+          {"duration_s", load.at("duration_s")},
+          {"warmup_s", load.at("warmup_s")},
+          {"timeout_s", load.at("timeout_s")},
           {"transport", o.transport},
           {"server_address", r.server_address},
           // `bench load`: --target as given, and whether it is this machine's
@@ -139,9 +142,12 @@ ordered_json config_json(const RunOptions& o, const RunRecord& r) {
           {"server_processes", r.server_shape ? ordered_json(r.server_shape->processes) : ordered_json()},
           {"accept", r.server_shape ? ordered_json(accept_mode_name(r.server_shape->accept)) : ordered_json()},
           {"zc_threshold", o.own_server() ? ordered_json(o.zc_threshold) : ordered_json()},  // io_uring+zc's
-          {"client_cpus", o.load.cpus},
-          {"loadgen_threads", o.load.threads},
+          {"client_cpus", load.at("client_cpus")},
+          {"loadgen_threads", load.at("loadgen_threads")},
           {"loadgen_processes", o.loadgen_processes}};
+  for (const auto& [key, value] : load.items())
+    if (!config.contains(key)) config[key] = value;
+  return config;
 }
 
 ordered_json results_json(const RunOptions& o, const RunRecord& r) {

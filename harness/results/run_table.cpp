@@ -6,6 +6,7 @@
 #include "harness/results/report.hpp"
 #include "harness/results/run_figures.hpp"
 #include "harness/results/work_class_report.hpp"
+#include "loadgen/load_wire.hpp"
 #include "harness/spec/transport.hpp"
 
 namespace mux {
@@ -82,7 +83,7 @@ std::string table_header(const RunOptions& o) {
   const std::string model =
       o.open_loop() ? fmt::format("open loop at {} req/s ({} arrivals), up to {} in flight per connection; latency from "
                                   "the intended send time",
-                                  o.load.rate, arrival_name(o.load.arrival), o.load.pipeline)
+                                  o.load.rate, name_of(o.load.arrival), o.load.pipeline)
                     : fmt::format("closed loop ({} in flight per connection)", o.load.pipeline);
   const std::string work =
       o.load.work_us != Distribution(0) ? fmt::format(" burning {} µs per request", o.load.work_us.to_string()) : "";

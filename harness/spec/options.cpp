@@ -13,6 +13,7 @@
 #include "core/protocol.hpp"
 #include "core/request_work.hpp"
 #include "harness/spec/cli_checks.hpp"
+#include "harness/spec/flag_binding.hpp"
 #include "harness/spec/server_command_template.hpp"
 #include "harness/kernel/kernel_counters.hpp"
 #include "harness/spec/transport.hpp"
@@ -152,45 +153,10 @@ struct LoadFlags {
 };
 
 void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f, std::span<const OutputFlag> outputs) {
-  app.add_option("--protocol", o.load.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
-  app.add_option("--clients", o.load.clients, "concurrent connections")->check(CLI::Range(1, 10'000'000))->capture_default_str();
-  app.add_option_function<std::string>(
-         "--message-size", [&o](const std::string& v) { o.load.message_size = Distribution::parse(v); },
-         "echo and raw: payload bytes per message (echo adds a 4-byte length header): N, or drawn per request "
-         "(under --seed) from uniform:A-B, exp:MEAN (clamped to 1..1048576) or bimodal:P:A:B")
-      ->check(DistributionWithin(1, kMaxMessageSize, true))
-      ->default_str(o.load.message_size.to_string());
-  app.add_option("--pipeline", o.load.pipeline, "requests in flight per connection")->check(CLI::Range(1, 1024))->capture_default_str();
-  app.add_option("--rate", o.load.rate, "open loop: requests per second in total, sent on schedule whether or not replies "
-                                   "have come back; latency is measured from when each request was due. 0: closed loop")
-      ->check(FiniteRange(0.0, 1e9))->capture_default_str();
-  using Arrival = LoadConfig::Arrival;
-  app.add_option_function<std::string>(
-         "--arrival",
-         [&o](const std::string& name) {
-           o.load.arrival = name == arrival_name(Arrival::poisson) ? Arrival::poisson : Arrival::constant;
-         },
-         "open-loop schedule: evenly spaced, or Poisson arrivals")
-      ->check(CLI::IsMember({arrival_name(Arrival::constant), arrival_name(Arrival::poisson)}))
-      ->default_str(arrival_name(o.load.arrival));
-  app.add_option("--seed", o.load.seed, "seed for Poisson arrivals, drawn message sizes and the payloads' bytes "
-                 "(and so drawn work); 1 sends the bytes earlier versions sent")
-      ->check(WholeNumber())->capture_default_str();
-  app.add_option("--idle", o.load.idle, "extra connections held open and silent beside the clients (Brecht et al.'s "
-                                   "experiment: select and poll pay for every watched fd)")
-      ->check(CLI::Range(0, 10'000'000))->capture_default_str();
-  app.add_option("--churn", o.load.churn, "close each connection after this many requests and open a new one "
-                                     "(measures connect + accept); 0: keep connections")
-      ->check(CLI::Range(0, 1'000'000'000))->capture_default_str();
+  add_spec_flags(app, o.load);  // --protocol ... --loadgen-threads: LoadConfig::fields()
   app.add_option("--sources", o.sources, "local addresses to connect from, comma-separated; auto: 127.0.0.1, "
                                          "then 127.0.0.2... when one address runs out of ports")
       ->check(Utf8Text())->capture_default_str();
-  app.add_option("--duration", o.load.duration_s, "seconds measured")->check(FiniteRange(0.01, 86400.0))->capture_default_str();
-  app.add_option("--warmup", o.load.warmup_s, "seconds of load before measuring (discarded)")->check(FiniteRange(0.0, 3600.0))->capture_default_str();
-  app.add_option("--timeout", o.load.timeout_s, "seconds a request may stay unanswered before it counts as an error")
-      ->check(FiniteRange(0.01, 3600.0))->capture_default_str();
-  app.add_option("--loadgen-threads", o.load.threads, "load generator threads (default: one per client CPU)")
-      ->check(CLI::Range(1, 1024));
   app.add_option("--loadgen-processes", o.loadgen_processes,
                  "load generator processes, each with its share of the clients and rate and its own fds and threads "
                  "(the open-files limit applies per process); their results are merged exactly")
@@ -348,10 +314,10 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
   app.add_option("--ready-fd", o.ready_fd, "(used by bench) pipe for the address and final counters")->group("");
   app.add_option("--control-fd", o.control_fd, "(used by bench) pipe for requests to the server")->group("");
   app.add_flag("--kernel-counters", o.kernel_counters, "(used by bench) count what this process costs the kernel")->group("");
-  app.add_option("--syscall-counter", o.syscall_counter, "(used by bench) its eBPF syscall counter: PROCESSES_FD,COUNTS_FD,SLOT,MIGRATIONS")
+  app.add_option("--syscall-counter", o.syscall_counter, "(used by bench) its eBPF syscall counter: a SyscallCounterHandoff as JSON")
       ->group("")
       ->check([](const std::string& v) {
-        return SyscallCounterHandoff::parse(v) ? std::string() : std::string("expected PROCESSES_FD,COUNTS_FD,SLOT,MIGRATIONS");
+        return SyscallCounterHandoff::parse(v) ? std::string() : std::string("expected a SyscallCounterHandoff as JSON");
       });
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
     o.cpus = cpus_of("--server-cpus", cpus, {});
