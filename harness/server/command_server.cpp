@@ -130,7 +130,7 @@ CommandServer::CommandServer(const Config& config) : wait_s_(config.wait_s), soc
   command_ = expand_server_command(config.command, {config.host, port, format_cpu_list(config.cpus), config.socket_path});
 
   ChildSpec child{.path = "/bin/sh", .argv = {"/bin/sh", "-c", command_}, .fds = {}, .cpus = cpu_set_t{},
-                  .own_group = true, .go_fd = -1, .close_in_child = {}};
+                  .own_group = true, .go_fd = -1, .close_in_child = {}, .run = {}, .join_tree = true};
   CPU_ZERO(&*child.cpus);
   for (int c : config.cpus.empty() ? allowed_cpus() : config.cpus) CPU_SET(c, &*child.cpus);
   stderr_.reset(::memfd_create("server-cmd-output", MFD_CLOEXEC));

@@ -81,7 +81,7 @@ ServerProcess::ServerProcess(const Config& config) : wait_s_(config.wait_s) {
   // The child's affinity is set between fork and exec: it must not inherit the load
   // generator's cores, and `--server-cpus` is then checked against what it was given.
   ChildSpec child{.path = "/proc/self/exe", .argv = args, .fds = {}, .cpus = cpu_set_t{}, .own_group = true,
-                  .go_fd = -1, .close_in_child = {}};
+                  .go_fd = -1, .close_in_child = {}, .run = {}, .join_tree = true};
   CPU_ZERO(&*child.cpus);
   for (int c : config.cpus.empty() ? allowed_cpus() : config.cpus) CPU_SET(c, &*child.cpus);
   if (syscall_slot_) {
