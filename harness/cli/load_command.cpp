@@ -19,7 +19,7 @@ int load_command(int argc, char** argv) {
     install_stop_signals();
     pin_process(o.load.cpus);
     const auto environment = describe_environment();
-    const RunRecord record = measure(o, o.backend, parse_target(o.target), nullptr, header_once(o));
+    const RunRecord record = measure(o, o.server.backend, parse_target(o.target), nullptr, header_once(o));
     const std::vector<std::string> unwritten = publish(o, record, environment);
     if (const std::string notes = table_notes(o, record); !notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);
     return report_unwritten(unwritten, record.complete ? 0 : stop_signal() ? kExitInterrupted : kExitFailed);

@@ -44,7 +44,7 @@ std::optional<double> busiest_thread_demand(const std::optional<ThreadCpuUse>& t
 }
 
 SideCpu server_side(const RunOptions& o, const RunRecord& r) {
-  return {.total_us = r.server_cpu_us, .threads = r.server_threads, .cores = o.server_cpus.size()};
+  return {.total_us = r.server_cpu_us, .threads = r.server_threads, .cores = o.server.cpus.size()};
 }
 SideCpu loadgen_side(const RunOptions& o, const RunRecord& r) {
   return {.total_us = r.loadgen_cpu_us, .threads = r.loadgen_threads, .cores = o.load.cpus.size()};
@@ -80,6 +80,23 @@ std::string loop_spread_note(const RunRecord& r) {
                      accept_mode_name(s.accept), spread("accepted"), spread("requests"));
 }
 
+// results.timeline: one entry per second of the measured interval (the last may be shorter).
+nlohmann::ordered_json timeline_json(const RunRecord& r) {
+  nlohmann::ordered_json timeline = nlohmann::ordered_json::array();
+  for (std::size_t i = 0; i < r.load.timeline.size() && static_cast<double>(i) < r.measured_s; ++i) {
+    const Interval& s = r.load.timeline[i];
+    const double length = std::min(1.0, r.measured_s - static_cast<double>(i));
+    timeline.push_back({{"t_s", static_cast<double>(i) + length},
+                        {"requests", s.requests},
+                        {"throughput_rps", static_cast<double>(s.requests) / length},
+                        {"p50_us", static_cast<double>(s.latency.value_at_percentile(50)) / 1000.0},
+                        {"p99_us", static_cast<double>(s.latency.value_at_percentile(99)) / 1000.0},
+                        {"max_us", static_cast<double>(s.latency.max()) / 1000.0},
+                        {"errors", s.errors}});
+  }
+  return timeline;
+}
+
 }  // namespace
 
 // "2 threads", or with --loadgen-processes "3 processes of 1 thread" (each gets threads / K),
@@ -103,8 +120,8 @@ std::string table_header(const RunOptions& o) {
                     : fmt::format("closed loop ({} in flight per connection)", o.load.pipeline);
   const std::string work =
       o.load.work_us != Distribution(0) ? fmt::format(" burning {} µs per request", o.load.work_us.to_string()) : "";
-  std::string server = fmt::format("server on CPU {}{}{}", format_cpu_list(o.server_cpus), work,
-                                   o.transport == kTransportUnix ? ", over the Unix socket " + o.socket_path : "");
+  std::string server = fmt::format("server on CPU {}{}{}", format_cpu_list(o.server.cpus), work,
+                                   o.server.transport == kTransportUnix ? ", over the Unix socket " + o.server.socket_path : "");
   if (!o.target.empty()) {
     const bool named = !o.target_name.empty() && o.target_name != o.target;
     server = fmt::format("server {}{}", named ? fmt::format("{} ({})", o.target_name, o.target) : o.target,
@@ -133,7 +150,7 @@ std::string table_row(const RunOptions& o, const RunRecord& r) {
                      us(static_cast<double>(h.value_at_percentile(99.99))), us(static_cast<double>(h.max())),
                      r.load.errors.total(), maybe(per_request(r.server_cpu_us, r.load.requests), "{:.2f}"),
                      maybe(per_request(r.loadgen_cpu_us, r.load.requests), "{:.2f}"),
-                     pct(utilization(r.server_cpu_us, r.measured_s, o.server_cpus.size())),
+                     pct(utilization(r.server_cpu_us, r.measured_s, o.server.cpus.size())),
                      pct(utilization(r.loadgen_cpu_us, r.measured_s, o.load.cpus.size())),
                      kernel_cell(r, "server", "syscalls_per_request"),
                      kernel_cell(r, "server", "context_switches_per_request"),
@@ -191,7 +208,7 @@ std::optional<RequestCountCheck> request_count_check(const RunOptions& o, const 
   if (!c.is_object() || !c.contains("requests") || !c["requests"].is_number_unsigned()) {
     if (why != nullptr)
       *why = !o.target.empty()       ? "bench load: the server is not started by bench and reports no count"
-             : !o.server_cmd.empty() ? "a --server-cmd server reports no count"
+             : !o.server.command.empty() ? "a --server-cmd server reports no count"
              : c.is_object()   ? "the server does not count the requests of this protocol"
                                : "the server reported no counters (it ended before it was asked)";
     return std::nullopt;
@@ -286,18 +303,6 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
   ordered_json spectrum = ordered_json::array();
   for (const auto& point : h.percentile_spectrum())
     spectrum.push_back({{"percentile", point.percentile}, {"value_us", static_cast<double>(point.value) / 1000.0}});
-  ordered_json timeline = ordered_json::array();
-  for (std::size_t i = 0; i < r.load.timeline.size() && static_cast<double>(i) < r.measured_s; ++i) {
-    const Interval& s = r.load.timeline[i];
-    const double length = std::min(1.0, r.measured_s - static_cast<double>(i));
-    timeline.push_back({{"t_s", static_cast<double>(i) + length},
-                        {"requests", s.requests},
-                        {"throughput_rps", static_cast<double>(s.requests) / length},
-                        {"p50_us", static_cast<double>(s.latency.value_at_percentile(50)) / 1000.0},
-                        {"p99_us", static_cast<double>(s.latency.value_at_percentile(99)) / 1000.0},
-                        {"max_us", static_cast<double>(s.latency.max()) / 1000.0},
-                        {"errors", s.errors}});
-  }
 
   std::string no_count_reason;
   const auto count_check = request_count_check(o, r, &no_count_reason);
@@ -308,54 +313,11 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
                                  {"ok", count_check->ok()}}
                   : ordered_json();
 
-  std::optional<std::size_t> fixed_size;
-  if (o.load.message_size.is_fixed()) fixed_size = largest_message_size(o.load.message_size);
   ordered_json doc;
   doc["schema_version"] = kSchemaVersion;
   doc["complete"] = r.complete;
   if (!r.complete) doc["incomplete_reason"] = r.incomplete_reason;
-  doc["config"] = {{"backend", r.backend},
-                   {"protocol", o.load.protocol},
-                   {"load_model", o.open_loop() ? "open" : "closed"},
-                   {"clients", o.load.clients},
-                   {"message_size", fixed_size ? ordered_json(*fixed_size) : ordered_json()},  // drawn: see the spec
-                   {"message_size_spec", o.load.message_size.to_string()},
-                   {"frame_size", o.load.protocol == "http" || !fixed_size ? ordered_json()
-                                  : o.load.protocol == "echo"               ? ordered_json(*fixed_size + kEchoHeaderSize)
-                                                                            : ordered_json(*fixed_size)},
-                   {"expect_body", o.load.expected_body ? ordered_json(*o.load.expected_body) : ordered_json()},
-                   {"pipeline", o.load.pipeline},
-                   {"rate", o.open_loop() ? ordered_json(o.load.rate) : ordered_json()},
-                   {"arrival", o.open_loop() ? ordered_json(arrival_name(o.load.arrival)) : ordered_json()},
-                   {"seed", o.load.seed},
-                   {"idle_connections", o.load.idle},
-                   {"churn", o.load.churn},
-                   {"sources", o.sources},
-                   {"duration_s", o.load.duration_s},
-                   {"warmup_s", o.load.warmup_s},
-                   {"timeout_s", o.load.timeout_s},
-                   {"transport", o.transport},
-                   {"server_address", r.server_address},
-                   // `bench load`: --target as given, and whether it is this machine's
-                   {"target", o.target.empty() ? ordered_json() : ordered_json(o.target_name)},
-                   {"target_is_local", o.target.empty() ? ordered_json(true) : ordered_json(parse_target(o.target).is_local())},
-                   {"server_cpus", o.server_cpus},
-                   {"server_command", r.server_command.empty() ? ordered_json() : ordered_json(r.server_command)},
-                   // The server's own settings: unknown for `bench load` and --server-cmd; drawn work
-                   // is null here and its spec says how
-                   {"server_work_us", o.own_server() && o.load.work_us.is_fixed() ? ordered_json(o.load.work_us.mean()) : ordered_json()},
-                   // `bench load`: the drawn work it was told (--work-us), or null
-                   {"server_work_spec", o.own_server() || (!o.target.empty() && !o.load.work_us.is_fixed())
-                                            ? ordered_json(o.load.work_us.to_string())
-                                            : ordered_json()},
-                   {"read_size", o.own_server() ? ordered_json(o.read_size) : ordered_json()},
-                   {"server_threads", r.server_shape ? ordered_json(r.server_shape->threads) : ordered_json()},
-                   {"server_processes", r.server_shape ? ordered_json(r.server_shape->processes) : ordered_json()},
-                   {"accept", r.server_shape ? ordered_json(accept_mode_name(r.server_shape->accept)) : ordered_json()},
-                   {"zc_threshold", o.own_server() ? ordered_json(o.zc_threshold) : ordered_json()},  // io_uring+zc's
-                   {"client_cpus", o.load.cpus},
-                   {"loadgen_threads", o.load.threads},
-                   {"loadgen_processes", o.loadgen_processes}};
+  doc["config"] = config_json(o, r);
   doc["environment"] = environment;
   doc["results"] = {
       {"measured_seconds", r.measured_s},
@@ -383,7 +345,7 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
       {"latency_relative_error_bound", LatencyHistogram::kMaxRelativeError},
       {"server_cpu_us_per_request", optional(per_request(r.server_cpu_us, r.load.requests))},
       {"loadgen_cpu_us_per_request", optional(per_request(r.loadgen_cpu_us, r.load.requests))},
-      {"server_cpu_utilization", optional(utilization(r.server_cpu_us, r.measured_s, o.server_cpus.size()))},
+      {"server_cpu_utilization", optional(utilization(r.server_cpu_us, r.measured_s, o.server.cpus.size()))},
       {"loadgen_cpu_utilization", optional(utilization(r.loadgen_cpu_us, r.measured_s, o.load.cpus.size()))},
       {"server_busiest_thread_utilization", optional(busiest_thread_utilization(r.server_threads, r.measured_s))},
       {"loadgen_busiest_thread_utilization", optional(busiest_thread_utilization(r.loadgen_threads, r.measured_s))},
@@ -395,7 +357,7 @@ nlohmann::ordered_json to_json(const RunOptions& o, const RunRecord& r, const nl
       {"server_loops", r.server_loops},
       {"request_count_check", count_check_json},
       {"kernel_counters", r.kernel_counters},
-      {"timeline", timeline},
+      {"timeline", timeline_json(r)},
       {"shards", shards_json(r)},
   };
   auto& results = doc["results"];
