@@ -16,13 +16,13 @@ BOTTLENECK_WORDS = {"server": "server", "load_generator": "load generator", "bot
                     "neither": "neither (latency-bound)", "unknown": "unknown (CPU not measured)"}
 
 # How the run's warning begins when the verdict is "load_generator"
-# (harness/results/report.cpp:218-219); the report words that case itself, from the verdict, and
+# (harness/results/report.cpp:235-236); the report words that case itself, from the verdict, and
 # leaves this warning out.
 LOADGEN_SATURATED_WARNING = "the load generator, not the server"
 
 # An open-loop run fell short of its target rate when it achieved less than (1 - this) of it.
 # Mirrors kAchievedRateTolerance, harness/spec/slo.hpp:27 (and the 0.95 of the run's warning,
-# harness/results/report.cpp:206).
+# harness/results/report.cpp:223).
 ACHIEVED_RATE_TOLERANCE = 0.05
 
 # The coverage the confidence interval of a median aims for, and the name of its method in
@@ -62,7 +62,8 @@ METRIC_PATHS = {
 
 # What must match for two sweeps' numbers to be comparable: the fields of
 # environment.machine_fingerprint (harness/system/environment.cpp:110-116) and the cores each side
-# was pinned to, from each run's config (harness/results/report.cpp:342 and 356).
+# was pinned to, from each run's config (harness/spec/server_spec.cpp:217, the server's field
+# list, and harness/results/config_json.cpp:47).
 FINGERPRINT_FIELDS = ("cpu_model", "online_cores", "kernel", "virtualization", "compiler", "build_type")
 PINNING_FIELDS = ("server_cpus", "client_cpus")
 
@@ -83,7 +84,7 @@ def rate_order(rate):
 
 def config_id(key):
     """'epoll-c1000-m128' (open loop: '...-q50pct', '...-q20000rps'): a sweep's run id without
-    its repetition, for grepping. Mirrors the run ids of harness/sweep/sweep_plan.cpp:297 and rate_id,
+    its repetition, for grepping. Mirrors the run ids of harness/sweep/sweep_plan.cpp:300 and rate_id,
     harness/sweep/sweep_plan.cpp:130-134."""
     backend, clients, size = key[:3]
     rate = ""
