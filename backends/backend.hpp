@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/server_knobs.hpp"
 #include "core/protocol.hpp"
 
 namespace mux {
@@ -26,26 +27,12 @@ struct ServerCounters {
   std::atomic<std::uint64_t> requests{0};           // complete requests answered
 };
 
-// Bytes a backend asks the kernel for per receive (recv(2) size, io_uring buffer size). One
-// value for every backend, so a large message costs each of them the same number of reads or
-// completions; `--read-size` changes it. The bounds: below 512 B a read costs more in system
-// calls than it moves; 4 MiB (four of the largest messages) keeps io_uring's buffer ring, whose
-// memory is a fixed budget divided into buffers of this size, at eight buffers or more.
-inline constexpr std::size_t kDefaultReadSize = 64 * 1024;
-inline constexpr std::size_t kMinReadSize = 512;
-inline constexpr std::size_t kMaxReadSize = 4 * 1024 * 1024;
-
-// io_uring+zc: replies of at least this many bytes are sent zero-copy (`--zc-threshold`).
-// Below ~4-16 KiB pinning pages and the extra notification cost more than the copy saved
-// (liburing#643, netty#16086).
-inline constexpr std::size_t kDefaultZcThreshold = 16 * 1024;
-
 struct ServeContext {
   int listen_fd;                  // bound, listening, non-blocking; -1 when connections come by handoff_fd
   int stop_fd;                    // an eventfd that becomes readable when the server must stop
   ServerCodecFactory make_codec;  // one codec per connection
   ServerCounters* counters;
-  std::size_t read_size = kDefaultReadSize;  // bytes per receive, kMinReadSize..kMaxReadSize
+  ServerKnobs knobs{};            // --read-size, --zc-threshold...: backends/server_knobs.hpp
   // --accept=handoff: a non-blocking pipe on which an acceptor thread writes accepted fds (one
   // int per write, atomic below PIPE_BUF); the loop watches it as it would a listener and
   // serves each fd read from it. -1: the loop accepts from listen_fd itself.
@@ -53,7 +40,6 @@ struct ServeContext {
   // Set by the loop once its wait mechanism exists and watches its listener (or handoff pipe):
   // the server says it is ready only when every loop is. May be null.
   std::atomic<bool>* started = nullptr;
-  std::size_t zc_threshold = kDefaultZcThreshold;  // io_uring+zc: replies this large go out zero-copy
   // The connections are TCP (IPv4 or IPv6); false over a Unix socket (--transport=unix), which
   // has no TCP options and refuses zero-copy sends (EOPNOTSUPP: SEND_ZC is TCP's and UDP's).
   bool tcp = true;

@@ -38,7 +38,7 @@ IoUringLoop::IoUringLoop(const ServeContext& ctx, IoUringFeatures features)
       acceptor_(ctx.listen_fd, *ctx.counters),
       accept_pause_{.tv_sec = 0, .tv_nsec = kAcceptPauseMs * 1'000'000LL},
       accept_multishot_(!features.single_shot) {
-  if (!features.single_shot) buffers_ = BufferRing::create(ring_.get(), ctx.read_size);
+  if (!features.single_shot) buffers_ = BufferRing::create(ring_.get(), ctx.knobs.read_size);
   recv_multishot_ = buffers_ != nullptr;
   bundle_ = features.bundle && recv_multishot_ && (ring_.kernel_features() & IORING_FEAT_RECVSEND_BUNDLE) != 0;
   if (features.bundle && !bundle_)
@@ -232,8 +232,8 @@ void IoUringLoop::arm_recv(UringConnection& c) {
     sqe->buf_group = kBufferGroup;
     if (bundle_) sqe->ioprio |= IORING_RECVSEND_BUNDLE;  // as many buffers as the data fills
   } else {
-    if (!c.recv_buffer) c.recv_buffer = std::make_unique_for_overwrite<char[]>(ctx_.read_size);
-    io_uring_prep_recv(sqe, c.fd, c.recv_buffer.get(), static_cast<unsigned>(ctx_.read_size), 0);
+    if (!c.recv_buffer) c.recv_buffer = std::make_unique_for_overwrite<char[]>(ctx_.knobs.read_size);
+    io_uring_prep_recv(sqe, c.fd, c.recv_buffer.get(), static_cast<unsigned>(ctx_.knobs.read_size), 0);
     tag.op = Op::recv_single;
   }
   on_socket(sqe);

@@ -27,7 +27,7 @@ struct IoUringFeatures {
   // queue, so submitting needs no system call. It burns that CPU while busy; DEFER_TASKRUN
   // cannot go with it (the kernel refuses the pair), so completion work runs in that thread.
   bool sqpoll = false;
-  // +zc: replies of at least ServeContext::zc_threshold bytes go out with IORING_OP_SEND_ZC;
+  // +zc: replies of at least ServeContext::knobs.zc_threshold bytes go out with IORING_OP_SEND_ZC;
   // the reply buffer stays untouched until its notification completion.
   bool zero_copy = false;
   // +bundle: multishot recv with IORING_RECVSEND_BUNDLE (6.10): one completion may fill

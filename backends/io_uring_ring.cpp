@@ -26,7 +26,7 @@ constexpr unsigned kSubmissionEntries = 4096;
 // Multishot operations post many completions per submission: a CQ much larger than the SQ
 // keeps a burst from spilling into the kernel's slower overflow list.
 constexpr unsigned kCompletionEntries = 4 * kSubmissionEntries;
-// Provided buffers, one per receive completion, of ctx.read_size bytes each. They are shared by
+// Provided buffers, one per receive completion, of ctx.knobs.read_size bytes each. They are shared by
 // all connections and handed back as soon as their completion is consumed, so their number
 // bounds the completions of one batch, not the connections; running dry only costs a re-armed
 // recv (-ENOBUFS). The ring hands them out in turn, so over a run every buffer gets touched:

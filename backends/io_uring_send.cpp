@@ -1,7 +1,7 @@
 // The io_uring loop's send path: at most one send per connection in flight (two on one socket
 // can reorder its data), from a buffer frozen until the kernel is done with it.
 //
-// +zc (IORING_OP_SEND_ZC, 6.0): a send of at least ctx.zc_threshold bytes pins the buffer's
+// +zc (IORING_OP_SEND_ZC, 6.0): a send of at least ctx.knobs.zc_threshold bytes pins the buffer's
 // pages instead of copying them, and completes twice: first its result (IORING_CQE_F_MORE set
 // when a notification follows), then a notification (IORING_CQE_F_NOTIF) once the kernel no
 // longer reads the pages; TCP may retransmit from them until then. So `sending` is neither
@@ -20,7 +20,7 @@ void IoUringLoop::flush(UringConnection& c) {
   }
   const auto bytes = c.sending.readable();
   io_uring_sqe* sqe = ring_.next_sqe();
-  if (features_.zero_copy && ctx_.tcp && use_zero_copy(bytes.size(), ctx_.zc_threshold))
+  if (features_.zero_copy && ctx_.tcp && use_zero_copy(bytes.size(), ctx_.knobs.zc_threshold))
     io_uring_prep_send_zc(sqe, c.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL, 0);
   else
     io_uring_prep_send(sqe, c.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);

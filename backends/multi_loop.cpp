@@ -165,10 +165,9 @@ void run_loops(const LoopsPlan& plan) {
                        .stop_fd = plan.stop_fd,
                        .make_codec = plan.make_codec,
                        .counters = &plan.loops[i].counters,
-                       .read_size = plan.read_size,
+                       .knobs = plan.knobs,
                        .handoff_fd = -1,
                        .started = &plan.loops[i].started,
-                       .zc_threshold = plan.zc_threshold,
                        .tcp = is_tcp_socket(plan.listen_fds.front())};
       if (plan.mode == AcceptMode::handoff)
         ctx.handoff_fd = readers[i].get();

@@ -63,8 +63,7 @@ struct LoopsPlan {
   CpuList cpus;                 // loop i pinned to cpus[i % size]
   int stop_fd;
   ServerCodecFactory make_codec;
-  std::size_t read_size;
-  std::size_t zc_threshold = kDefaultZcThreshold;  // io_uring+zc: smallest zero-copy reply
+  ServerKnobs knobs{};          // each loop's ServeContext::knobs
   std::span<LoopRecord> loops;  // one per loop: how many loops there are
   ServerCounters* acceptor_counters;
   std::function<void()> on_started = {};  // called once every loop has started

@@ -35,7 +35,7 @@ class ReadinessLoop {
         poller_(std::move(poller)),
         edge_triggered_(poller_->edge_triggered()),
         acceptor_(ctx.listen_fd, *ctx.counters),
-        scratch_(ctx.read_size),
+        scratch_(ctx.knobs.read_size),
         events_(1024) {}
 
   ~ReadinessLoop() {

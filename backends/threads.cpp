@@ -86,10 +86,10 @@ class ConnectionThreads {
   void serve_connection(int fd, ConnectionCore& c) {
     const int flags = ::fcntl(fd, F_GETFL);
     ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);  // accepted non-blocking; this model blocks
-    // ctx.read_size bytes on the heap (the stack is small on purpose), left uninitialised: a
+    // ctx.knobs.read_size bytes on the heap (the stack is small on purpose), left uninitialised: a
     // page becomes resident only once a read reaches it, so the server's memory reflects the
     // data it received, not the read size times the connections.
-    const std::size_t read_size = ctx_.read_size;
+    const std::size_t read_size = ctx_.knobs.read_size;
     const auto buf = std::make_unique_for_overwrite<char[]>(read_size);
     for (;;) {
       const ssize_t n = ::recv(fd, buf.get(), read_size, 0);

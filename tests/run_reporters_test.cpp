@@ -22,7 +22,7 @@ std::string contents(const std::string& path) { return read_proc_file(path); }
 
 RunOptions options() {
   RunOptions o;
-  o.server_cpus = {0};
+  o.server.cpus = {0};
   o.load.cpus = {1};
   o.load.clients = 2;
   return o;

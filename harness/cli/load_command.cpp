@@ -20,7 +20,7 @@ int load_command(int argc, char** argv) {
     install_stop_signals();
     pin_process(o.load.cpus);
     const auto environment = describe_environment();
-    const RunRecord record = measure(o, o.backend, parse_target(o.target), nullptr, header_once(o));
+    const RunRecord record = measure(o, o.server.backend, parse_target(o.target), nullptr, header_once(o));
     const ReportedRun run{o, record, environment};
     const std::vector<std::string> unwritten = publish(run);
     if (const std::string notes = run_notes(run); !notes.empty()) std::fputs(fmt::format("\n{}", notes).c_str(), stdout);

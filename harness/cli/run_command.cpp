@@ -28,9 +28,9 @@ int run_command(int argc, char** argv) {
   std::optional<PrivateSocketDir> socket_dir;
   try {
     skipped = preflight(o);
-    if (o.transport == kTransportUnix && o.socket_path.empty()) {
+    if (o.server.transport == kTransportUnix && o.server.socket_path.empty()) {
       socket_dir.emplace();
-      o.socket_path = socket_dir->socket_path();
+      o.server.socket_path = socket_dir->socket_path();
     }
   } catch (const UsageError& e) {
     return fail_with(e.what(), kExitUsage);

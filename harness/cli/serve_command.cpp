@@ -156,6 +156,79 @@ void mark_single_process_counts(KernelSnapshot& snapshot, std::size_t processes)
                                                  processes));
 }
 
+// An eventfd written on SIGINT, SIGTERM or SIGHUP (bench's stop signals): readable once the
+// server must stop, and then for good.
+UniqueFd stop_on_signals() {
+  UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  g_stop_fd = stop.get();
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  return stop;
+}
+
+// The server's counters and loops over its whole life: to bench ("stats JSON"), or to the user.
+void say_final_stats(int ready_fd, const SharedLoopRecords& records, const ServerShape& shape,
+                     const std::string& protocol) {
+  auto stats = counters_json(records, protocol);
+  stats[serve_protocol::kLoopsKey] = loops_json(records, shape, protocol);
+  if (ready_fd >= 0)
+    say(ready_fd, fmt::format("stats {}\n", stats.dump()));
+  else
+    say(-1, fmt::format("stopped; {}\n", stats.dump()));
+}
+
+// What `bench serve` says once it listens, when no `bench` reads its pipe.
+std::string listening_line(const ServerSpec& spec, const ServerShape& shape, const SocketAddress& bound) {
+  return fmt::format(
+      "muxbench {} server listening on {} (protocol {}{}{}); Ctrl-C stops it\n", spec.backend, bound.to_string(),
+      spec.protocol,
+      spec.work_us != Distribution(0) ? fmt::format(", {} µs of work per request", spec.work_us.to_string()) : "",
+      shape.loops() > 1 ? fmt::format(", {} process{} x {} loop{}, accept={}", shape.processes,
+                                      shape.processes == 1 ? "" : "es", shape.threads, shape.threads == 1 ? "" : "s",
+                                      accept_mode_name(shape.accept))
+                        : "");
+}
+
+// The loops' plan: the one place the backends' ServeContext is filled from the server's spec
+// (run_loops() makes each loop's from it).
+LoopsPlan loops_plan(const ServerSpec& spec, Backend& backend, const ServerShape& shape,
+                     const std::vector<UniqueFd>& listeners, const CpuList& cpus, int stop_fd,
+                     SharedLoopRecords& records, std::function<void()> on_started) {
+  std::vector<int> listen_fds;
+  for (const UniqueFd& l : listeners) listen_fds.push_back(l.get());
+  return {.backend = &backend,
+          .mode = shape.accept,
+          .listen_fds = std::move(listen_fds),
+          .cpus = cpus,
+          .stop_fd = stop_fd,
+          .make_codec = with_request_work(spec.protocol, spec.work_us),
+          .knobs = spec.knobs,
+          .loops = records.all(),
+          .acceptor_counters = &records.acceptors(),
+          .on_started = std::move(on_started)};
+}
+
+// --server-processes: forks the workers (before any thread starts: the control thread is then
+// the last destroyed before them), has their kernel cost counted from before the server says
+// it is ready, and waits until their loops run.
+void start_workers(std::optional<WorkerProcesses>& workers, const ServerShape& shape, const LoopsPlan& plan,
+                   KernelCounters& kernel, std::vector<UniqueFd>& listeners, const std::function<void()>& announce) {
+  workers.emplace(shape, plan);
+  for (const pid_t pid : workers->pids()) {
+    std::string why;
+    kernel.count_process(pid, &why);  // when refused, the coverage says so
+  }
+  listeners.clear();  // the workers hold them; open here they would take connections too
+  if (wait_until_started(plan.loops, plan.stop_fd)) {
+    announce();
+    return;
+  }
+  workers->wait();  // throws when a worker failed
+  pollfd asked{plan.stop_fd, POLLIN, 0};
+  if (::poll(&asked, 1, 0) <= 0) throw std::runtime_error("the worker processes did not start their loops within 10 s");
+}
+
 }  // namespace
 
 int serve_command(int argc, char** argv) {
@@ -163,29 +236,27 @@ int serve_command(int argc, char** argv) {
   const auto options = parse_serve_options(argc, argv, exit_code);
   if (!options) return exit_code;
   const ServeOptions& o = *options;
+  const ServerSpec& spec = o.server;
   try {
-    if (!o.cpus.empty()) pin_process(o.cpus);
+    if (!spec.cpus.empty()) pin_process(spec.cpus);
     raise_fd_limit();
     std::signal(SIGPIPE, SIG_IGN);
-    const BackendEntry& entry = *find_backend(o.backend);  // the CLI accepts registry names only
+    const BackendEntry& entry = *find_backend(spec.backend);  // the CLI accepts registry names only
     if (auto reason = entry.probe(); !reason.empty())
-      throw UsageError(fmt::format("--backend={}: {}", o.backend, reason));
-    auto backend = make_backend(o.backend);
-    UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    g_stop_fd = stop.get();
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);  // as bench's stop signals
+      throw UsageError(fmt::format("--backend={}: {}", spec.backend, reason));
+    auto backend = make_backend(spec.backend);
+    const UniqueFd stop = stop_on_signals();
 
-    const std::size_t server_cpus = (o.cpus.empty() ? allowed_cpus() : o.cpus).size();
-    const ServerShape shape = resolve_server_shape(entry, o.shape, server_cpus);
+    const CpuList cpus = spec.cpus.empty() ? allowed_cpus() : spec.cpus;
+    const ServerShape shape = resolve_server_shape(entry, spec, cpus.size());
     check_server_process_fds(shape, 0);
     // Unix: the socket file goes when this process stops, and its private directory with it.
     std::optional<PrivateSocketDir> socket_dir;
-    if (o.transport == kTransportUnix && o.socket_path.empty()) socket_dir.emplace();
-    const SocketAddress address = o.transport != kTransportUnix ? SocketAddress::parse(o.host, o.port)
-                                  : SocketAddress::unix_socket(socket_dir ? socket_dir->socket_path() : o.socket_path);
-    std::vector<UniqueFd> listeners = open_listeners(address, o.backlog, shape);
+    if (spec.transport == kTransportUnix && spec.socket_path.empty()) socket_dir.emplace();
+    const SocketAddress address =
+        spec.transport != kTransportUnix ? SocketAddress::parse(spec.host, spec.port)
+                                         : SocketAddress::unix_socket(socket_dir ? socket_dir->socket_path() : spec.socket_path);
+    std::vector<UniqueFd> listeners = open_listeners(address, spec.backlog, shape);
     const BoundSocketFile socket_file(address.is_unix() ? address.unix_path() : "");
     const SocketAddress bound = address.is_unix() ? address : local_address(listeners.front().get());
     // Opened while this is the process's only thread: every thread started from here on (the
@@ -201,47 +272,14 @@ int serve_command(int argc, char** argv) {
       if (o.ready_fd >= 0)
         say(o.ready_fd, fmt::format("ready {}\n", bound.to_string()));
       else
-        say(-1, fmt::format("muxbench {} server listening on {} (protocol {}{}{}); Ctrl-C stops it\n", o.backend,
-                            bound.to_string(), o.protocol,
-                            o.work_us != Distribution(0) ? fmt::format(", {} µs of work per request", o.work_us.to_string()) : "",
-                            shape.loops() > 1 ? fmt::format(", {} process{} x {} loop{}, accept={}", shape.processes,
-                                                            shape.processes == 1 ? "" : "es", shape.threads,
-                                                            shape.threads == 1 ? "" : "s", accept_mode_name(shape.accept))
-                                              : ""));
+        say(-1, listening_line(spec, shape, bound));
     };
 
     SharedLoopRecords records(shape.loops());
-    std::vector<int> listen_fds;
-    for (const UniqueFd& l : listeners) listen_fds.push_back(l.get());
-    const LoopsPlan plan{.backend = backend.get(),
-                         .mode = shape.accept,
-                         .listen_fds = listen_fds,
-                         .cpus = o.cpus.empty() ? allowed_cpus() : o.cpus,
-                         .stop_fd = stop.get(),
-                         .make_codec = with_request_work(o.protocol, o.work_us),
-                         .read_size = o.read_size,
-                         .zc_threshold = o.zc_threshold,
-                         .loops = records.all(),
-                         .acceptor_counters = &records.acceptors(),
-                         .on_started = shape.processes == 1 ? std::function<void()>(announce) : nullptr};
-    // Forked before any thread starts; the control thread is then the last destroyed before them.
+    const LoopsPlan plan = loops_plan(spec, *backend, shape, listeners, cpus, stop.get(), records,
+                                      shape.processes == 1 ? std::function<void()>(announce) : nullptr);
     std::optional<WorkerProcesses> workers;
-    if (shape.processes > 1) {
-      workers.emplace(shape, plan);
-      // Registered before the server says it is ready, so the measured window counts them.
-      for (const pid_t pid : workers->pids()) {
-        std::string why;
-        kernel.count_process(pid, &why);  // when refused, the coverage says so
-      }
-      listeners.clear();  // the workers hold them; open here they would take connections too
-      if (wait_until_started(records.all(), stop.get())) {
-        announce();
-      } else {
-        workers->wait();  // throws when a worker failed
-        pollfd asked{stop.get(), POLLIN, 0};
-        if (::poll(&asked, 1, 0) <= 0) throw std::runtime_error("the worker processes did not start their loops within 10 s");
-      }
-    }
+    if (shape.processes > 1) start_workers(workers, shape, plan, kernel, listeners, announce);
     const ServerReadings readings{
         .cpu_us = [&] { return process_cpu_us() + (workers ? workers->cpu_us() : 0.0); },
         .accepted = [&] { return counter_total(records, &ServerCounters::accepted); },
@@ -258,18 +296,13 @@ int serve_command(int argc, char** argv) {
       for (const pid_t pid : workers->pids()) kernel.forget_process(pid);  // reaped: ids may be reused
     } else
       run_loops(plan);
-    auto stats = counters_json(records, o.protocol);
-    stats[serve_protocol::kLoopsKey] = loops_json(records, shape, o.protocol);
-    if (o.ready_fd >= 0)
-      say(o.ready_fd, fmt::format("stats {}\n", stats.dump()));
-    else
-      say(-1, fmt::format("stopped; {}\n", stats.dump()));
+    say_final_stats(o.ready_fd, records, shape, spec.protocol);
     return 0;
   } catch (const UsageError& e) {
     report_error(o.ready_fd, e.what());
     return kExitUsage;
   } catch (const std::exception& e) {
-    report_error(o.ready_fd, fmt::format("{} server failed: {}", o.backend, e.what()));
+    report_error(o.ready_fd, fmt::format("{} server failed: {}", spec.backend, e.what()));
     return kExitFailed;
   }
 }

@@ -129,7 +129,7 @@ LoadShards::LoadShards(const LoadConfig& config, std::size_t processes, std::fun
       // In bench's process group, as before: the terminal's Ctrl-C reaches it too.
       c.pid = spawn_child({.path = "/proc/self/exe", .argv = {"bench", "load-shard"},
                            .fds = {{control[0], kShardControlFd}, {report[1], kShardReportFd}}, .cpus = std::nullopt,
-                           .own_group = false, .go_fd = -1, .close_in_child = {}});
+                           .own_group = false, .go_fd = -1, .close_in_child = {}, .run = {}, .join_tree = true});
     } catch (...) {
       for (int fd : {control[0], control[1], report[0], report[1]}) ::close(fd);
       throw;

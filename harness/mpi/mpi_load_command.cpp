@@ -40,7 +40,7 @@ int mpi_load_command(int argc, char** argv) {
     pin_process(o.load.cpus);
     const auto environment = world.root() ? describe_environment() : nlohmann::ordered_json();
     const RunRecord record =
-        measure_mpi(o, o.backend, parse_target(o.target), world, world.root() ? header_once(o) : std::function<void()>());
+        measure_mpi(o, o.server.backend, parse_target(o.target), world, world.root() ? header_once(o) : std::function<void()>());
     if (!world.root()) return 0;
     const ReportedRun run{o, record, environment};
     const std::vector<std::string> unwritten = publish(run);

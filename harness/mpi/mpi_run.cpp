@@ -39,7 +39,7 @@ constexpr auto kProbeTimeout = std::chrono::milliseconds(1000);
 // Where the load ranks may reach the server rank 0 started: `local` is where a client on rank
 // 0's host reaches it; a server bound to every address is reached at any of them.
 std::vector<SocketAddress> server_addresses(const RunOptions& o, const SocketAddress& local) {
-  if (!SocketAddress::parse(o.host, 0).is_unspecified()) return {local};
+  if (!SocketAddress::parse(o.server.host, 0).is_unspecified()) return {local};
   std::vector<SocketAddress> all = interface_addresses(local.family(), local.port());
   if (std::find(all.begin(), all.end(), local) == all.end()) all.push_back(local);
   return all;
@@ -80,7 +80,7 @@ int serve_orders_as_load_rank(const MpiWorld& world, const RunOptions& o) {
     std::vector<std::string> addresses;
     for (std::string line; std::getline(order, line);) addresses.push_back(line);
     RunOptions mine = o;
-    mine.backend = backend;
+    mine.server.backend = backend;
     std::string error;
     SocketAddress target;
     try {
@@ -157,7 +157,7 @@ int mpi_run_command(int argc, char** argv) {
   RunOptions o = *options;
   const auto load_ranks = static_cast<std::size_t>(world.size() - 1);
   if (const std::string why = mpi_shape_refusal(o, load_ranks); !why.empty()) return fail_everywhere(world, why);
-  if (o.transport == kTransportUnix)
+  if (o.server.transport == kTransportUnix)
     return fail_everywhere(world, "--transport=unix under mpirun: a Unix socket is reached from its own host only; "
                                   "use TCP (the default), or run bench without mpirun");
   o.mpi_ranks = load_ranks;

@@ -54,6 +54,8 @@ std::string table_header(const RunOptions& options);
 std::string table_row(const RunOptions& options, const RunRecord& record);
 std::string table_notes(const RunOptions& options, const RunRecord& record);  // may be empty
 
+// results' config: the load, the server (its field list's keys), the load generator's CPUs.
+nlohmann::ordered_json config_json(const RunOptions& options, const RunRecord& record);
 nlohmann::ordered_json to_json(const RunOptions& options, const RunRecord& record,
                                const nlohmann::ordered_json& environment);
 // p50, p90, p99, p999, p9999, max, min, mean in µs: results.latency_us and its kin.

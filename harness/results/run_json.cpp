@@ -98,58 +98,6 @@ ordered_json timeline_json(const RunRecord& r) {
   return timeline;
 }
 
-ordered_json config_json(const RunOptions& o, const RunRecord& r) {
-  std::optional<std::size_t> fixed_size;
-  if (o.load.message_size.is_fixed()) fixed_size = largest_message_size(o.load.message_size);
-  // The load's fields by result name (LoadConfig::fields()); one named since comes after the rest.
-  const nlohmann::json load = result_echo(o.load);
-  ordered_json config = {{"backend", r.backend},
-          {"protocol", load.at("protocol")},
-          {"load_model", o.open_loop() ? "open" : "closed"},
-          {"clients", load.at("clients")},
-          {"message_size", fixed_size ? ordered_json(*fixed_size) : ordered_json()},  // drawn: see the spec
-          {"message_size_spec", load.at("message_size_spec")},
-          {"frame_size", o.load.protocol == "http" || !fixed_size ? ordered_json()
-                         : o.load.protocol == "echo"               ? ordered_json(*fixed_size + kEchoHeaderSize)
-                                                                   : ordered_json(*fixed_size)},
-          {"expect_body", load.at("expect_body")},
-          {"pipeline", load.at("pipeline")},
-          {"rate", o.open_loop() ? ordered_json(o.load.rate) : ordered_json()},
-          {"arrival", o.open_loop() ? ordered_json(name_of(o.load.arrival)) : ordered_json()},
-          {"seed", load.at("seed")},
-          {"idle_connections", load.at("idle_connections")},
-          {"churn", load.at("churn")},
-          {"sources", o.sources},
-          {"duration_s", load.at("duration_s")},
-          {"warmup_s", load.at("warmup_s")},
-          {"timeout_s", load.at("timeout_s")},
-          {"transport", o.transport},
-          {"server_address", r.server_address},
-          // `bench load`: --target as given, and whether it is this machine's
-          {"target", o.target.empty() ? ordered_json() : ordered_json(o.target_name)},
-          {"target_is_local", o.target.empty() ? ordered_json(true) : ordered_json(parse_target(o.target).is_local())},
-          {"server_cpus", o.server_cpus},
-          {"server_command", r.server_command.empty() ? ordered_json() : ordered_json(r.server_command)},
-          // The server's own settings: unknown for `bench load` and --server-cmd; drawn work
-          // is null here and its spec says how
-          {"server_work_us", o.own_server() && o.load.work_us.is_fixed() ? ordered_json(o.load.work_us.mean()) : ordered_json()},
-          // `bench load`: the drawn work it was told (--work-us), or null
-          {"server_work_spec", o.own_server() || (!o.target.empty() && !o.load.work_us.is_fixed())
-                                   ? ordered_json(o.load.work_us.to_string())
-                                   : ordered_json()},
-          {"read_size", o.own_server() ? ordered_json(o.read_size) : ordered_json()},
-          {"server_threads", r.server_shape ? ordered_json(r.server_shape->threads) : ordered_json()},
-          {"server_processes", r.server_shape ? ordered_json(r.server_shape->processes) : ordered_json()},
-          {"accept", r.server_shape ? ordered_json(accept_mode_name(r.server_shape->accept)) : ordered_json()},
-          {"zc_threshold", o.own_server() ? ordered_json(o.zc_threshold) : ordered_json()},  // io_uring+zc's
-          {"client_cpus", load.at("client_cpus")},
-          {"loadgen_threads", load.at("loadgen_threads")},
-          {"loadgen_processes", o.loadgen_processes}};
-  for (const auto& [key, value] : load.items())
-    if (!config.contains(key)) config[key] = value;
-  return config;
-}
-
 ordered_json results_json(const RunOptions& o, const RunRecord& r) {
   const auto& h = r.load.latency;
   const auto optional = [](const std::optional<double>& v) { return v ? ordered_json(*v) : ordered_json(nullptr); };
@@ -188,7 +136,7 @@ ordered_json results_json(const RunOptions& o, const RunRecord& r) {
       {"latency_relative_error_bound", LatencyHistogram::kMaxRelativeError},
       {"server_cpu_us_per_request", optional(per_request(r.server_cpu_us, r.load.requests))},
       {"loadgen_cpu_us_per_request", optional(per_request(r.loadgen_cpu_us, r.load.requests))},
-      {"server_cpu_utilization", optional(utilization(r.server_cpu_us, r.measured_s, o.server_cpus.size()))},
+      {"server_cpu_utilization", optional(utilization(r.server_cpu_us, r.measured_s, o.server.cpus.size()))},
       {"loadgen_cpu_utilization", optional(utilization(r.loadgen_cpu_us, r.measured_s, o.load.cpus.size()))},
       {"server_busiest_thread_utilization", optional(busiest_thread_utilization(r.server_threads, r.measured_s))},
       {"loadgen_busiest_thread_utilization", optional(busiest_thread_utilization(r.loadgen_threads, r.measured_s))},

@@ -9,7 +9,7 @@ namespace mux {
 namespace {
 
 SideCpu server_side(const RunOptions& o, const RunRecord& r) {
-  return {.total_us = r.server_cpu_us, .threads = r.server_threads, .cores = o.server_cpus.size()};
+  return {.total_us = r.server_cpu_us, .threads = r.server_threads, .cores = o.server.cpus.size()};
 }
 SideCpu loadgen_side(const RunOptions& o, const RunRecord& r) {
   return {.total_us = r.loadgen_cpu_us, .threads = r.loadgen_threads, .cores = o.load.cpus.size()};
@@ -26,7 +26,7 @@ std::optional<RequestCountCheck> request_count_check(const RunOptions& o, const 
   if (!c.is_object() || !c.contains("requests") || !c["requests"].is_number_unsigned()) {
     if (why != nullptr)
       *why = !o.target.empty()       ? "bench load: the server is not started by bench and reports no count"
-             : !o.server_cmd.empty() ? "a --server-cmd server reports no count"
+             : !o.server.command.empty() ? "a --server-cmd server reports no count"
              : c.is_object()   ? "the server does not count the requests of this protocol"
                                : "the server reported no counters (it ended before it was asked)";
     return std::nullopt;

@@ -87,8 +87,8 @@ std::string table_header(const RunOptions& o) {
                     : fmt::format("closed loop ({} in flight per connection)", o.load.pipeline);
   const std::string work =
       o.load.work_us != Distribution(0) ? fmt::format(" burning {} µs per request", o.load.work_us.to_string()) : "";
-  std::string server = fmt::format("server on CPU {}{}{}", format_cpu_list(o.server_cpus), work,
-                                   o.transport == kTransportUnix ? ", over the Unix socket " + o.socket_path : "");
+  std::string server = fmt::format("server on CPU {}{}{}", format_cpu_list(o.server.cpus), work,
+                                   o.server.transport == kTransportUnix ? ", over the Unix socket " + o.server.socket_path : "");
   if (!o.target.empty()) {
     const bool named = !o.target_name.empty() && o.target_name != o.target;
     server = fmt::format("server {}{}", named ? fmt::format("{} ({})", o.target_name, o.target) : o.target,
@@ -119,7 +119,7 @@ std::string table_row(const RunOptions& o, const RunRecord& r) {
                                 us(static_cast<double>(h.value_at_percentile(99.99))), us(static_cast<double>(h.max())),
                                 r.load.errors.total(), maybe(per_request(r.server_cpu_us, r.load.requests), "{:.2f}"),
                                 maybe(per_request(r.loadgen_cpu_us, r.load.requests), "{:.2f}"),
-                                pct(utilization(r.server_cpu_us, r.measured_s, o.server_cpus.size())),
+                                pct(utilization(r.server_cpu_us, r.measured_s, o.server.cpus.size())),
                                 pct(utilization(r.loadgen_cpu_us, r.measured_s, o.load.cpus.size())));
   for (const KernelColumn& column : kernel_columns())
     row += fmt::format("{:>{}}", kernel_cell(r, column.side, column.field), column.heading.size() + 2);

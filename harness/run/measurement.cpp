@@ -187,7 +187,7 @@ RunRecord run_load(MeasuredLoad& load, KernelCounterWindow& kernel, const RunOpt
   if (server != nullptr && server->alive()) r.server_memory_bytes = static_cast<double>(server->resident_bytes()) - before.server_rss;
   // This process's; join_load() adds the load processes' own.
   r.loadgen_memory_bytes = static_cast<double>(resident_bytes()) - before.loadgen_rss;
-  if (const auto tcp1 = kernel_tcp_bytes(); o.transport == kTransportUnix)
+  if (const auto tcp1 = kernel_tcp_bytes(); o.server.transport == kTransportUnix)
     r.kernel_tcp_memory_unknown_reason = "the connections are Unix domain sockets, which take no TCP memory, and "
                                          "the kernel keeps no total of Unix socket memory";
   else if (before.tcp && tcp1)

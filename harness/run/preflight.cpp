@@ -137,7 +137,7 @@ void check_memory(const RunOptions& o) {
   // its read buffer (resident only as far as data reaches into it).
   const std::uint64_t frame = largest_message_size(o.load.message_size) + kEchoHeaderSize;
   const std::uint64_t queued = std::min<std::uint64_t>(frame * o.load.pipeline, 8 << 20);
-  const std::uint64_t per_conn = 2 * queued + 80 * 1024 + std::min<std::uint64_t>(o.read_size, queued);
+  const std::uint64_t per_conn = 2 * queued + 80 * 1024 + std::min<std::uint64_t>(o.server.knobs.read_size, queued);
   const std::uint64_t need = per_conn * o.load.clients + 16 * 1024 * o.load.idle;
   const std::uint64_t have = memory_available_bytes();
   if (need > have)
@@ -172,7 +172,7 @@ void check_server_process_fds(const ServerShape& shape, std::uint64_t connection
 }
 
 std::vector<SocketAddress> plan_sources(const RunOptions& o, const SocketAddress& target) {
-  if (target.is_unix() || o.transport == kTransportUnix) {  // no ports to run out of, no address to bind
+  if (target.is_unix() || o.server.transport == kTransportUnix) {  // no ports to run out of, no address to bind
     if (o.sources != "auto")
       throw UsageError("--sources does not apply to a Unix socket: its connections have no source address; drop "
                        "--sources");
@@ -227,7 +227,7 @@ std::vector<SkippedBackend> preflight(const RunOptions& o) {
   // `bench load` drives someone else's server; a --server-cmd server is not one of the registry's.
   const std::vector<std::string> backends = o.own_server() ? o.backends() : std::vector<std::string>{};
   // Ports first: beyond one address's ports, more processes would not help.
-  plan_sources(o, o.target.empty() ? SocketAddress::parse(o.host, 0).reachable_locally() : parse_target(o.target));
+  plan_sources(o, o.target.empty() ? SocketAddress::parse(o.server.host, 0).reachable_locally() : parse_target(o.target));
   std::vector<SkippedBackend> skipped;
   for (const std::string& name : backends) {
     const BackendEntry& entry = *find_backend(name);  // the CLI accepts registry names only
@@ -235,12 +235,12 @@ std::vector<SkippedBackend> preflight(const RunOptions& o) {
       if (auto reason = entry.probe(); !reason.empty()) throw UsageError(fmt::format("--backend={}: {}", name, reason));
       if (entry.capabilities.model == IoModel::blocking) check_threads(name, o.load.clients + o.load.idle);
       // `bench sweep` checks a configuration without its CPUs resolved: the default split's, then.
-      const std::size_t server_cpus = o.server_cpus.empty() ? default_cpu_split().server.size() : o.server_cpus.size();
-      const ServerShape shape = resolve_server_shape(entry, o.server_shape, server_cpus);
+      const std::size_t server_cpus = o.server.cpus.empty() ? default_cpu_split().server.size() : o.server.cpus.size();
+      const ServerShape shape = resolve_server_shape(entry, o.server, server_cpus);
       check_server_process_fds(shape, o.load.clients + o.load.idle);
       check_fds(o, o.load.clients + o.load.idle, {shape.processes, server_cpus, entry.capabilities.multi_loop});
     } catch (const UsageError& e) {
-      if (o.backend != "all") throw;
+      if (o.server.backend != "all") throw;
       skipped.push_back({name, e.what()});
     }
   }

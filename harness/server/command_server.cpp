@@ -109,30 +109,32 @@ UniqueFd open_task_clock(pid_t pid) {
 
 }  // namespace
 
-CommandServer::CommandServer(const Config& config) : wait_s_(config.wait_s), socket_file_(config.socket_path) {
-  const bool unix_socket = !config.socket_path.empty();
-  const std::uint16_t port = unix_socket ? 0 : config.port != 0 ? config.port : free_port(config.host);
-  address_ = unix_socket ? SocketAddress::unix_socket(config.socket_path)
-                         : SocketAddress::parse(config.host, port).reachable_locally();
+CommandServer::CommandServer(const Config& config)
+    : wait_s_(config.wait_s), socket_file_(config.server.socket_path) {
+  const ServerSpec& spec = config.server;
+  const bool unix_socket = spec.transport == kTransportUnix;
+  const std::uint16_t port = unix_socket ? 0 : spec.port != 0 ? spec.port : free_port(spec.host);
+  address_ = unix_socket ? SocketAddress::unix_socket(spec.socket_path)
+                         : SocketAddress::parse(spec.host, port).reachable_locally();
   // Waiting until the port accepts would find another server already there and measure it.
   if (accepts(address_))
     throw UsageError(unix_socket ? fmt::format("--socket-path={}: a server already accepts connections there; stop it "
                                                "or choose another path",
-                                               config.socket_path)
+                                               spec.socket_path)
                                  : fmt::format("--port={}: something already accepts connections on {}; stop it or "
                                                "pick another --port (0: a free one)",
                                                port, address_.to_string()));
   // A socket file nobody accepts on is what a killed server left: its path could not be bound
   // again, so it goes (as `bench serve` replaces one).
   struct stat st {};
-  if (unix_socket && ::lstat(config.socket_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
-    ::unlink(config.socket_path.c_str());
-  command_ = expand_server_command(config.command, {config.host, port, format_cpu_list(config.cpus), config.socket_path});
+  if (unix_socket && ::lstat(spec.socket_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
+    ::unlink(spec.socket_path.c_str());
+  command_ = expand_server_command(spec.command, {spec.host, port, format_cpu_list(spec.cpus), spec.socket_path});
 
   ChildSpec child{.path = "/bin/sh", .argv = {"/bin/sh", "-c", command_}, .fds = {}, .cpus = cpu_set_t{},
-                  .own_group = true, .go_fd = -1, .close_in_child = {}};
+                  .own_group = true, .go_fd = -1, .close_in_child = {}, .run = {}, .join_tree = true};
   CPU_ZERO(&*child.cpus);
-  for (int c : config.cpus.empty() ? allowed_cpus() : config.cpus) CPU_SET(c, &*child.cpus);
+  for (int c : spec.cpus.empty() ? allowed_cpus() : spec.cpus) CPU_SET(c, &*child.cpus);
   stderr_.reset(::memfd_create("server-cmd-output", MFD_CLOEXEC));
   const UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   int go[2];
@@ -158,7 +160,7 @@ CommandServer::CommandServer(const Config& config) : wait_s_(config.wait_s), soc
   const bool started = ::write(go[1], &byte, 1) == 1;
   ::close(go[1]);
   try {
-    ServerDeadline deadline(config.start_timeout_s);
+    ServerDeadline deadline(spec.start_timeout_s);
     for (;;) {
       if (!started || !alive()) {
         const bool daemonized = exit_.reaped() && WIFEXITED(exit_.status()) && WEXITSTATUS(exit_.status()) == 0;
@@ -175,7 +177,7 @@ CommandServer::CommandServer(const Config& config) : wait_s_(config.wait_s), soc
       if (deadline.passed())
         throw UsageError(fmt::format("--server-cmd: `{}` did not accept connections on {} within {:g} s{}; check "
                                      "that it listens on {}, or raise --server-start-timeout",
-                                     command_, address_.to_string(), config.start_timeout_s, stderr_tail(),
+                                     command_, address_.to_string(), spec.start_timeout_s, stderr_tail(),
                                      unix_socket ? "{path}" : "{host}:{port}"));
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }

@@ -16,6 +16,7 @@
 #include "harness/kernel/kernel_counters.hpp"
 #include "harness/server/measured_server.hpp"
 #include "harness/spec/server_command_template.hpp"
+#include "harness/spec/server_spec.hpp"
 #include "harness/spec/transport.hpp"
 #include "core/wait_status.hpp"
 #include "harness/system/stop_signals.hpp"
@@ -26,14 +27,11 @@ namespace mux {
 class CommandServer final : public MeasuredServer {
  public:
   struct Config {
-    std::string name;     // its label in tables and the JSON
-    std::string command;  // the template, expanded here
-    std::string host;     // what the server binds; the load connects where it can reach it
-    std::uint16_t port;   // 0: a port that is free now
-    std::string socket_path;  // --transport=unix: {path}, where it listens instead; empty over TCP
-    CpuList cpus;
+    // The command (server.command, a template, expanded here), its name (server.backend), where
+    // it listens (host and port, 0: a port that is free now; or over a Unix socket, the path
+    // {path} gives it), its CPUs and how long it may take to accept (server.start_timeout_s).
+    ServerSpec server;
     bool kernel_counters = true;
-    double start_timeout_s = 10;  // until the port accepts
     double wait_s = server_wait_s(LoadConfig{}.timeout_s);  // until it exits after SIGTERM (--timeout + grace)
   };
   // Starts it and waits until it accepts connections; throws UsageError (one line: what went

@@ -11,7 +11,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -50,25 +52,11 @@ constexpr const char* kAttribution =
 }  // namespace
 
 ServerProcess::ServerProcess(const Config& config) : wait_s_(config.wait_s) {
-  std::vector<std::string> args = {"bench", "serve", "--backend=" + config.backend, "--protocol=" + config.protocol,
-                                   fmt::format("--backlog={}", config.backlog),
-                                   fmt::format("--read-size={}", config.read_size),
-                                   fmt::format("--zc-threshold={}", config.zc_threshold),
-                                   fmt::format("--ready-fd={}", kReadyFd), fmt::format("--control-fd={}", kControlFd)};
-  if (config.socket_path.empty()) {
-    args.push_back("--host=" + config.host);
-    args.push_back(fmt::format("--port={}", config.port));
-  } else {
-    args.push_back("--transport=unix");
-    args.push_back("--socket-path=" + config.socket_path);
-  }
-  if (!config.cpus.empty()) args.push_back("--server-cpus=" + format_cpu_list(config.cpus));
-  if (config.work_us != Distribution(0)) args.push_back("--work-us=" + config.work_us.to_string());
+  // The server's own flags from its spec; then what only bench and its child share (serve_protocol).
+  std::vector<std::string> args = {"bench", "serve"};
+  std::ranges::move(server_arguments(config.server, ServerCommand::serve), std::back_inserter(args));
+  args.insert(args.end(), {fmt::format("--ready-fd={}", kReadyFd), fmt::format("--control-fd={}", kControlFd)});
   if (config.kernel_counters) args.push_back("--kernel-counters");
-  args.push_back(fmt::format("--server-threads={}", config.shape.threads));
-  args.push_back(fmt::format("--server-processes={}", config.shape.processes));
-  if (config.shape.loops() > 1 || config.shape.accept != AcceptMode::reuseport)
-    args.push_back(fmt::format("--accept={}", accept_mode_name(config.shape.accept)));
   // One eBPF program counts both sides: the server gets a slot of bench's (a second program
   // would cost every system call of both sides another run). Refused: the server tries alone.
   std::string no_ebpf;
@@ -81,9 +69,9 @@ ServerProcess::ServerProcess(const Config& config) : wait_s_(config.wait_s) {
   // The child's affinity is set between fork and exec: it must not inherit the load
   // generator's cores, and `--server-cpus` is then checked against what it was given.
   ChildSpec child{.path = "/proc/self/exe", .argv = args, .fds = {}, .cpus = cpu_set_t{}, .own_group = true,
-                  .go_fd = -1, .close_in_child = {}};
+                  .go_fd = -1, .close_in_child = {}, .run = {}, .join_tree = true};
   CPU_ZERO(&*child.cpus);
-  for (int c : config.cpus.empty() ? allowed_cpus() : config.cpus) CPU_SET(c, &*child.cpus);
+  for (int c : config.server.cpus.empty() ? allowed_cpus() : config.server.cpus) CPU_SET(c, &*child.cpus);
   if (syscall_slot_) {
     child.fds.emplace_back(syscall_slot_.counter().processes_fd(), kSyscallProcessesFd);
     child.fds.emplace_back(syscall_slot_.counter().counts_fd(), kSyscallCountsFd);
@@ -110,7 +98,7 @@ ServerProcess::ServerProcess(const Config& config) : wait_s_(config.wait_s) {
   }
   kill_and_reap();
   if (line && line->starts_with("error ")) throw UsageError(line->substr(6));
-  throw std::runtime_error(fmt::format("the {} server did not start listening ({})", config.backend,
+  throw std::runtime_error(fmt::format("the {} server did not start listening ({})", config.server.backend,
                                        line ? *line : !unresponsive_.empty() ? unresponsive_ : exit_description()));
 }
 

@@ -17,7 +17,7 @@
 #include "core/unique_fd.hpp"
 #include "harness/kernel/kernel_counters.hpp"
 #include "harness/server/measured_server.hpp"
-#include "harness/spec/server_shape.hpp"
+#include "harness/spec/server_spec.hpp"
 #include "core/wait_status.hpp"
 #include "harness/system/stop_signals.hpp"
 #include "loadgen/load_config.hpp"
@@ -27,18 +27,10 @@ namespace mux {
 class ServerProcess final : public MeasuredServer {
  public:
   struct Config {
-    std::string backend;
-    std::string protocol;
-    std::string host;
-    std::uint16_t port;
-    std::string socket_path;  // a Unix socket's path (--transport=unix); empty: TCP on host:port
-    int backlog;
-    Distribution work_us;  // µs per request, fixed or drawn
-    CpuList cpus;
-    std::size_t read_size;  // bytes per receive
+    // What `bench serve` runs: one backend of the registry (not "all"), its protocol, backlog
+    // and shape set by the run (pin_server_shape: the child resolves the same one).
+    ServerSpec server;
     bool kernel_counters = true;  // count its syscalls, context switches... (--counters)
-    ServerShape shape{};           // loops, processes, accept design (resolved for this backend)
-    std::size_t zc_threshold = kDefaultZcThreshold;  // io_uring+zc: smallest zero-copy reply
     double wait_s = server_wait_s(LoadConfig{}.timeout_s);  // the longest any wait on it lasts (--timeout + grace)
   };
   // Starts the server and waits until it listens (at most config.wait_s); throws UsageError

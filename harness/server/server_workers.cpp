@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -12,12 +11,14 @@
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "core/wait_status.hpp"
 #include "core/clock.hpp"
+#include "harness/system/child_process.hpp"
 
 namespace mux {
 namespace {
@@ -34,9 +35,8 @@ bool stop_requested(int stop_fd) {
   return ::poll(&stop, 1, 0) > 0;  // the eventfd stays readable once written
 }
 
-[[noreturn]] void run_worker(const ServerShape& shape, const LoopsPlan& plan, std::size_t p, pid_t parent) {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the process that answers bench
-  if (::getppid() != parent) ::_exit(1);
+// Worker p, in its process (a copy of the first): its loops until the server stops; its exit status.
+int run_worker(const ServerShape& shape, const LoopsPlan& plan, std::size_t p) {
   const std::size_t first = p * shape.threads;
   LoopsPlan mine = plan;
   mine.loops = plan.loops.subspan(first, shape.threads);
@@ -54,31 +54,31 @@ bool stop_requested(int stop_fd) {
         ::close(plan.listen_fds[i]);
     }
   }
-  int code = 0;
   try {
     run_loops(mine);
+    return 0;
   } catch (const std::exception& e) {
     std::fputs(fmt::format("bench serve: error: worker {} failed: {}\n", p, e.what()).c_str(), stderr);
-    code = 1;
+    return 1;
   }
-  ::_exit(code);  // not exit(): the first process's objects are not this one's to destroy
 }
 
 }  // namespace
 
 WorkerProcesses::WorkerProcesses(const ServerShape& shape, const LoopsPlan& plan) : stop_fd_(plan.stop_fd) {
-  std::fflush(nullptr);  // nothing buffered may be written twice
-  const pid_t parent = ::getpid();
   for (std::size_t p = 0; p < shape.processes; ++p) {
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-      const int err = errno;
+    // A copy of this process, which ends with it (PR_SET_PDEATHSIG): never outliving the
+    // process that answers bench. It stays in this one's process group and tree (bench's).
+    const ChildSpec worker{.path = {}, .argv = {}, .fds = {}, .cpus = std::nullopt, .own_group = false, .go_fd = -1,
+                           .close_in_child = {}, .run = [&shape, &plan, p] { return run_worker(shape, plan, p); },
+                           .join_tree = false};
+    try {
+      pids_.push_back(spawn_child(worker));
+    } catch (const std::system_error& e) {
       request_stop(stop_fd_);
       reap_all();
-      throw std::runtime_error(fmt::format("fork() of worker {}: {}", p, std::strerror(err)));
+      throw std::runtime_error(fmt::format("fork() of worker {}: {}", p, e.code().message()));
     }
-    if (pid == 0) run_worker(shape, plan, p, parent);
-    pids_.push_back(pid);
     reaped_.push_back(false);
   }
 }

@@ -21,13 +21,6 @@
 namespace mux {
 namespace {
 
-std::vector<std::string> backend_names(bool with_all) {
-  std::vector<std::string> names;
-  for (const auto& entry : backend_registry()) names.emplace_back(entry.name);
-  if (with_all) names.emplace_back("all");
-  return names;
-}
-
 // CLI11 errors become the project's one-line form: the problem, the fix, exit status 2.
 template <typename Options>
 std::optional<Options> finish_parse(CLI::App& app, int argc, char** argv, Options& options, int& exit_code,
@@ -51,7 +44,7 @@ std::optional<Options> finish_parse(CLI::App& app, int argc, char** argv, Option
   return std::nullopt;
 }
 
-// A CPU list flag (--server-cpus, --client-cpus): its errors name the flag.
+// --client-cpus: its errors name the flag, as the server fields' do (server_spec.cpp).
 CpuList cpus_of(const char* flag, const std::string& text, const CpuList& fallback) {
   if (text.empty()) return fallback;
   try {
@@ -61,52 +54,10 @@ CpuList cpus_of(const char* flag, const std::string& text, const CpuList& fallba
   }
 }
 
-// --server-cmd: any server as a backend. `bench`'s own server flags do not reach it.
-struct ServerCmdFlags {
-  CLI::Option* cmd = nullptr;
-  std::string name;
-};
-
-void add_server_cmd_flags(CLI::App& app, RunOptions& o, ServerCmdFlags& f) {
-  f.cmd = app.add_option("--server-cmd", o.server_cmd,
-                         "run this command as the server instead of a backend: {port} (required), {host} and {cpus} "
-                         "are filled in; it runs in its own process group pinned to --server-cpus, must stay in the "
-                         "foreground and listen on {host}:{port} (with --transport=unix: on the socket {path}, "
-                         "required instead); its whole process tree's CPU and kernel counters are measured")
-              ->check(Utf8Text());
-  app.add_option("--server-name", f.name, "--server-cmd: its name in the table and the JSON (default: the command's "
-                                          "program name)")
-      ->check(Utf8Text());
-  app.add_option("--server-start-timeout", o.server_start_timeout_s,
-                 "--server-cmd: seconds to wait until it accepts connections")
-      ->check(FiniteRange(0.1, 3600.0))->capture_default_str();
-}
-
-void finish_server_cmd_flags(const CLI::App& app, RunOptions& o, const ServerCmdFlags& f) {
-  if (o.server_cmd.empty()) {
-    if (!f.name.empty()) throw UsageError("--server-name names a --server-cmd server; give --server-cmd too");
-    return;
-  }
-  if (app.count("--backend") > 0)
-    throw UsageError("--server-cmd replaces --backend: give one of them (the name in the table is --server-name)");
-  for (const char* flag : {"--server-threads", "--server-processes", "--accept", "--work-us", "--read-size",
-                           "--zc-threshold"})
-    if (app.count(flag) > 0)
-      throw UsageError(fmt::format("{} configures bench's own servers, not a --server-cmd one: pass the equivalent "
-                                   "to the command itself, or drop {}",
-                                   flag, flag));
-  check_server_command(o.server_cmd, o.transport == kTransportUnix ? ServerTransport::unix_socket : ServerTransport::tcp);
-  o.backend = f.name.empty() ? server_command_name(o.server_cmd) : f.name;
-  if (o.backend == "all" || find_backend(o.backend) != nullptr)
-    throw UsageError(fmt::format("--server-name={}: a backend of bench has that name; name the command's server "
-                                 "differently with --server-name",
-                                 o.backend));
-}
-
 }  // namespace
 
 std::vector<std::string> RunOptions::backends() const {
-  return backend == "all" ? backends_in_all() : std::vector<std::string>{backend};
+  return server.backend == "all" ? backends_in_all() : std::vector<std::string>{server.backend};
 }
 
 const std::string& RunOptions::output_path(std::string_view flag) const {
@@ -116,36 +67,6 @@ const std::string& RunOptions::output_path(std::string_view flag) const {
 }
 
 namespace {
-
-constexpr const char* kWorkHelp =
-    "microseconds of CPU the server burns per request answered: simulated application work (a busy-wait on its "
-    "core). Compares I/O models when requests cost more than their I/O, and tells a saturated load generator "
-    "from a saturated server. N, or drawn per request (echo only) from uniform:A-B, exp:MEAN or bimodal:P:A:B "
-    "(a fraction P of the requests take A, the others B); drawn, the latency is also reported for the requests "
-    "at or below the median work and above it";
-
-// --work-us for `bench` and `bench serve`: parsed into `work_us` once validated.
-void add_work_flag(CLI::App& app, Distribution& work_us) {
-  app.add_option_function<std::string>(
-         "--work-us", [&work_us](const std::string& v) { work_us = Distribution::parse(v); }, kWorkHelp)
-      ->check(DistributionWithin(0, kMaxWorkUs, false))
-      ->default_str(work_us.to_string());
-}
-
-constexpr const char* kReadSizeHelp =
-    "bytes the server asks for per receive (recv size; io_uring's buffer size), the same in every backend so a "
-    "large message costs each the same number of reads";
-
-void add_read_size_flag(CLI::App& app, std::size_t& read_size) {
-  app.add_option("--read-size", read_size, kReadSizeHelp)
-      ->check(CLI::Range(kMinReadSize, kMaxReadSize))->capture_default_str();
-}
-
-void add_zc_threshold_flag(CLI::App& app, std::size_t& zc_threshold) {
-  app.add_option("--zc-threshold", zc_threshold,
-                 "io_uring+zc: replies of at least this many bytes are sent zero-copy (SEND_ZC), smaller ones copied")
-      ->check(CLI::Range(std::size_t{1}, kMaxMessageSize * 4))->capture_default_str();
-}
 
 // The load and output flags, shared by `bench` and `bench load`.
 struct LoadFlags {
@@ -220,44 +141,26 @@ std::optional<RunOptions> parse_run_options(int argc, char** argv, int& exit_cod
              "`bench --list-backends [--json]` lists the backends, their variants and whether each runs here;\n"
              "`bench --list-counters [--json]` the kernel counters and the thresholds results are judged by.");
   LoadFlags flags;
-  std::string server_cpus;
-  app.add_option("--backend", o.backend,
-                 "I/O model of the server; all: every backend but the opt-in ones, each in turn (a backend that "
-                 "cannot run here or with these --server-* flags is skipped, saying why)")
-      ->check(CLI::IsMember(backend_names(true)))->capture_default_str();
+  add_server_flags(app, o.server, ServerCommand::run);
   add_load_flags(app, o, flags, outputs);
-  app.add_option("--host", o.host,
-                 "address the server binds and the clients connect to; 0.0.0.0 or :: bind every local address, and "
-                 "the clients then connect to 127.0.0.1 or ::1")
-      ->check(Utf8Text())->capture_default_str();
-  app.add_option("--port", o.port, "server port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
-  add_transport_flags(app, o.transport, o.socket_path);
-  app.add_option("--server-cpus", server_cpus, "cores for the server process, e.g. 0 or 0-1 (default: first half)");
-  add_work_flag(app, o.load.work_us);
-  add_read_size_flag(app, o.read_size);
-  add_server_shape_flags(app, o.server_shape);
-  add_zc_threshold_flag(app, o.zc_threshold);
-  ServerCmdFlags server_cmd;
-  add_server_cmd_flags(app, o, server_cmd);
   if (add_flags) add_flags(app);
   return finish_parse(app, argc, argv, o, exit_code, [&] {
     const CpuSplit split = default_cpu_split();
-    o.server_cpus = cpus_of("--server-cpus", server_cpus, split.server);
+    if (o.server.cpus.empty()) o.server.cpus = split.server;
     finish_load_flags(o, flags, split.client);
-    check_work_protocol(o.load.work_us, o.load.protocol);
-    finish_server_cmd_flags(app, o, server_cmd);
+    o.server.protocol = o.load.protocol;  // the server speaks the load's protocol
+    o.load.work_us = o.server.work_us;    // drawn work: the load reports short and long requests apart
+    check_work_protocol(o.server.work_us, o.server.protocol);
+    finish_server_flags(app, o.server, ServerCommand::run);
     // Our own server's body is verified byte for byte; another server's has its length checked.
-    if (o.load.protocol == "http" && o.server_cmd.empty()) o.load.expected_body = std::string(kHttpBody);
-    check_transport_flags(app, o.transport, o.socket_path);
-    o.server_shape.unix_socket = o.transport == kTransportUnix;
-    if (!o.server_shape.unix_socket) check_local_host(o.host);
+    if (o.load.protocol == "http" && o.server.command.empty()) o.load.expected_body = std::string(kHttpBody);
     if (check) check(o);
   });
 }
 
 std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_code, std::span<const OutputFlag> outputs) {
   RunOptions o;
-  o.backend = "external";
+  o.server.backend = "external";
   CLI::App app{"Drive a server that is already running (`bench serve`, nginx, ...) with the load generator.",
                "bench load"};
   LoadFlags flags;
@@ -265,14 +168,14 @@ std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_co
                  "HOST:PORT of the server: an address or a host name, e.g. 127.0.0.1:8080, [::1]:8080, "
                  "server.example:8080; or unix:PATH, a Unix domain socket")
       ->required()->check(Utf8Text());
-  app.add_option("--label", o.backend, "name of the server in the table and the JSON")
+  app.add_option("--label", o.server.backend, "name of the server in the table and the JSON")
       ->check(Utf8Text())->capture_default_str();
   add_load_flags(app, o, flags, outputs);
   std::string expect_body;
   // The server's drawn work, as `bench serve --work-us` was given it: only to split the latency
   // into short and long requests (the server does the work, not this process).
   app.add_option_function<std::string>(
-         "--work-us", [&o](const std::string& v) { o.load.work_us = Distribution::parse(v); },
+         "--work-us", [&o](const std::string& v) { o.server.work_us = Distribution::parse(v); },
          "echo: the distribution the server draws its work from (as given to `bench serve --work-us`), so the "
          "latency of short and long requests is reported apart; e.g. bimodal:0.9:0:2000")
       ->check(DistributionWithin(0, kMaxWorkUs, false));
@@ -285,11 +188,12 @@ std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_co
         throw UsageError(fmt::format("--expect-body applies to --protocol=http only, not --protocol={}", o.load.protocol));
       o.load.expected_body = expect_body;
     }
+    o.load.work_us = o.server.work_us;
     if (!o.load.work_us.is_fixed()) check_work_protocol(o.load.work_us, o.load.protocol);
     o.target_name = o.target;
     const SocketAddress target = resolve_target(o.target);
     o.target = target.to_string();
-    if (target.is_unix()) o.transport = kTransportUnix;
+    if (target.is_unix()) o.server.transport = kTransportUnix;
     finish_load_flags(o, flags, allowed_cpus());
   });
 }
@@ -297,20 +201,7 @@ std::optional<RunOptions> parse_load_options(int argc, char** argv, int& exit_co
 std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit_code) {
   ServeOptions o;
   CLI::App app{"Run one server backend alone until SIGINT, SIGTERM or SIGHUP.", "bench serve"};
-  std::string cpus;
-  app.add_option("--backend", o.backend, "I/O model")->check(CLI::IsMember(backend_names(false)))->capture_default_str();
-  app.add_option("--protocol", o.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
-  app.add_option("--host", o.host, "address to bind: 127.0.0.1, ::1, 0.0.0.0 or :: (every local address), or an "
-                 "address of one of this machine's interfaces")->capture_default_str();
-  app.add_option("--port", o.port, "port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
-  add_transport_flags(app, o.transport, o.socket_path);
-  app.add_option("--backlog", o.backlog, "listen backlog (the kernel caps it at net.core.somaxconn)")
-      ->check(CLI::Range(1, 1 << 20))->capture_default_str();
-  app.add_option("--server-cpus,--cpus", cpus, "cores to pin the server to, e.g. 0 or 0-1 (--cpus: the same)");
-  add_work_flag(app, o.work_us);
-  add_read_size_flag(app, o.read_size);
-  add_server_shape_flags(app, o.shape);
-  add_zc_threshold_flag(app, o.zc_threshold);
+  add_server_flags(app, o.server, ServerCommand::serve);
   app.add_option("--ready-fd", o.ready_fd, "(used by bench) pipe for the address and final counters")->group("");
   app.add_option("--control-fd", o.control_fd, "(used by bench) pipe for requests to the server")->group("");
   app.add_flag("--kernel-counters", o.kernel_counters, "(used by bench) count what this process costs the kernel")->group("");
@@ -320,11 +211,8 @@ std::optional<ServeOptions> parse_serve_options(int argc, char** argv, int& exit
         return SyscallCounterHandoff::parse(v) ? std::string() : std::string("expected a SyscallCounterHandoff as JSON");
       });
   return finish_parse(app, argc - 1, argv + 1, o, exit_code, [&] {
-    o.cpus = cpus_of("--server-cpus", cpus, {});
-    check_work_protocol(o.work_us, o.protocol);
-    check_transport_flags(app, o.transport, o.socket_path);
-    o.shape.unix_socket = o.transport == kTransportUnix;
-    if (!o.shape.unix_socket) check_local_host(o.host);  // throws a UsageError naming the problem
+    check_work_protocol(o.server.work_us, o.server.protocol);
+    finish_server_flags(app, o.server, ServerCommand::serve);
   });
 }
 

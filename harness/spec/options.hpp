@@ -12,7 +12,7 @@
 #include "backends/backend.hpp"
 #include "core/cpu_set.hpp"
 #include "core/net.hpp"
-#include "harness/spec/server_shape.hpp"
+#include "harness/spec/server_spec.hpp"
 #include "harness/kernel/syscall_sampling.hpp"
 #include "harness/system/exit_status.hpp"
 #include "loadgen/load_config.hpp"
@@ -31,19 +31,17 @@ struct OutputFlag {
   std::string_view help;
 };
 
-// What `bench`, `bench load` and `bench sweep` share: the load and how it is reported.
+// What `bench`, `bench load` and `bench sweep` share: the server, the load and how it is reported.
 struct RunOptions {
-  std::string backend{default_backend_name()};  // `bench load`: a label for the target, "external"
+  // The server, defined once (harness/spec/server_spec.hpp): `bench` binds its flags, and each
+  // run's server is started from it. `bench load`: server.backend is the target's label
+  // (--label, "external"), server.work_us the work it was told (--work-us).
+  ServerSpec server;
   // The load, defined once: the CLI binds its flags to these fields and the load threads read
   // them. What only the run knows (the target's address, the source addresses planned from
   // `sources`) measure() fills in. http: `bench` sets expected_body to its own server's body,
   // `bench load` takes --expect-body.
   LoadConfig load;
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 0;  // 0: a free port, chosen by the kernel
-  std::string transport = "tcp";   // "tcp" or "unix" (harness/spec/transport.hpp); `bench load`: from --target
-  std::string socket_path;         // `bench`, unix: --socket-path, or set to a private directory's
-  CpuList server_cpus;
   // The per-run files asked for, by their format's flag: "--json" -> PATH (empty: not written).
   std::map<std::string, std::string, std::less<>> outputs;
   std::string target;              // `bench load`: the server's ADDRESS:PORT (--target, resolved)
@@ -51,38 +49,21 @@ struct RunOptions {
   std::size_t mpi_ranks = 1;          // set under mpirun: each rank a load shard (harness/mpi/mpi_load.hpp)
   std::size_t loadgen_processes = 1;  // --loadgen-processes: the load split over this many processes
   std::string sources = "auto";    // --sources as given: "auto", or local addresses, comma-separated
-  std::size_t read_size = kDefaultReadSize;  // `bench`: bytes per receive in the server
-  ServerShapeFlags server_shape;   // `bench`: loops, processes, accept design (resolved per backend)
-  std::size_t zc_threshold = kDefaultZcThreshold;  // `bench`: io_uring+zc's smallest zero-copy reply
   bool counters = true;            // --counters: syscalls, context switches... per request, both sides
   std::optional<SyscallSampling> counters_sampling;  // --counters=sampled: system calls in slices only
   bool show_syscalls = false;      // --syscalls: the per-syscall breakdown under the table
-  // --server-cmd: the server is this command (a template, harness/server/command_server.hpp), not a
-  // registry backend; `backend` is then its name (--server-name).
-  std::string server_cmd;
-  double server_start_timeout_s = 10;  // --server-start-timeout: until a --server-cmd server accepts
 
   // bench starts a server of its own registry (not --server-cmd, not `bench load`'s target).
-  bool own_server() const { return target.empty() && server_cmd.empty(); }
+  bool own_server() const { return target.empty() && server.command.empty(); }
 
   std::vector<std::string> backends() const;  // "all" expanded
   bool open_loop() const { return load.rate > 0; }
   const std::string& output_path(std::string_view flag) const;  // outputs' path, or empty
 };
 
+// `bench serve`: the server, and what only bench gives its server child.
 struct ServeOptions {
-  std::string backend{default_backend_name()};
-  std::string protocol = "echo";
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 0;
-  std::string transport = "tcp";  // "tcp" or "unix"
-  std::string socket_path;        // unix: --socket-path; empty: one in a private directory
-  int backlog = 4096;
-  Distribution work_us = 0;  // simulated application work per request, µs: fixed or drawn
-  std::size_t read_size = kDefaultReadSize;
-  std::size_t zc_threshold = kDefaultZcThreshold;
-  CpuList cpus;
-  ServerShapeFlags shape;
+  ServerSpec server;
   int ready_fd = -1;    // set by `bench`: report the address, CPU time and final counters on this pipe
   int control_fd = -1;  // set by `bench`: requests ("cpu") arrive on this pipe
   bool kernel_counters = false;  // set by `bench`: count what this process costs the kernel

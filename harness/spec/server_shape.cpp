@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include "core/usage_error.hpp"
+#include "harness/spec/server_spec.hpp"
+#include "harness/spec/transport.hpp"
 
 namespace mux {
 namespace {
@@ -33,25 +35,11 @@ void check_per_cpu(const char* flag, std::size_t value, std::size_t server_cpus)
 
 }  // namespace
 
-void add_server_shape_flags(CLI::App& app, ServerShapeFlags& f) {
-  app.add_option("--server-threads", f.threads,
-                 "event loops in each server process, loop i pinned to the i-th server CPU (round-robin); default: "
-                 "one per server CPU")
-      ->check(CLI::Range(1, 4096));
-  app.add_option("--server-processes", f.processes,
-                 "server worker processes, each with its loops (nginx's model); the fd limit applies to each")
-      ->check(CLI::Range(1, 4096));
-  app.add_option("--accept", f.accept,
-                 "how several loops get connections: reuseport (an SO_REUSEPORT listener per loop), shared (one "
-                 "listener every loop watches), handoff (one acceptor hands each connection to the loop with the "
-                 "fewest open); default: reuseport")
-      ->check(CLI::IsMember({"reuseport", "shared", "handoff"}));
-}
-
-ServerShape resolve_server_shape(const BackendEntry& entry, const ServerShapeFlags& f, std::size_t server_cpus) {
+ServerShape resolve_server_shape(const BackendEntry& entry, const ServerSpec& spec, std::size_t server_cpus) {
   const auto& caps = entry.capabilities;
+  const bool unix_socket = spec.transport == kTransportUnix;
   if (!caps.multi_loop) {
-    const char* asked = f.threads > 1 ? "--server-threads" : f.processes > 1 ? "--server-processes" : !f.accept.empty() ? "--accept" : nullptr;
+    const char* asked = spec.threads > 1 ? "--server-threads" : spec.processes > 1 ? "--server-processes" : !spec.accept.empty() ? "--accept" : nullptr;
     if (asked != nullptr)
       throw UsageError(fmt::format("--backend={} has no event loop to multiply, so {} does not apply to it; drop {} "
                                    "or use one of {}",
@@ -59,24 +47,24 @@ ServerShape resolve_server_shape(const BackendEntry& entry, const ServerShapeFla
     return {};
   }
   ServerShape shape;
-  shape.processes = f.processes == 0 ? 1 : f.processes;
-  shape.threads = f.threads == 0 ? std::max<std::size_t>(server_cpus, 1) : f.threads;
+  shape.processes = spec.processes == 0 ? 1 : spec.processes;
+  shape.threads = spec.threads == 0 ? std::max<std::size_t>(server_cpus, 1) : spec.threads;
   // A feature that needs several loops on one listener gets two by default, even on one CPU.
-  if (caps.needs_shared_listener && f.threads == 0 && shape.loops() < 2) shape.threads = 2;
+  if (caps.needs_shared_listener && spec.threads == 0 && shape.loops() < 2) shape.threads = 2;
   check_per_cpu("--server-threads", shape.threads, server_cpus);
   check_per_cpu("--server-processes", shape.processes, server_cpus);
-  if (!f.accept.empty()) {
+  if (!spec.accept.empty()) {
     for (const AcceptMode m : {AcceptMode::reuseport, AcceptMode::shared, AcceptMode::handoff})
-      if (accept_mode_name(m) == f.accept) shape.accept = m;
+      if (accept_mode_name(m) == spec.accept) shape.accept = m;
   } else {
-    shape.accept = f.unix_socket ? AcceptMode::shared : AcceptMode::reuseport;
+    shape.accept = unix_socket ? AcceptMode::shared : AcceptMode::reuseport;
     for (const AcceptMode m : {AcceptMode::reuseport, AcceptMode::shared, AcceptMode::handoff})
-      if ((caps.accept_modes & accept_mode_bit(m)) && !(f.unix_socket && m == AcceptMode::reuseport)) {
+      if ((caps.accept_modes & accept_mode_bit(m)) && !(unix_socket && m == AcceptMode::reuseport)) {
         shape.accept = m;
         break;
       }
   }
-  if (f.unix_socket && shape.accept == AcceptMode::reuseport)
+  if (unix_socket && shape.accept == AcceptMode::reuseport)
     throw UsageError("--accept=reuseport does not apply to --transport=unix: SO_REUSEPORT spreads TCP and UDP "
                      "connections only, and a socket path binds once; use --accept=shared (the default with unix) "
                      "or --accept=handoff");
@@ -89,6 +77,13 @@ ServerShape resolve_server_shape(const BackendEntry& entry, const ServerShapeFla
                                  "--server-threads=2 or more, or --backend={}",
                                  entry.name, shape.threads, shape.processes, entry.base));
   return shape;
+}
+
+void pin_server_shape(ServerSpec& spec, const ServerShape& shape) {
+  spec.threads = shape.threads;
+  spec.processes = shape.processes;
+  // One loop of a reuseport design is what a backend without loops runs, and --accept is refused there.
+  spec.accept = shape.loops() > 1 || shape.accept != AcceptMode::reuseport ? std::string(accept_mode_name(shape.accept)) : "";
 }
 
 }  // namespace mux

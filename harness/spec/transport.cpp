@@ -18,18 +18,6 @@
 
 namespace mux {
 
-void add_transport_flags(CLI::App& app, std::string& transport, std::string& socket_path) {
-  app.add_option("--transport", transport,
-                 "tcp, or unix: a Unix domain stream socket, which leaves out TCP/IP's cost so the I/O model's own "
-                 "cost stands alone (--host, --port and --sources do not apply)")
-      ->check(CLI::IsMember({kTransportTcp, kTransportUnix}))
-      ->capture_default_str();
-  app.add_option("--socket-path", socket_path,
-                 "--transport=unix: the socket file the server creates (and removes when it stops); default: one "
-                 "in a new private directory under $TMPDIR or /tmp, removed with it")
-      ->check(Utf8Text());
-}
-
 void check_transport_flags(const CLI::App& app, const std::string& transport, const std::string& socket_path) {
   const bool given_path = app.count("--socket-path") > 0;
   if (transport != kTransportUnix) {

@@ -1,8 +1,9 @@
 #pragma once
-// --transport=tcp|unix and --socket-path, for `bench` and `bench serve` (and through `bench`,
-// `bench sweep`): the flags, their conflicts with the TCP-only flags, and the private directory
-// a Unix socket gets when no path is given. Over a Unix socket the server's I/O model pays no
-// TCP/IP stack, so what stays is the cost of waiting for and moving bytes itself.
+// --transport=tcp|unix and --socket-path (fields of ServerSpec, server_spec.hpp), for `bench`
+// and `bench serve` (and through `bench`, `bench sweep`): their conflicts with the TCP-only
+// flags, and the private directory a Unix socket gets when no path is given. Over a Unix
+// socket the server's I/O model pays no TCP/IP stack, so what stays is the cost of waiting for
+// and moving bytes itself.
 #include <sys/types.h>
 
 #include <string>
@@ -14,7 +15,6 @@ namespace mux {
 inline constexpr const char* kTransportTcp = "tcp";
 inline constexpr const char* kTransportUnix = "unix";
 
-void add_transport_flags(CLI::App& app, std::string& transport, std::string& socket_path);
 // After parsing: --socket-path without --transport=unix, --host or --port with it, or a path
 // that cannot be a socket here (too long for a socket address, its directory missing) throws a
 // UsageError naming the fix.

@@ -47,7 +47,7 @@ using nlohmann::ordered_json;
 int run_child(const std::string& binary, const std::vector<std::string>& args, const fs::path& log) {
   const UniqueFd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   ChildSpec child{.path = binary, .argv = args, .fds = {}, .cpus = std::nullopt, .own_group = false, .go_fd = -1,
-                  .close_in_child = {}};
+                  .close_in_child = {}, .run = {}, .join_tree = true};
   if (out) child.fds = {{out.get(), STDOUT_FILENO}, {out.get(), STDERR_FILENO}};
   // In the sweep's process group, as before (the terminal's Ctrl-C reaches it too); in its
   // process tree, so a sweep killed with SIGKILL takes its run and the run's server with it:

@@ -207,7 +207,10 @@ std::optional<NamedServerCommand> find_server_command(const SweepOptions& o, con
 }
 
 std::vector<std::string> server_command_flags(const NamedServerCommand& s) {
-  return {"--server-cmd=" + s.command, "--server-name=" + s.name};
+  ServerSpec spec;
+  spec.command = s.command;
+  spec.command_name = s.name;
+  return server_arguments(spec, ServerCommand::run);
 }
 
 std::vector<std::string> sweep_servers(const SweepOptions& o) {

@@ -7,8 +7,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
+#include <cstdio>
 #include <stdexcept>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -39,15 +40,17 @@ pid_t spawn_child(const ChildSpec& spec) {
     if (to > kHighestTarget) throw std::logic_error(fmt::format("spawn_child: fd {} is above {}", to, kHighestTarget));
     move_above = std::max(move_above, to + 1);
   }
-  ProcessTree& tree = ProcessTree::get();  // made (cgroup, watchdog) before the first child
+  // Made (cgroup, watchdog) before the first child.
+  ProcessTree* tree = spec.join_tree ? &ProcessTree::get() : nullptr;
+  if (spec.run) std::fflush(nullptr);  // the copy must not write what this process has buffered again
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error(fmt::format("fork(): {}", std::strerror(errno)));
+  if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork()");
   if (pid == 0) {
     if (spec.own_group) ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the direct child ends at once with bench, even by -9
     if (::getppid() != parent) ::_exit(127);  // bench died before the line above
-    tree.join_from_child();  // before exec: whatever it forks is in the tree from the start
+    if (tree != nullptr) tree->join_from_child();  // before exec: whatever it forks is in the tree from the start
     if (spec.cpus) ::sched_setaffinity(0, sizeof *spec.cpus, &*spec.cpus);
     for (const int fd : spec.close_in_child) ::close(fd);
     if (spec.go_fd >= 0) {
@@ -60,12 +63,20 @@ pid_t spawn_child(const ChildSpec& spec) {
       if ((from = ::fcntl(from, F_DUPFD_CLOEXEC, move_above)) < 0) ::_exit(127);  // no fd left: bench sees it exit
     for (const auto& [from, to] : fds)
       if (::dup2(from, to) < 0) ::_exit(127);  // the copy is not close-on-exec
+    if (spec.run) {
+      int code = 127;
+      try {
+        code = spec.run();
+      } catch (...) {  // never out of spawn_child in the copy: it would go on as this process
+      }
+      ::_exit(code);
+    }
     ::execv(spec.path.c_str(), argv.data());
     ::_exit(127);
   }
   // Also here: a signal to the group must not race the child's own setpgid.
   if (spec.own_group) ::setpgid(pid, pid);
-  tree.adopt(pid, spec.own_group);
+  if (tree != nullptr) tree->adopt(pid, spec.own_group);
   return pid;
 }
 

@@ -1,12 +1,14 @@
 #pragma once
-// The one way bench starts a program: fork, then only async-signal-safe calls until exec (bench
-// has threads: a fork copies only the calling one, and a lock another held stays locked).
+// The one way bench starts a process: fork, then only async-signal-safe calls until exec (bench
+// has threads: a fork copies only the calling one, and a lock another held stays locked); or,
+// for `bench serve`'s worker processes, fork and run a function of this process instead.
 // Every child joins this bench's process tree (harness/system/process_tree.hpp), so that it and
 // whatever it forks end with bench, even when bench is killed with SIGKILL; it also gets
 // PR_SET_PDEATHSIG=SIGKILL, which ends it (the direct child) at once.
 #include <sched.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -28,10 +30,19 @@ struct ChildSpec {
   // on the child first); anything else, or EOF, and it exits with 127 instead.
   int go_fd = -1;
   std::vector<int> close_in_child;  // fds the child must not hold while it waits on go_fd
+  // Instead of exec (path and argv unused): the child, a copy of this process, runs this and
+  // exits with what it returns (_exit: the objects it copied are this process's to destroy, not
+  // its own). Only while this process has one thread, as `bench serve` forks its workers: a copy
+  // of a threaded process may find a lock held by a thread it does not have.
+  std::function<int()> run;
+  // false: the child stays in the tree this process is in instead of one of this process's. For
+  // `bench serve`'s workers: `bench serve` is bench's child, so in bench's tree (its cgroup, or
+  // its process group), and a tree of its own would add a watchdog to the server's processes.
+  bool join_tree = true;
 };
 
-// Starts it and returns its pid; throws std::runtime_error when fork() fails. An exec that
-// fails shows as exit status 127.
+// Starts it and returns its pid; throws std::system_error ("fork(): WHY") when fork() fails. An
+// exec that fails shows as exit status 127.
 pid_t spawn_child(const ChildSpec& spec);
 
 }  // namespace mux

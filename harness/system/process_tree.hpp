@@ -7,7 +7,8 @@
 // Two parts, started at the first spawn (harness/system/child_process.hpp):
 //  - a cgroup v2 directory, muxbench-PID under this process's own cgroup (so a sweep's child
 //    runs nest theirs inside the sweep's): every child joins it between fork and exec, and
-//    whatever it forks stays in it, whatever it does (setsid, double fork). cgroup.kill
+//    whatever it forks stays in it, whatever it does (setsid, double fork): `bench serve`'s
+//    worker processes (ChildSpec::join_tree false) are in bench's tree that way. cgroup.kill
 //    (kernel 5.14+) ends them all at once; before 5.14 its members are killed one by one.
 //  - a watchdog process, forked from bench, outside that cgroup, holding one end of a socket:
 //    when bench dies, even by SIGKILL, the socket reaches EOF and the watchdog ends the cgroup,

@@ -96,7 +96,8 @@ METRIC_PATHS = {
 
 # What must match for two sweeps' numbers to be comparable: the fields of
 # environment.machine_fingerprint (harness/system/environment.cpp:110-116) and the cores each side
-# was pinned to, from each run's config (config_json, harness/results/run_json.cpp).
+# was pinned to, from each run's config (the server's field list, harness/spec/server_spec.cpp, and
+# config_json, harness/results/config_json.cpp).
 FINGERPRINT_FIELDS = ("cpu_model", "online_cores", "kernel", "virtualization", "compiler", "build_type")
 PINNING_FIELDS = ("server_cpus", "client_cpus")
 
@@ -117,7 +118,7 @@ def rate_order(rate):
 
 def config_id(key):
     """'epoll-c1000-m128' (open loop: '...-q50pct', '...-q20000rps'): a sweep's run id without
-    its repetition, for grepping. Mirrors the run ids of harness/sweep/sweep_plan.cpp:297 and rate_id,
+    its repetition, for grepping. Mirrors the run ids of harness/sweep/sweep_plan.cpp:300 and rate_id,
     harness/sweep/sweep_plan.cpp:130-134."""
     backend, clients, size = key[:3]
     rate = ""
