@@ -1,7 +1,9 @@
 // A run's outputs: the kernel counters' table (kernel_counter_table()) is what the JSON and the
 // run table show, and the per-run formats (run_reporters()) write what their flags ask for,
 // each file whatever happened to the others.
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 
@@ -92,7 +94,8 @@ TEST(RunReporters, EachFileFormatHasAFlag) {
     EXPECT_FALSE(flag.help.empty()) << flag.flag;
     flags.insert(std::string(flag.flag));
   }
-  EXPECT_EQ(flags, (std::set<std::string>{"--json", "--hgrm"}));
+  EXPECT_EQ(flags.size(), run_output_flags().size());  // no two formats share a flag
+  EXPECT_TRUE(flags.contains("--json") && flags.contains("--hgrm") && flags.contains("--csv"));
   EXPECT_EQ(run_file_reporters().size() + 1, run_reporters().size());  // and the table
 }
 
@@ -134,6 +137,51 @@ TEST(RunReporters, FilesAloneWithACommandsOwnDocument) {
   EXPECT_TRUE(unwritten.empty());
   EXPECT_EQ(contents(dir.file("r.json")), "{\n  \"kind\": \"own\"\n}\n");
   EXPECT_FALSE(std::filesystem::exists(dir.file("r.hgrm")));  // not asked for
+}
+
+// Splits one CSV line into its cells (RFC 4180 quoting), independently of the reporter.
+std::vector<std::string> csv_cells(const std::string& line) {
+  std::vector<std::string> cells(1);
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') cells.back() += line[++i];
+    else if (c == '"') quoted = !quoted;
+    else if (c == ',' && !quoted) cells.emplace_back();
+    else cells.back() += c;
+  }
+  return cells;
+}
+
+// --csv: a header and one row of as many cells, the JSON's config and results flattened; a
+// value holding a comma is quoted, a value not measured is an empty cell, arrays stay out.
+TEST(RunReporters, CsvIsAHeaderAndARowOfTheRunsFields) {
+  test::TempDir dir;
+  RunOptions o = options();
+  o.sources = "127.0.0.1,127.0.0.2";
+  o.outputs["--csv"] = dir.file("r.csv");
+  const RunRecord r = record();
+  testing::internal::CaptureStdout();
+  EXPECT_TRUE(publish({o, r, nlohmann::ordered_json::object()}).empty());
+  testing::internal::GetCapturedStdout();
+  const std::string text = contents(dir.file("r.csv"));
+  ASSERT_EQ(std::count(text.begin(), text.end(), '\n'), 2) << text;
+  const std::string header_line = text.substr(0, text.find('\n'));
+  const std::vector<std::string> header = csv_cells(header_line);
+  const std::vector<std::string> row = csv_cells(text.substr(header_line.size() + 1, text.size() - header_line.size() - 2));
+  ASSERT_EQ(header.size(), row.size());
+  std::map<std::string, std::string> cell;
+  for (std::size_t i = 0; i < header.size(); ++i) cell[header[i]] = row[i];
+  EXPECT_EQ(cell.size(), header.size());  // no two columns share a name
+  EXPECT_EQ(cell.at("backend"), "epoll");
+  EXPECT_EQ(cell.at("clients"), "2");
+  EXPECT_EQ(cell.at("sources"), "127.0.0.1,127.0.0.2");
+  EXPECT_EQ(cell.at("requests"), "100");
+  // 1..100 µs recorded (in ns): the 99th percentile is 99 µs, within the histogram's resolution.
+  EXPECT_NEAR(std::stod(cell.at("latency_us.p99")), 99.0, 99.0 * 0.01);
+  EXPECT_EQ(cell.at("rate"), "");  // closed loop: null in the JSON
+  EXPECT_FALSE(cell.contains("timeline"));
+  EXPECT_FALSE(cell.contains("server_cpus"));  // an array
 }
 
 }  // namespace

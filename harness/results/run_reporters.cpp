@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/results/csv_reporter.hpp"
 #include "harness/results/hgrm_reporter.hpp"
 #include "harness/results/json_reporter.hpp"
 #include "harness/results/table_reporter.hpp"
@@ -35,6 +36,7 @@ std::span<const std::unique_ptr<const RunReporter>> run_reporters() {
       std::make_unique<TableReporter>(),
       std::make_unique<JsonReporter>(),
       std::make_unique<HgrmReporter>(),
+      std::make_unique<CsvReporter>(),
   };
   return formats;
 }
