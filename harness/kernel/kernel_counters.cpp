@@ -229,6 +229,7 @@ KernelCounters KernelCounters::open_for_process_tree(pid_t pid) {
   software.push_back({"cpu_migrations", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_MIGRATIONS});
   software.push_back({"context_switches", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CONTEXT_SWITCHES});
   software.push_back({"page_faults", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS});
+  software.push_back({"major_page_faults", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MAJ});
   hardware.push_back({"instructions", PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS});
   hardware.push_back({"cycles", PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES});
   c.open_groups({pid}, software, hardware);
@@ -350,6 +351,7 @@ KernelSnapshot KernelCounters::snapshot() const {
     s.counts["involuntary_context_switches"] = count(ru.ru_nivcsw);
     s.counts["context_switches"] = count(ru.ru_nvcsw) + count(ru.ru_nivcsw);
     s.counts["page_faults"] = count(ru.ru_minflt) + count(ru.ru_majflt);
+    s.counts["major_page_faults"] = count(ru.ru_majflt);
   }
   return s;
 }
