@@ -4,6 +4,7 @@
 // JSON keep their names and order.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -93,14 +94,31 @@ TEST(ServerSpec, BenchRefusesItsOwnServerKnobsWithServerCmd) {
 }
 
 // The keys and their order are the JSON schema's (results/README.md): a new field adds its key.
+// The knobs' keys: each knob's flag, '-' written '_' (results/README.md: config.KNOB).
+std::vector<std::string> knob_keys() {
+  std::vector<std::string> keys;
+#define MUX_TEST_KNOB_KEY(type, member, default_value, flag_name, ...) keys.emplace_back(flag_name);
+  MUX_SERVER_KNOBS(MUX_TEST_KNOB_KEY)
+#undef MUX_TEST_KNOB_KEY
+  for (std::string& key : keys) {
+    key.erase(0, 2);
+    std::replace(key.begin(), key.end(), '-', '_');
+  }
+  return keys;
+}
+
 TEST(ServerSpec, JsonKeysOfTheServer) {
   nlohmann::ordered_json config;
   server_config_json(ServerSpec{}, ServerFacts{}, config);
   std::vector<std::string> keys;
   for (const auto& [key, value] : config.items()) keys.push_back(key);
-  EXPECT_EQ(keys, (std::vector<std::string>{"transport", "server_address", "target", "target_is_local", "server_cpus",
-                                            "server_command", "server_work_us", "server_work_spec", "read_size",
-                                            "zc_threshold", "server_threads", "server_processes", "accept"}));
+  std::vector<std::string> expected{"transport",      "server_address", "target",          "target_is_local",
+                                    "server_cpus",    "server_command", "server_work_us", "server_work_spec"};
+  for (const std::string& knob : knob_keys()) expected.push_back(knob);
+  for (const char* shape : {"server_threads", "server_processes", "accept"}) expected.emplace_back(shape);
+  EXPECT_EQ(keys, expected);
+  EXPECT_TRUE(std::find(keys.begin(), keys.end(), "read_size") != keys.end());
+  EXPECT_TRUE(std::find(keys.begin(), keys.end(), "zc_threshold") != keys.end());
 }
 
 TEST(ServerSpec, JsonHasNoKnobsOfAServerBenchDidNotStart) {
