@@ -34,7 +34,11 @@ inline constexpr std::size_t kDefaultZcThreshold = 16 * 1024;
     "large message costs each the same number of reads")                                                         \
   X(std::size_t, zc_threshold, kDefaultZcThreshold, "--zc-threshold",                                            \
     CLI::Range(std::size_t{1}, kMaxMessageSize * 4),                                                             \
-    "io_uring+zc: replies of at least this many bytes are sent zero-copy (SEND_ZC), smaller ones copied")
+    "io_uring+zc: replies of at least this many bytes are sent zero-copy (SEND_ZC), smaller ones copied")       \
+  X(std::size_t, busy_poll_us, 0, "--busy-poll", CLI::Range(std::size_t{0}, std::size_t{1'000'000}),              \
+    "µs a receive busy-polls the device queue before it sleeps (SO_BUSY_POLL on the listeners, which accepted "   \
+    "sockets inherit); 0: off. Above net.core.busy_read it needs CAP_NET_ADMIN. It polls a NAPI queue: loopback " \
+    "and Unix sockets have none, so there it changes nothing")
 // clang-format on
 
 struct ServerKnobs {

@@ -1,5 +1,9 @@
 // Every backend serves real clients through the real `bench`: zero errors, every byte verified,
 // and the server's own request count agrees with the client's.
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -196,6 +200,61 @@ TEST(ReadSize, EveryBackendServesLargeMessagesAtEachReadSize) {
       EXPECT_EQ(r["server_counters"]["protocol_errors"], 0);
       EXPECT_TRUE(tagged_processes().empty());
     }
+  }
+}
+
+// The SO_BUSY_POLL of each TCP socket process `pid` holds (read through duplicates taken with
+// pidfd_getfd, which a process may do to its descendants).
+std::vector<int> busy_poll_of_sockets(pid_t pid) {
+  std::vector<int> values;
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return values;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(fmt::format("/proc/{}/fd", pid), ec)) {
+    if (!std::filesystem::read_symlink(entry.path(), ec).string().starts_with("socket:")) continue;
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, std::stoi(entry.path().filename()), 0));
+    if (fd < 0) continue;
+    int domain = 0, value = -1;
+    socklen_t length = sizeof domain;
+    if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) == 0 && (domain == AF_INET || domain == AF_INET6)) {
+      length = sizeof value;
+      if (::getsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &value, &length) == 0) values.push_back(value);
+    }
+    ::close(fd);
+  }
+  ::close(pidfd);
+  return values;
+}
+
+// --busy-poll=US: the server's listener and every connection it accepted poll for US µs (the
+// option is set on the listener; accepted sockets inherit it), read from the server's own
+// sockets while the run goes on. Without it they do not poll.
+TEST(BusyPoll, TheListenerAndEveryAcceptedSocketPoll) {
+  for (const int busy_poll_us : {0, 50}) {
+    SCOPED_TRACE(fmt::format("--busy-poll={}", busy_poll_us));
+    TempDir dir;
+    std::vector<int> seen;
+    const Outcome o = bench({"--backend=epoll", "--clients=3", "--duration=3", "--warmup=0.1",
+                             fmt::format("--busy-poll={}", busy_poll_us), "--json=" + dir.file("r.json")},
+                            [&seen](pid_t bench_pid) {
+                              // Until the listener and the 3 connections are seen, or bench has ended.
+                              const auto running = [bench_pid] {
+                                const std::string stat = slurp(fmt::format("/proc/{}/stat", bench_pid));
+                                const auto end = stat.rfind(") ");
+                                return end != std::string::npos && stat[end + 2] != 'Z';
+                              };
+                              while (seen.size() < 4 && running()) {
+                                for (const pid_t server : children_of(bench_pid)) {
+                                  const auto values = busy_poll_of_sockets(server);
+                                  if (values.size() > seen.size()) seen = values;
+                                }
+                                sleep_ms(50);
+                              }
+                            });
+    ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
+    ASSERT_GE(seen.size(), 4u) << "the server's listener and its 3 connections";
+    for (const int value : seen) EXPECT_EQ(value, busy_poll_us);
+    EXPECT_EQ(read_json(dir.file("r.json"))["config"]["busy_poll"], busy_poll_us);
   }
 }
 

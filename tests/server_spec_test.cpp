@@ -27,6 +27,7 @@ ServerSpec tcp_spec() {
   s.work_us = Distribution::parse("bimodal:0.9:0:2000");
   s.knobs.read_size = 4096;
   s.knobs.zc_threshold = 1024;
+  s.knobs.busy_poll_us = 50;
   s.threads = 2;
   s.processes = 3;
   s.accept = "handoff";

@@ -3,11 +3,13 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <thread>
@@ -148,6 +150,17 @@ std::vector<UniqueFd> open_listeners(const SocketAddress& address, int backlog, 
   return listeners;
 }
 
+// --busy-poll: SO_BUSY_POLL on a listener, which accepted sockets inherit (the kernel copies the
+// listener's sock into each child). Refused above net.core.busy_read without CAP_NET_ADMIN (EPERM).
+void set_busy_poll(int listener, std::size_t busy_poll_us) {
+  if (busy_poll_us == 0) return;
+  const int us = static_cast<int>(busy_poll_us);
+  if (::setsockopt(listener, SOL_SOCKET, SO_BUSY_POLL, &us, sizeof us) != 0)
+    throw UsageError(fmt::format("--busy-poll={}: setsockopt(SO_BUSY_POLL) refused: {}; above net.core.busy_read it "
+                                 "needs CAP_NET_ADMIN: run as root, or lower --busy-poll",
+                                 busy_poll_us, std::strerror(errno)));
+}
+
 // getrusage(RUSAGE_SELF) counts one process: with workers, its context switches and page faults
 // would be the idle first process's alone. Reported as not counted rather than undercounted.
 void mark_single_process_counts(KernelSnapshot& snapshot, std::size_t processes) {
@@ -257,6 +270,7 @@ int serve_command(int argc, char** argv) {
         spec.transport != kTransportUnix ? SocketAddress::parse(spec.host, spec.port)
                                          : SocketAddress::unix_socket(socket_dir ? socket_dir->socket_path() : spec.socket_path);
     std::vector<UniqueFd> listeners = open_listeners(address, spec.backlog, shape);
+    for (const UniqueFd& listener : listeners) set_busy_poll(listener.get(), spec.knobs.busy_poll_us);
     const BoundSocketFile socket_file(address.is_unix() ? address.unix_path() : "");
     const SocketAddress bound = address.is_unix() ? address : local_address(listeners.front().get());
     // Opened while this is the process's only thread: every thread started from here on (the
