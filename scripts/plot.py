@@ -18,38 +18,14 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from muxbench import results as mr  # noqa: E402
 from muxbench.plots import all_plots  # noqa: E402
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        sweep = all_plots.load(args.dir)
-        plots, notes = all_plots.make_plots(sweep, Path(args.dir) / "plots",
-                                            args.spectrum_clients, args.timeline_run)
-    except mr.InputError as e:
-        print(f"plot.py: {e}", file=sys.stderr)
-        return 2
-    for note in notes:
-        print(f"note: {note}")
-    for p in plots:
-        print(p.png)
-        print(p.svg)
-    return 0
-
-
-def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dir", help="sweep directory (from `bench sweep --out=DIR`)")
-    parser.add_argument("--spectrum-clients", type=int, metavar="N",
-                        help="client count for the latency spectrum "
-                             "(default: the largest one every backend has)")
-    parser.add_argument("--timeline-run", metavar="ID",
-                        help="run id for the timeline (default: first complete run "
-                             "at the largest client count)")
-    return parser.parse_args(argv)
+    all_plots.add_arguments(parser)
+    return 0 if all_plots.plot_sweep(parser.parse_args(argv), "plot.py") else 2
 
 
 if __name__ == "__main__":

@@ -16,38 +16,21 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from muxbench import results as mr  # noqa: E402
 from muxbench.plots import all_plots  # noqa: E402
 from muxbench.report import content, render  # noqa: E402
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        sweep = all_plots.load(args.dir)
-        plots, notes = all_plots.make_plots(sweep, Path(args.dir) / "plots",
-                                            args.spectrum_clients, args.timeline_run)
-    except mr.InputError as e:
-        print(f"report.py: {e}", file=sys.stderr)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    all_plots.add_arguments(parser)
+    args = parser.parse_args(argv)
+    plotted = all_plots.plot_sweep(args, "report.py")
+    if not plotted:
         return 2
-    md, page = render.write_report(content.build_report(sweep, plots, notes), Path(args.dir))
-    for note in notes:
-        print(f"note: {note}")
-    for p in plots:
-        print(p.png)
-        print(p.svg)
+    md, page = render.write_report(content.build_report(*plotted), Path(args.dir))
     print(md)
     print(page)
     return 0
-
-
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("dir", help="sweep directory (from `bench sweep --out=DIR`)")
-    parser.add_argument("--spectrum-clients", type=int, metavar="N",
-                        help="client count for the latency spectrum plot")
-    parser.add_argument("--timeline-run", metavar="ID", help="run id for the timeline plot")
-    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":

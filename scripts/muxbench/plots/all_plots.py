@@ -2,6 +2,9 @@
 this module imports the plot kinds and draws each where the data has what it needs.
 """
 
+import sys
+from pathlib import Path
+
 from muxbench import results as mr
 from muxbench.plots import clients, figure, rates, spectrum, timeline, work_classes
 
@@ -36,3 +39,31 @@ def make_plots(sweep, outdir, spectrum_clients=None, timeline_run=None):
         plots.append(timeline.plot_timeline(sweep, outdir, timeline_run, notes))
         plots.append(timeline.plot_micro(sweep, outdir, notes))
     return [p for p in plots if p], notes
+
+
+def add_arguments(parser):
+    """The arguments of every script that draws a sweep's plots (plot.py, report.py)."""
+    parser.add_argument("dir", help="sweep directory (from `bench sweep --out=DIR`)")
+    parser.add_argument("--spectrum-clients", type=int, metavar="N",
+                        help="client count for the latency spectrum "
+                             "(default: the largest one every backend has)")
+    parser.add_argument("--timeline-run", metavar="ID",
+                        help="run id for the timeline (default: first complete run "
+                             "at the largest client count)")
+
+
+def plot_sweep(args, prog):
+    """Loads the sweep args.dir names and draws its plots into DIR/plots, printing the notes and
+    the files; returns (sweep, plots, notes), or None after one line on stderr for bad input."""
+    try:
+        sweep = load(args.dir)
+        plots, notes = make_plots(sweep, Path(args.dir) / "plots", args.spectrum_clients, args.timeline_run)
+    except mr.InputError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return None
+    for note in notes:
+        print(f"note: {note}")
+    for p in plots:
+        print(p.png)
+        print(p.svg)
+    return sweep, plots, notes
