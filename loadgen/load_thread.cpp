@@ -1,4 +1,5 @@
 #include "loadgen/load_thread.hpp"
+#include "loadgen/load_connection.hpp"
 
 #include <sys/epoll.h>
 #include <sys/prctl.h>
@@ -21,41 +22,12 @@ namespace mux {
 namespace {
 constexpr std::size_t kConnectBatch = 256;       // connects in flight at once per thread
 constexpr std::uint64_t kHousekeepingNs = 50'000'000;
-constexpr std::uint64_t kReconnectDelayNs = 100'000'000;  // a dead server must not make us spin
 constexpr int kMaxIov = kMaxSendIov;
 constexpr const char* kThisThreadSchedstat = "/proc/thread-self/schedstat";
 
 // splitmix64: 8 bytes of state per connection for its Poisson arrivals.
 std::uint64_t next_random(std::uint64_t& state) { return mix64(state += 0x9e3779b97f4a7c15ULL); }
 }  // namespace
-
-// Requests of a connection are numbered; [recv_seq, next_issue) are in flight, of which
-// [send_seq, next_issue) are not fully written yet.
-struct LoadThread::Connection {
-  enum class State : std::uint8_t { connecting, ready, backoff };
-  struct Issued {
-    std::uint64_t due_ns;   // when the schedule wanted it sent
-    std::uint64_t sent_ns;  // when it was handed to the socket
-  };
-  UniqueFd fd;
-  State state = State::backoff;
-  bool idle = false;               // --idle: held open, never sends
-  bool churning = false;           // --churn: closed on purpose, the reconnect is measured
-  std::uint32_t events = 0;        // what epoll watches now
-  std::unique_ptr<ClientCodec> codec;
-  std::uint64_t next_issue = 0;
-  std::uint64_t send_seq = 0;
-  std::size_t send_pos = 0;
-  std::uint64_t recv_seq = 0;
-  std::size_t reply_bytes = 0;     // of the reply being received, verified so far
-  std::uint64_t since_ns = 0;      // connect started, or back-off started
-  std::uint64_t issued_here = 0;   // requests issued on this TCP connection (for --churn)
-  std::uint64_t next_due_ns = 0;   // open loop: when the next request is due
-  std::uint64_t scheduled = 0;     // open loop: requests scheduled so far
-  std::uint64_t timer_due_ns = 0;  // the timer queued for this connection, 0 if none
-  std::uint64_t random_state = 0;
-  std::vector<Issued> issued;      // by seq % pipeline
-};
 
 LoadThread::LoadThread(const LoadConfig& config, std::size_t first, std::size_t count, std::size_t idle,
                        const std::atomic<std::uint64_t>& stop_ns)
@@ -361,56 +333,6 @@ Interval* LoadThread::interval_at(std::uint64_t now) {
   if (now < measure_ns_ || now >= end_ns_ || stopped(now)) return nullptr;
   const auto i = static_cast<std::size_t>((now - measure_ns_) / 1'000'000'000ULL);
   return i < result_.timeline.size() ? &result_.timeline[i] : nullptr;
-}
-
-void LoadThread::fail(Connection& c, Fault fault, std::uint64_t now) {
-  switch (fault) {
-    case Fault::reset: result_.errors.reset++; break;
-    case Fault::mismatch: result_.errors.mismatch++; break;
-    case Fault::timeout: result_.errors.timeout++; break;
-  }
-  if (Interval* second = interval_at(now)) second->errors++;
-  back_off(c, now);
-}
-
-// Drops the connection; housekeeping() opens a new one after kReconnectDelayNs.
-void LoadThread::back_off(Connection& c, std::uint64_t now) {
-  c.fd.reset();  // closing removes it from epoll
-  c.events = 0;
-  c.state = Connection::State::backoff;
-  c.since_ns = now;
-}
-
-void LoadThread::reopen(Connection& c, std::uint64_t now) {
-  if (!c.churning) result_.reconnects++;
-  c.since_ns = now;
-  c.fd = start_connect(config_.target, source_for(static_cast<std::size_t>(&c - conns_.data())));
-  if (!c.fd) {
-    result_.errors.connect++;
-    return;  // stays in back-off and tries again later
-  }
-  c.state = Connection::State::connecting;
-  watch(c, EPOLLOUT);
-}
-
-void LoadThread::housekeeping(std::uint64_t now) {
-  for (Connection& c : conns_) {
-    switch (c.state) {
-      case Connection::State::ready:
-        if (c.recv_seq < c.next_issue && now - c.issued[c.recv_seq % config_.pipeline].sent_ns > timeout_ns_)
-          fail(c, Fault::timeout, now);
-        break;
-      case Connection::State::connecting:
-        if (now - c.since_ns > timeout_ns_) {
-          result_.errors.connect++;
-          back_off(c, now);
-        }
-        break;
-      case Connection::State::backoff:
-        if (now - c.since_ns >= kReconnectDelayNs) reopen(c, now);
-        break;
-    }
-  }
 }
 
 }  // namespace mux
