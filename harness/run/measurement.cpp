@@ -134,6 +134,64 @@ void add_load_cpu(const MeasuredLoad& load, double own_cpu_us, RunRecord& r) {
   }
 }
 
+// The memory the run added: the server's and this process's resident sets, the kernel's TCP
+// buffers (the load processes' own come with join_load()).
+void record_memory(const RunOptions& o, const Baseline& before, MeasuredServer* server, RunRecord& r) {
+  if (server != nullptr && server->alive()) r.server_memory_bytes = static_cast<double>(server->resident_bytes()) - before.server_rss;
+  r.loadgen_memory_bytes = static_cast<double>(resident_bytes()) - before.loadgen_rss;
+  if (const auto tcp1 = kernel_tcp_bytes(); o.server.transport == kTransportUnix)
+    r.kernel_tcp_memory_unknown_reason = "the connections are Unix domain sockets, which take no TCP memory, and "
+                                         "the kernel keeps no total of Unix socket memory";
+  else if (before.tcp && tcp1)
+    r.kernel_tcp_memory_bytes = *tcp1 - *before.tcp;
+  else
+    r.kernel_tcp_memory_unknown_reason = "/proc/net/sockstat could not be read";
+}
+
+// A closed loop keeps a request outstanding on every connection: a whole window without a
+// reply, and no error to say why, means nothing was measured (a stalled server, or requests
+// longer than the window), not a run of zero requests per second with zero errors.
+void check_replies_arrived(const RunOptions& o, RunRecord& r) {
+  if (!r.complete || o.open_loop() || o.load.clients == 0 || r.load.requests != 0 || r.load.errors.total() != 0 ||
+      r.measured_s <= 0)
+    return;
+  r.complete = false;
+  r.incomplete_reason = fmt::format(
+      "no reply arrived in the {:.3g} s measured window although each of the {} clients had a request "
+      "outstanding: the server stalled, or a request takes longer than the window (raise --duration)",
+      r.measured_s, o.load.clients);
+}
+
+// The threads' CPU over the window: the load generator's from its own counts, the server's
+// from the two samples (or why it is not known).
+void record_cpu(MeasuredServer* server, const CpuSample& cpu0, const CpuSample& cpu1, RunRecord& r) {
+  ThreadCpuUse load_threads;
+  load_threads.busiest_on_cpu_ns = 0;
+  load_threads.busiest_demand_ns = 0;
+  for (std::size_t i = 0; i < r.load.thread_cpu_ns.size(); ++i)
+    load_threads.add({.on_cpu_ns = r.load.thread_cpu_ns[i],
+                      .waiting_ns = i < r.load.thread_waiting_ns.size() ? r.load.thread_waiting_ns[i] : 0});
+  r.loadgen_threads = load_threads;
+  if (server == nullptr) {
+    r.server_cpu_unknown_reason = "bench load: the server is not started by bench, so its CPU is not measured";
+  } else if (!server->unresponsive_reason().empty()) {
+    r.server_cpu_unknown_reason = server->unresponsive_reason();
+  } else if (!server->alive() || !cpu0.server_us || !cpu1.server_us) {
+    r.server_cpu_unknown_reason = "the server process ended during the run";
+  } else {
+    r.server_cpu_us = *cpu1.server_us - *cpu0.server_us;
+    if (cpu0.server_threads && cpu1.server_threads) {
+      r.server_threads = thread_cpu_use(*cpu0.server_threads, *cpu1.server_threads);
+    } else {
+      r.server_threads = ThreadCpuUse{.busiest_on_cpu_ns = std::nullopt, .busiest_demand_ns = std::nullopt,
+                                      .threads = cpu1.server_thread_count};
+      r.server_cpu_unknown_reason =
+          fmt::format("the server's busiest thread is not measured: it has {} threads, more than the {} read one by one",
+                      cpu1.server_thread_count, kMaxServerThreadsRead);
+    }
+  }
+}
+
 }  // namespace
 
 RunRecord run_load(MeasuredLoad& load, KernelCounterWindow& kernel, const RunOptions& o, RunRecord r, const Baseline& before,
@@ -184,16 +242,7 @@ RunRecord run_load(MeasuredLoad& load, KernelCounterWindow& kernel, const RunOpt
   kernel.start(load.end_ns(), load.completed_so_far() ? std::function<std::uint64_t()>([&load] { return *load.completed_so_far(); })
                                                     : std::function<std::uint64_t()>());
   // Memory after the CPU sample: these /proc reads are not on the clock.
-  if (server != nullptr && server->alive()) r.server_memory_bytes = static_cast<double>(server->resident_bytes()) - before.server_rss;
-  // This process's; join_load() adds the load processes' own.
-  r.loadgen_memory_bytes = static_cast<double>(resident_bytes()) - before.loadgen_rss;
-  if (const auto tcp1 = kernel_tcp_bytes(); o.server.transport == kTransportUnix)
-    r.kernel_tcp_memory_unknown_reason = "the connections are Unix domain sockets, which take no TCP memory, and "
-                                         "the kernel keeps no total of Unix socket memory";
-  else if (before.tcp && tcp1)
-    r.kernel_tcp_memory_bytes = *tcp1 - *before.tcp;
-  else
-    r.kernel_tcp_memory_unknown_reason = "/proc/net/sockstat could not be read";
+  record_memory(o, before, server, r);
   if (warmed_up) wait_until(load.end_ns());  // an early stop ends the load generator's window here
   const CpuSample cpu1 = sample_cpu(server);
   kernel.stop();
@@ -203,47 +252,13 @@ RunRecord run_load(MeasuredLoad& load, KernelCounterWindow& kernel, const RunOpt
   r.kernel_counters = kernel.to_json(r.load.requests);
   // The load generator owns the window: requests were counted in exactly this interval.
   r.measured_s = load.measured_window().seconds();
-  // A closed loop keeps a request outstanding on every connection: a whole window without a
-  // reply, and no error to say why, means nothing was measured (a stalled server, or requests
-  // longer than the window), not a run of zero requests per second with zero errors.
-  if (r.complete && !o.open_loop() && o.load.clients > 0 && r.load.requests == 0 && r.load.errors.total() == 0 &&
-      r.measured_s > 0) {
-    r.complete = false;
-    r.incomplete_reason = fmt::format(
-        "no reply arrived in the {:.3g} s measured window although each of the {} clients had a request "
-        "outstanding: the server stalled, or a request takes longer than the window (raise --duration)",
-        r.measured_s, o.load.clients);
-  }
+  check_replies_arrived(o, r);
   if (r.measured_s <= 0) {
     r.server_cpu_unknown_reason = kNothingMeasured;
     return r;
   }
   add_load_cpu(load, cpu1.loadgen_us - cpu0.loadgen_us, r);
-  ThreadCpuUse load_threads;
-  load_threads.busiest_on_cpu_ns = 0;
-  load_threads.busiest_demand_ns = 0;
-  for (std::size_t i = 0; i < r.load.thread_cpu_ns.size(); ++i)
-    load_threads.add({.on_cpu_ns = r.load.thread_cpu_ns[i],
-                      .waiting_ns = i < r.load.thread_waiting_ns.size() ? r.load.thread_waiting_ns[i] : 0});
-  r.loadgen_threads = load_threads;
-  if (server == nullptr) {
-    r.server_cpu_unknown_reason = "bench load: the server is not started by bench, so its CPU is not measured";
-  } else if (!server->unresponsive_reason().empty()) {
-    r.server_cpu_unknown_reason = server->unresponsive_reason();
-  } else if (!server->alive() || !cpu0.server_us || !cpu1.server_us) {
-    r.server_cpu_unknown_reason = "the server process ended during the run";
-  } else {
-    r.server_cpu_us = *cpu1.server_us - *cpu0.server_us;
-    if (cpu0.server_threads && cpu1.server_threads) {
-      r.server_threads = thread_cpu_use(*cpu0.server_threads, *cpu1.server_threads);
-    } else {
-      r.server_threads = ThreadCpuUse{.busiest_on_cpu_ns = std::nullopt, .busiest_demand_ns = std::nullopt,
-                                      .threads = cpu1.server_thread_count};
-      r.server_cpu_unknown_reason =
-          fmt::format("the server's busiest thread is not measured: it has {} threads, more than the {} read one by one",
-                      cpu1.server_thread_count, kMaxServerThreadsRead);
-    }
-  }
+  record_cpu(server, cpu0, cpu1, r);
   return r;
 }
 
