@@ -110,7 +110,7 @@ UniqueFd open_task_clock(pid_t pid) {
 }  // namespace
 
 CommandServer::CommandServer(const Config& config)
-    : wait_s_(config.wait_s), socket_file_(config.server.socket_path) {
+    : StartedServer(config.wait_s), socket_file_(config.server.socket_path) {
   const ServerSpec& spec = config.server;
   const bool unix_socket = spec.transport == kTransportUnix;
   const std::uint16_t port = unix_socket ? 0 : spec.port != 0 ? spec.port : free_port(spec.host);
@@ -205,8 +205,6 @@ std::string CommandServer::stderr_tail() const {
 }
 
 bool CommandServer::alive() { return exit_.poll(pid_); }
-
-std::string CommandServer::exit_description() const { return exit_.description(); }
 
 double CommandServer::cpu_time_us() {
   std::uint64_t ns = 0;

@@ -14,7 +14,7 @@
 #include "core/net.hpp"
 #include "core/unique_fd.hpp"
 #include "harness/kernel/kernel_counters.hpp"
-#include "harness/server/measured_server.hpp"
+#include "harness/server/started_server.hpp"
 #include "harness/spec/server_command_template.hpp"
 #include "harness/spec/server_spec.hpp"
 #include "harness/spec/transport.hpp"
@@ -24,7 +24,7 @@
 
 namespace mux {
 
-class CommandServer final : public MeasuredServer {
+class CommandServer final : public StartedServer {
  public:
   struct Config {
     // The command (server.command, a template, expanded here), its name (server.backend), where
@@ -38,14 +38,8 @@ class CommandServer final : public MeasuredServer {
   // wrong and its stderr's last line) when it exits first or does not listen in time.
   explicit CommandServer(const Config& config);
   ~CommandServer() override;
-  CommandServer(const CommandServer&) = delete;
-  CommandServer& operator=(const CommandServer&) = delete;
 
-  const SocketAddress& address() const override { return address_; }
   bool alive() override;
-  std::string exit_description() const override;
-  // Set when it did not exit within wait_s of SIGTERM (a stopped or frozen server).
-  std::string unresponsive_reason() const override { return unresponsive_; }
   double cpu_time_us() override;
   std::optional<KernelSnapshot> kernel_snapshot() override;
   // Its listening socket's accept queue is empty (read from /proc/net/tcp and tcp6); over a Unix
@@ -63,15 +57,10 @@ class CommandServer final : public MeasuredServer {
   std::string stderr_tail() const;
   void stop_group(double wait_s);
 
-  std::string command_;
-  pid_t pid_ = -1;  // also its process group's id
-  double wait_s_;
-  std::string unresponsive_;
-  ChildExit exit_;
+  std::string command_;  // pid_ is also its process group's id
   UniqueFd stderr_;      // a memfd the command's stderr (and stdout) go to
   UniqueFd task_clock_;  // perf task-clock on its tree: CPU time in ns (-1: from /proc instead)
   KernelCounters counters_{kCountersTurnedOff};
-  SocketAddress address_;
   BoundSocketFile socket_file_;  // --transport=unix: the path, removed when it stops (if the server did not)
 };
 

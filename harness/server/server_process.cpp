@@ -51,7 +51,7 @@ constexpr const char* kAttribution =
 
 }  // namespace
 
-ServerProcess::ServerProcess(const Config& config) : wait_s_(config.wait_s) {
+ServerProcess::ServerProcess(const Config& config) : StartedServer(config.wait_s) {
   // The server's own flags from its spec; then what only bench and its child share (serve_protocol).
   std::vector<std::string> args = {"bench", "serve"};
   std::ranges::move(server_arguments(config.server, ServerCommand::serve), std::back_inserter(args));
@@ -125,8 +125,6 @@ std::optional<std::string> ServerProcess::read_line(ServerDeadline& deadline, co
 }
 
 bool ServerProcess::alive() { return exit_.poll(pid_); }
-
-std::string ServerProcess::exit_description() const { return exit_.description(); }
 
 // Sends "REQUEST SEQ\n" on the control pipe and returns VALUE from the "REQUEST SEQ VALUE"
 // reply. The number pairs each reply with its request: a reply that comes after we gave up

@@ -16,7 +16,7 @@
 #include "core/net.hpp"
 #include "core/unique_fd.hpp"
 #include "harness/kernel/kernel_counters.hpp"
-#include "harness/server/measured_server.hpp"
+#include "harness/server/started_server.hpp"
 #include "harness/spec/server_spec.hpp"
 #include "core/wait_status.hpp"
 #include "harness/system/stop_signals.hpp"
@@ -24,7 +24,7 @@
 
 namespace mux {
 
-class ServerProcess final : public MeasuredServer {
+class ServerProcess final : public StartedServer {
  public:
   struct Config {
     // What `bench serve` runs: one backend of the registry (not "all"), its protocol, backlog
@@ -37,15 +37,10 @@ class ServerProcess final : public MeasuredServer {
   // with the server's own one-line reason (port in use, io_uring disabled, ...) when it cannot.
   explicit ServerProcess(const Config& config);
   ~ServerProcess() override;
-  ServerProcess(const ServerProcess&) = delete;
-  ServerProcess& operator=(const ServerProcess&) = delete;
 
-  const SocketAddress& address() const override { return address_; }
   pid_t pid() const { return pid_; }
   // Still running? Otherwise exit_description() says how it ended.
   bool alive() override;
-  std::string exit_description() const override;
-  std::string unresponsive_reason() const override { return unresponsive_; }
   // Asks the server itself: getrusage in the child is exact to the µs for all its threads.
   double cpu_time_us() override;
   // Counted in the server (null if it does not answer).
@@ -73,16 +68,11 @@ class ServerProcess final : public MeasuredServer {
   double cpu_time_from_proc_us() const;
   std::optional<std::string> ask(const char* request);
 
-  pid_t pid_ = -1;
-  double wait_s_;
-  std::string unresponsive_;  // set once a wait on it ran out: it is never waited on again
   BpfSlot syscall_slot_;  // the server counts its system calls here, in bench's eBPF program
-  ChildExit exit_;
   UniqueFd pipe_;     // from the child
   UniqueFd control_;  // to the child
   std::uint64_t requests_sent_ = 0;
   std::string pending_;
-  SocketAddress address_;
   nlohmann::json loops_;
 };
 
