@@ -111,15 +111,9 @@ class EchoClientCodec final : public ClientCodec {
   std::size_t received_ = 0;  // of the current reply
 };
 
-class EchoClientProtocol final : public ClientProtocol {
+class EchoClientProtocol final : public SharedRequestsProtocol<EchoRequests, EchoClientCodec> {
  public:
-  explicit EchoClientProtocol(const ClientProtocolOptions& options) : requests_(options.message_size, options.seed, options.work_us) {}
-  std::unique_ptr<ClientCodec> make_codec(std::uint64_t connection) const override {
-    return std::make_unique<EchoClientCodec>(requests_, connection);
-  }
-
- private:
-  EchoRequests requests_;
+  explicit EchoClientProtocol(const ClientProtocolOptions& o) : SharedRequestsProtocol(o.message_size, o.seed, o.work_us) {}
 };
 
 }  // namespace mux

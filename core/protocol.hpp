@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/byte_buffer.hpp"
@@ -68,6 +69,22 @@ class ClientProtocol {
  public:
   virtual ~ClientProtocol() = default;
   virtual std::unique_ptr<ClientCodec> make_codec(std::uint64_t connection) const = 0;
+};
+
+// A client protocol whose connections all read one immutable table of requests (`Requests`),
+// each through its own `Codec(const Requests&, connection)`: the table is built once and shared,
+// not copied per connection.
+template <class Requests, class Codec>
+class SharedRequestsProtocol : public ClientProtocol {
+ public:
+  template <class... Args>
+  explicit SharedRequestsProtocol(Args&&... args) : requests_(std::forward<Args>(args)...) {}
+  std::unique_ptr<ClientCodec> make_codec(std::uint64_t connection) const override {
+    return std::make_unique<Codec>(requests_, connection);
+  }
+
+ private:
+  Requests requests_;
 };
 
 // What a client protocol is told besides its name.

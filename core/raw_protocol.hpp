@@ -49,15 +49,9 @@ class RawClientCodec final : public ClientCodec {
   std::size_t received_ = 0;  // of the current reply
 };
 
-class RawClientProtocol final : public ClientProtocol {
+class RawClientProtocol final : public SharedRequestsProtocol<RequestPattern, RawClientCodec> {
  public:
-  explicit RawClientProtocol(const ClientProtocolOptions& options) : pattern_(options.message_size, options.seed) {}
-  std::unique_ptr<ClientCodec> make_codec(std::uint64_t connection) const override {
-    return std::make_unique<RawClientCodec>(pattern_, connection);
-  }
-
- private:
-  RequestPattern pattern_;
+  explicit RawClientProtocol(const ClientProtocolOptions& o) : SharedRequestsProtocol(o.message_size, o.seed) {}
 };
 
 }  // namespace mux
