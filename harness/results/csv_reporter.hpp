@@ -23,7 +23,7 @@ class CsvReporter final : public RunFileReporter {
 
   std::string content(const ReportedRun& run) const override {
     std::vector<std::pair<std::string, std::string>> cells;
-    const nlohmann::ordered_json document = run.document();
+    const nlohmann::ordered_json& document = run.document();
     for (const char* part : {"config", "results"})
       if (document.contains(part)) flatten(document[part], "", cells);
     std::string header, row;

@@ -4,6 +4,7 @@
 // run is about to be measured (header), then of each run as it ends (report), and gives the
 // notes printed under the table. The formats are listed in harness/results/run_reporters.cpp.
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,9 +24,12 @@ struct ReportedRun {
   // the search added); empty: to_json()'s.
   std::function<nlohmann::ordered_json()> own_document = {};
 
-  nlohmann::ordered_json document() const {
-    return own_document ? own_document() : to_json(options, record, environment);
+  // Built once, on the first reporter's asking: --json and --csv read the same document.
+  const nlohmann::ordered_json& document() const {
+    if (!built_document) built_document = own_document ? own_document() : to_json(options, record, environment);
+    return *built_document;
   }
+  mutable std::optional<nlohmann::ordered_json> built_document = {};
 };
 
 class RunReporter {

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -17,6 +18,7 @@ namespace mux {
 // The types a flag can set (the others are set by the run).
 template <class T>
 concept FlagType = std::is_same_v<T, Distribution> || NamedEnum<T> || std::is_same_v<T, std::string> ||
+                   std::is_same_v<T, std::vector<std::string>> ||  // repeatable text
                    (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>);
 
 template <class T>

@@ -28,6 +28,7 @@
 #include "harness/system/atomic_file.hpp"
 #include "harness/system/child_process.hpp"
 #include "harness/spec/cli_checks.hpp"
+#include "harness/spec/flag_binding.hpp"
 #include "harness/sweep/sweep_command.hpp"
 #include "harness/system/exit_status.hpp"
 #include "harness/system/environment.hpp"
@@ -144,40 +145,13 @@ std::optional<int> parse_sweep_flags(int argc, char** argv, SweepOptions& o) {
                "here (e.g. --pipeline=4, --server-cpus=0) are passed to every run.",
                "bench sweep"};
   app.allow_extras();
-  auto* backends = app.add_option("--backends", o.backends, "a list like epoll,io_uring; all: every backend but the opt-in ones (add them: all,io_uring+sqpoll)")->capture_default_str();
-  app.add_option("--servers", o.servers,
-                 "other servers measured like backends (`bench --server-cmd`): NAME=COMMAND,NAME=COMMAND, each "
-                 "command with {port} (and {host}, {cpus}), e.g. nginx='scripts/nginx-server {port} {host}'; "
-                 "without --backends only these are measured")
-      ->check(Utf8Text());
-  app.add_option("--clients", o.clients, "client counts")->capture_default_str();
-  app.add_option("--message-sizes", o.message_sizes, "message sizes, bytes")->capture_default_str();
-  app.add_option("--capacity", o.capacity,
-                 "SLO, e.g. p99<=1ms: each run is `bench capacity --slo=SLO`, the highest rate meeting it (its "
-                 "closed-loop probe's figures are the run's; summary and compare.py add capacity_rps)")
-      ->check(Utf8Text());
-  app.add_option("--rates", o.rates,
-                 "open-loop rates, e.g. 10%,50%,90%,120% of the closed-loop capacity each configuration measured "
-                 "first in this sweep (its closed-loop runs are added and run first), or requests per second, e.g. "
-                 "20000; `closed` is the closed loop (default: closed loop only)");
-  app.add_option("--repetitions", o.repetitions, "runs per configuration")->check(CLI::Range(1, 1000))->capture_default_str();
-  app.add_option("--duration", o.duration_s, "seconds measured per run")->check(FiniteRange(0.01, 86400.0))->capture_default_str();
-  app.add_option("--warmup", o.warmup_s, "seconds of warm-up per run")->check(FiniteRange(0.0, 3600.0))->capture_default_str();
-  app.add_option("--protocol", o.protocol, protocol_help())->check(CLI::IsMember(protocol_names()))->capture_default_str();
-  app.add_option("--seed", o.seed, "seed of the run order (default: random, recorded in sweep.json)")->check(WholeNumber());
-  app.add_option("--out", o.out, "directory for the results (re-running with the same one resumes)")->required();
-  app.add_option("--builds", o.builds,
-                 "same-machine A/B: NAME=BENCH,NAME=BENCH (two or more `bench` binaries); their runs alternate in "
-                 "a seeded random order, each build's results go to OUT/NAME/")
-      ->check(Utf8Text());
-  app.add_option("--build-flags", o.build_flags,
-                 "NAME=FLAG: a flag for that build's runs only, e.g. current=--work-us=0.5 (repeatable)")
-      ->check(Utf8Text());
+  add_spec_flags(app, o);
+  app.get_option("--out")->required();
   try {
     refuse_empty_values(argc - 1, argv + 1);
     app.parse(argc - 1, argv + 1);
     o.passthrough = app.remaining();
-    o.backends_given = backends->count() > 0;
+    o.backends_given = app.get_option("--backends")->count() > 0;
     sweep_servers(o);
     parse_sizes("--clients", o.clients);
     parse_sizes("--message-sizes", o.message_sizes);

@@ -10,9 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/sweep/sweep_outputs.hpp"
+#include "core/protocol.hpp"
+#include "loadgen/field_list.hpp"
 
 namespace mux {
 
+// What `bench sweep` is asked to measure. Its flags come from the field list below (bound by
+// harness/spec/flag_binding.hpp); `passthrough` and `backends_given` are set by the parse.
 struct SweepOptions {
   std::string backends = "all";
   std::string servers;  // --servers=NAME=CMD,NAME=CMD: --server-cmd servers measured beside the backends
@@ -30,7 +34,61 @@ struct SweepOptions {
   std::vector<std::string> passthrough;  // further flags for every run, e.g. --pipeline=4
   std::string builds;                    // --builds=NAME=BENCH,NAME=BENCH (empty: this binary)
   std::vector<std::string> build_flags;  // --build-flags=NAME=FLAG, for one build's runs only
+
+  static auto fields() {
+    using S = SweepOptions;
+    const char* servers_help =
+        "other servers measured like backends (`bench --server-cmd`): NAME=COMMAND,NAME=COMMAND, each command "
+        "with {port} (and {host}, {cpus}), e.g. nginx='scripts/nginx-server {port} {host}'; without --backends only "
+        "these are measured";
+    const char* capacity_help =
+        "SLO, e.g. p99<=1ms: each run is `bench capacity --slo=SLO`, the highest rate meeting it (its closed-loop "
+        "probe's figures are the run's; summary and compare.py add capacity_rps)";
+    const char* rates_help =
+        "open-loop rates, e.g. 10%,50%,90%,120% of the closed-loop capacity each configuration measured first in "
+        "this sweep (its closed-loop runs are added and run first), or requests per second, e.g. 20000; `closed` "
+        "is the closed loop (default: closed loop only)";
+    const char* builds_help =
+        "same-machine A/B: NAME=BENCH,NAME=BENCH (two or more `bench` binaries); their runs alternate in a seeded "
+        "random order, each build's results go to OUT/NAME/";
+    return std::tuple{
+        SpecField{.name = "backends", .member = &S::backends,
+                  .flag = {.name = "--backends",
+                           .help = "a list like epoll,io_uring; all: every backend but the opt-in ones (add them: "
+                                   "all,io_uring+sqpoll)"}},
+        SpecField{.name = "servers", .member = &S::servers,
+                  .flag = {.name = "--servers", .help = servers_help, .show_default = false}},
+        SpecField{.name = "clients", .member = &S::clients, .flag = {.name = "--clients", .help = "client counts"}},
+        SpecField{.name = "message_sizes", .member = &S::message_sizes,
+                  .flag = {.name = "--message-sizes", .help = "message sizes, bytes"}},
+        SpecField{.name = "capacity", .member = &S::capacity,
+                  .flag = {.name = "--capacity", .help = capacity_help, .show_default = false}},
+        SpecField{.name = "rates", .member = &S::rates,
+                  .flag = {.name = "--rates", .help = rates_help, .show_default = false}},
+        SpecField{.name = "repetitions", .member = &S::repetitions,
+                  .flag = {.name = "--repetitions", .help = "runs per configuration", .bounds = Bounds{1, 1000}}},
+        SpecField{.name = "duration_s", .member = &S::duration_s,
+                  .flag = {.name = "--duration", .help = "seconds measured per run", .bounds = Bounds{0.01, 86400}}},
+        SpecField{.name = "warmup_s", .member = &S::warmup_s,
+                  .flag = {.name = "--warmup", .help = "seconds of warm-up per run", .bounds = Bounds{0, 3600}}},
+        SpecField{.name = "protocol", .member = &S::protocol,
+                  .flag = {.name = "--protocol", .help = protocol_help(), .choices = protocol_names()}},
+        SpecField{.name = "seed", .member = &S::seed,
+                  .flag = {.name = "--seed", .help = "seed of the run order (default: random, recorded in sweep.json)",
+                           .show_default = false}},
+        SpecField{.name = "out", .member = &S::out,
+                  .flag = {.name = "--out", .help = "directory for the results (re-running with the same one resumes)",
+                           .show_default = false}},
+        SpecField{.name = "builds", .member = &S::builds,
+                  .flag = {.name = "--builds", .help = builds_help, .show_default = false}},
+        SpecField{.name = "build_flags", .member = &S::build_flags,
+                  .flag = {.name = "--build-flags",
+                           .help = "NAME=FLAG: a flag for that build's runs only, e.g. current=--work-us=0.5 (repeatable)",
+                           .show_default = false}},
+    };
+  }
 };
+
 
 // A `bench` binary the sweep measures. An ordinary sweep has one, unnamed: this binary.
 struct SweepBuild {
