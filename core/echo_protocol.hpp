@@ -93,22 +93,15 @@ class EchoRequests {
 
 // Client codec of one connection: requests from a shared EchoRequests, replies compared byte
 // for byte with what was sent.
-class EchoClientCodec final : public ClientCodec {
+class EchoClientCodec final : public SharedRequestsCodec<EchoRequests> {
  public:
-  EchoClientCodec(const EchoRequests& requests, std::uint64_t connection)
-      : requests_(requests), connection_(connection) {}
+  using SharedRequestsCodec::SharedRequestsCodec;
   std::size_t request_size(std::uint64_t seq) const override { return requests_.frame_size(connection_, seq); }
   int request_iov(std::uint64_t seq, std::size_t pos, iovec out[2]) const override {
     return requests_.iov(connection_, seq, pos, out);
   }
   Progress on_reply(std::uint64_t seq, std::span<const char> bytes) override;
-  void reset() override { received_ = 0; }
   std::uint64_t request_work_ns(std::uint64_t seq) const override { return requests_.work_ns(connection_, seq); }
-
- private:
-  const EchoRequests& requests_;
-  std::uint64_t connection_;
-  std::size_t received_ = 0;  // of the current reply
 };
 
 class EchoClientProtocol final : public SharedRequestsProtocol<EchoRequests, EchoClientCodec> {

@@ -71,6 +71,20 @@ class ClientProtocol {
   virtual std::unique_ptr<ClientCodec> make_codec(std::uint64_t connection) const = 0;
 };
 
+// The codec of one connection of a SharedRequestsProtocol: its requests are rows of the shared
+// table; how far the current reply has come is its own.
+template <class Requests>
+class SharedRequestsCodec : public ClientCodec {
+ public:
+  SharedRequestsCodec(const Requests& requests, std::uint64_t connection) : requests_(requests), connection_(connection) {}
+  void reset() override { received_ = 0; }
+
+ protected:
+  const Requests& requests_;
+  std::uint64_t connection_;
+  std::size_t received_ = 0;  // of the current reply
+};
+
 // A client protocol whose connections all read one immutable table of requests (`Requests`),
 // each through its own `Codec(const Requests&, connection)`: the table is built once and shared,
 // not copied per connection.

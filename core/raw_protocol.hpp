@@ -34,19 +34,12 @@ class RawServerCodec final : public ServerCodec {
 
 // Client codec of one connection: request `seq` is the RequestPattern payload of
 // (connection, seq); its reply is the next size(connection, seq) bytes, compared byte for byte.
-class RawClientCodec final : public ClientCodec {
+class RawClientCodec final : public SharedRequestsCodec<RequestPattern> {
  public:
-  RawClientCodec(const RequestPattern& pattern, std::uint64_t connection)
-      : pattern_(pattern), connection_(connection) {}
-  std::size_t request_size(std::uint64_t seq) const override { return pattern_.size(connection_, seq); }
+  using SharedRequestsCodec::SharedRequestsCodec;
+  std::size_t request_size(std::uint64_t seq) const override { return requests_.size(connection_, seq); }
   int request_iov(std::uint64_t seq, std::size_t pos, iovec out[2]) const override;
   Progress on_reply(std::uint64_t seq, std::span<const char> bytes) override;
-  void reset() override { received_ = 0; }
-
- private:
-  const RequestPattern& pattern_;
-  std::uint64_t connection_;
-  std::size_t received_ = 0;  // of the current reply
 };
 
 class RawClientProtocol final : public SharedRequestsProtocol<RequestPattern, RawClientCodec> {
