@@ -15,8 +15,8 @@
 #include <fmt/format.h>
 
 #include "backends/io_uring_loop.hpp"
-#include "backends/io_uring_uapi.hpp"
 #include "core/clock.hpp"
+#include "core/io_uring_uapi.hpp"
 #include "core/net.hpp"
 
 namespace mux {
@@ -34,11 +34,12 @@ bool is_transient_accept_error(int err) {
 IoUringLoop::IoUringLoop(const ServeContext& ctx, IoUringFeatures features)
     : ctx_(ctx),
       features_(features),
-      ring_(features),
+      ring_(ring_setup(features)),
       acceptor_(ctx.listen_fd, *ctx.counters),
       accept_pause_{.tv_sec = 0, .tv_nsec = kAcceptPauseMs * 1'000'000LL},
       accept_multishot_(!features.single_shot) {
-  if (!features.single_shot) buffers_ = BufferRing::create(ring_.get(), ctx.knobs.read_size);
+  if (features.fixed_files) register_fixed_files(ring_);
+  if (!features.single_shot) buffers_ = make_receive_buffers(ring_.get(), ctx.knobs.read_size);
   recv_multishot_ = buffers_ != nullptr;
   bundle_ = features.bundle && recv_multishot_ && (ring_.kernel_features() & IORING_FEAT_RECVSEND_BUNDLE) != 0;
   if (features.bundle && !bundle_)

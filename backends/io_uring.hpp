@@ -53,12 +53,6 @@ std::string bundle_support(unsigned setup_features);
 // the extra notification cost more than the copy they save (break-even near 4-16 KiB).
 inline bool use_zero_copy(std::size_t bytes, std::size_t threshold) { return bytes >= threshold; }
 
-// +bundle: the provided buffers one bundle completion of `bytes` filled. The kernel fills the
-// buffers it took in ring order, each to its full size before the next.
-inline std::size_t bundle_buffer_count(std::size_t bytes, std::size_t buffer_size) {
-  return bytes == 0 ? 0 : (bytes + buffer_size - 1) / buffer_size;
-}
-
 // +fixed: slots of the fixed file table. Direct descriptors do not count against the fd limit,
 // so the table takes what the limit leaves beside the fds already open: ordinary and direct
 // descriptors together stay within RLIMIT_NOFILE, as the user set it. A slot costs kernel memory

@@ -3,7 +3,8 @@
 // them, the loop keeps operations queued on every socket (a multishot recv into buffers the
 // kernel picks, at most one send) and reacts to what completed. One thread, one ring.
 // backends/io_uring.cpp: accept, receive and the connection's life; backends/io_uring_send.cpp:
-// the send path (zero-copy included); backends/io_uring_ring.cpp: the kernel objects.
+// the send path (zero-copy included); backends/io_uring_ring.cpp: the ring as the backend sets
+// it up (core/io_uring_ring.hpp: the kernel objects, shared with the io_uring load thread).
 #include <liburing.h>
 
 #include <cstddef>

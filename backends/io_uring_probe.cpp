@@ -1,5 +1,5 @@
 // Whether each io_uring variant can run here, asked of the running kernel (the headers we build
-// against are older than it: see backends/io_uring_uapi.hpp). Each probe sets up a small ring
+// against are older than it: see core/io_uring_uapi.hpp). Each probe sets up a small ring
 // of its own and returns "" or one line: what is missing, and the fix.
 #include <sched.h>
 
@@ -11,40 +11,11 @@
 #include <fmt/format.h>
 
 #include "backends/io_uring.hpp"
-#include "backends/io_uring_ring.hpp"
-#include "backends/io_uring_uapi.hpp"
 #include "core/cpu_set.hpp"
+#include "core/io_uring_ring.hpp"
+#include "core/io_uring_uapi.hpp"
 
 namespace mux {
-namespace {
-
-// A two-entry ring with `flags`; nullptr (and `error` set) when the kernel refuses it.
-struct ProbeRing {
-  io_uring ring{};
-  io_uring_params params{};
-  int error = 0;
-  explicit ProbeRing(unsigned flags, int sq_cpu = -1) {
-    params.flags = flags;
-    if (sq_cpu >= 0) params.sq_thread_cpu = static_cast<unsigned>(sq_cpu);
-    const int r = io_uring_queue_init_params(2, &ring, &params);
-    if (r < 0) error = -r;
-  }
-  ~ProbeRing() {
-    if (error == 0) io_uring_queue_exit(&ring);
-  }
-  ProbeRing(const ProbeRing&) = delete;
-  ProbeRing& operator=(const ProbeRing&) = delete;
-};
-
-bool opcode_supported(io_uring* ring, int op) {
-  io_uring_probe* probe = io_uring_get_probe_ring(ring);
-  if (probe == nullptr) return false;
-  const bool supported = io_uring_opcode_supported(probe, op) != 0;
-  io_uring_free_probe(probe);
-  return supported;
-}
-
-}  // namespace
 
 std::string bundle_support(unsigned setup_features) {
   if (setup_features & IORING_FEAT_RECVSEND_BUNDLE) return {};
@@ -69,7 +40,7 @@ std::string probe_io_uring_fixed() {
                        "--backend=io_uring",
                        std::strerror(-r));
   for (const int op : {IORING_OP_ACCEPT, IORING_OP_CLOSE, IORING_OP_SHUTDOWN})
-    if (!opcode_supported(&probe.ring, op))
+    if (!probe.opcode_supported(op))
       return fmt::format("io_uring+fixed: this kernel lacks io_uring opcode {} (accept, close and shutdown of direct "
                          "descriptors need Linux 5.19); choose --backend=io_uring",
                          op);
@@ -93,7 +64,7 @@ std::string probe_io_uring_sqpoll() {
 std::string probe_io_uring_zc() {
   ProbeRing probe(0);
   if (probe.error != 0) return describe_setup_failure(probe.error);
-  if (!opcode_supported(&probe.ring, IORING_OP_SEND_ZC))
+  if (!probe.opcode_supported(IORING_OP_SEND_ZC))
     return "io_uring+zc: this kernel has no IORING_OP_SEND_ZC (Linux 6.0); choose --backend=io_uring";
   return {};
 }

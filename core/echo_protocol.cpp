@@ -57,13 +57,14 @@ EchoRequests::EchoRequests(std::size_t message_size, std::uint64_t pattern_seed)
 EchoRequests::EchoRequests(const Distribution& sizes, std::uint64_t seed, const Distribution& work_us)
     : pattern_(sizes, seed), work_us_(work_us), header_(header_for(pattern_.largest_size())) {}
 
-int EchoRequests::iov(std::uint64_t connection, std::uint64_t seq, std::size_t pos, iovec out[2]) const {
+int EchoRequests::iov(std::uint64_t connection, std::uint64_t seq, std::size_t pos, iovec out[2],
+                      HeaderSlots* slots) const {
   int n = 0;
   const std::size_t size = pattern_.size(connection, seq);
   if (pos < kEchoHeaderSize) {
     const char* header = header_.data();
     if (size != pattern_.largest_size()) {
-      Header& slot = headers_[seq % kHeaderSlots];
+      Header& slot = (slots != nullptr ? *slots : headers_)[seq % kHeaderSlots];
       slot = header_for(size);
       header = slot.data();
     }

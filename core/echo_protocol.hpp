@@ -58,9 +58,21 @@ class EchoRequests {
   std::size_t frame_size(std::uint64_t connection, std::uint64_t seq) const {
     return kEchoHeaderSize + pattern_.size(connection, seq);
   }
+  using Header = std::array<char, kEchoHeaderSize>;
+  // Requests whose headers can be pending at once: those of one sendmsg (protocol.hpp).
+  static constexpr std::size_t kHeaderSlots = kMaxSendIov;
+  // Drawn sizes: where iov() writes each request's header, by seq % kHeaderSlots. A connection
+  // keeps its own (a send in flight on one is not overwritten by another's requests: the
+  // io_uring load thread hands the kernel one connection's iovecs while it builds the next's).
+  using HeaderSlots = std::array<Header, kHeaderSlots>;
+  bool drawn_sizes() const { return !pattern_.sizes_fixed(); }
+
   // iovecs for bytes [pos, frame_size()) of request `seq` of `connection`; returns how many (at
-  // most 2). They stay valid until iov() has been called for kHeaderSlots more requests.
-  int iov(std::uint64_t connection, std::uint64_t seq, std::size_t pos, iovec out[2]) const;
+  // most 2). With drawn sizes the header is written to `slots` (nullptr: to this object's own,
+  // shared by every caller), so they stay valid until iov() has been called with the same
+  // slots for kHeaderSlots more requests.
+  int iov(std::uint64_t connection, std::uint64_t seq, std::size_t pos, iovec out[2],
+          HeaderSlots* slots = nullptr) const;
   // Whether `got` equals bytes [pos, pos + got.size()) of request `seq` of `connection`.
   bool matches(std::uint64_t connection, std::uint64_t seq, std::size_t pos, std::span<const char> got) const;
   // The payload of request `seq` of `connection` (what the server's work is drawn from).
@@ -76,32 +88,35 @@ class EchoRequests {
     return request_work_ns(work_us_, p.first(std::min(p.size(), kWorkKeyBytes)));
   }
 
-  // Requests whose headers can be pending at once: those of one sendmsg (protocol.hpp).
-  static constexpr std::size_t kHeaderSlots = kMaxSendIov;
 
  private:
-  using Header = std::array<char, kEchoHeaderSize>;
   static Header header_for(std::size_t size);
 
   RequestPattern pattern_;
   Distribution work_us_;
   Header header_{};  // fixed size: the one header of every request
-  // Drawn sizes: the headers handed out by iov(), by seq % kHeaderSlots. One load thread owns
-  // this object and uses it from that thread only, so a mutable scratch is safe.
-  mutable std::array<Header, kHeaderSlots> headers_{};
+  // Drawn sizes, iov() without slots of the caller's. One thread uses this object (tests, the
+  // micro-benchmarks), so a mutable scratch is safe.
+  mutable HeaderSlots headers_{};
 };
 
 // Client codec of one connection: requests from a shared EchoRequests, replies compared byte
 // for byte with what was sent.
 class EchoClientCodec final : public SharedRequestsCodec<EchoRequests> {
  public:
-  using SharedRequestsCodec::SharedRequestsCodec;
+  EchoClientCodec(const EchoRequests& requests, std::uint64_t connection)
+      : SharedRequestsCodec(requests, connection),
+        headers_(requests.drawn_sizes() ? std::make_unique<EchoRequests::HeaderSlots>() : nullptr) {}
   std::size_t request_size(std::uint64_t seq) const override { return requests_.frame_size(connection_, seq); }
   int request_iov(std::uint64_t seq, std::size_t pos, iovec out[2]) const override {
-    return requests_.iov(connection_, seq, pos, out);
+    return requests_.iov(connection_, seq, pos, out, headers_.get());
   }
   Progress on_reply(std::uint64_t seq, std::span<const char> bytes) override;
   std::uint64_t request_work_ns(std::uint64_t seq) const override { return requests_.work_ns(connection_, seq); }
+
+ private:
+  // Drawn sizes: the headers iov() hands out. Only this connection's thread uses it.
+  std::unique_ptr<EchoRequests::HeaderSlots> headers_;
 };
 
 class EchoClientProtocol final : public SharedRequestsProtocol<EchoRequests, EchoClientCodec> {

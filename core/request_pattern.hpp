@@ -48,6 +48,7 @@ class RequestPattern {
     return fixed_ ? largest_ : message_size_at(sizes_, draw_unit(seed_, connection, seq));
   }
   std::size_t largest_size() const { return largest_; }
+  bool sizes_fixed() const { return fixed_; }
   // The size(connection, seq) bytes of request `seq` of `connection`.
   const char* payload(std::uint64_t connection, std::uint64_t seq) const {
     return pattern_.data() + offset(connection, seq);

@@ -104,6 +104,23 @@ TEST(DrawnRequests, HeadersOfABatchOfRequestsStayValidTogether) {
   EXPECT_EQ(got, expected);
 }
 
+TEST(DrawnRequests, AConnectionsHeadersStayValidWhileOthersBuildTheirs) {
+  // The io_uring load thread hands the kernel one connection's iovecs (a send in flight), then
+  // builds the other connections' requests before that send has read them.
+  const auto echo = make_client_protocol("echo", {.message_size = Distribution::parse("uniform:1-50"), .seed = 3,
+                                                  .work_us = 0, .expected_body = std::nullopt});
+  const auto first = echo->make_codec(0), other = echo->make_codec(1);
+  iovec in_flight[2];
+  const int n = first->request_iov(0, 0, in_flight);
+  for (std::uint64_t seq = 0; seq < 4 * EchoRequests::kHeaderSlots; ++seq) {
+    iovec iov[2];
+    other->request_iov(seq, 0, iov);
+  }
+  std::string got;
+  for (int i = 0; i < n; ++i) got.append(static_cast<const char*>(in_flight[i].iov_base), in_flight[i].iov_len);
+  EXPECT_EQ(got, frame(EchoRequests(Distribution::parse("uniform:1-50"), 3), 0, 0));
+}
+
 TEST(DrawnRequests, RawRequestsTakeTheDrawnSizes) {
   const auto raw = make_client_protocol("raw", {.message_size = Distribution::parse("uniform:1-100"), .seed = 5, .work_us = 0, .expected_body = std::nullopt});
   const EchoRequests echo(Distribution::parse("uniform:1-100"), 5);

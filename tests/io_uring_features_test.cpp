@@ -10,7 +10,7 @@
 
 #include "backends/io_uring.hpp"
 #include "backends/io_uring_ring.hpp"
-#include "backends/io_uring_uapi.hpp"
+#include "core/io_uring_uapi.hpp"
 
 namespace mux {
 namespace {
@@ -101,7 +101,7 @@ TEST(IoUringRing, QueueingPastAFullSubmissionQueueSubmitsIt) {
     }
     if (!probe_io_uring().empty()) GTEST_SKIP() << probe_io_uring();
     const Watchdog watchdog(mode);
-    Ring ring(features);
+    Ring ring(ring_setup(features));
     const unsigned entries = ring.get()->sq.ring_entries;
     const unsigned nops = 2 * entries + 1;  // fills the queue twice, then one more
     ASSERT_LE(nops, ring.get()->cq.ring_entries) << "the completions must fit the CQ";
