@@ -44,6 +44,11 @@ struct LoadConfig {
   std::size_t idle = 0;          // extra connections held open and silent beside the clients
   std::uint64_t churn = 0;       // close and reopen each connection after this many requests; 0: never
   std::vector<SocketAddress> sources;  // local addresses, round robin over connections; empty: any
+  // --loadgen-io: how the load threads wait, send and receive (loadgen/load_thread.hpp); all
+  // else they do is the same. `automatic` is settled before the run (resolve_loadgen_io()):
+  // io_uring where this kernel allows it (loadgen/uring_probe.hpp), else epoll.
+  enum class Io { automatic, epoll, io_uring } io = Io::automatic;
+  std::optional<std::string> io_fallback;  // automatic, and io_uring cannot run here: why epoll runs
 
   // Each field once: its wire name, its flag (in --help's order) and its name in the result's
   // config. Fields without a flag are set by the run: target, cpus (--client-cpus), work_us
@@ -107,6 +112,13 @@ struct LoadConfig {
                   .flag = {.name = "--loadgen-threads", .help = "load generator threads (default: one per client CPU)",
                            .bounds = Bounds{1, 1024}, .show_default = false},
                   .result = "loadgen_threads"},
+        SpecField{.name = "io", .member = &C::io,
+                  .flag = {.name = "--loadgen-io",
+                           .help = "the load generator's I/O model: io_uring (multishot recv into provided buffers, a "
+                                   "batch's sends in one submit: fewer system calls per request) or epoll; all else it "
+                                   "does is the same. auto: io_uring where this kernel allows it, else epoll, saying why"},
+                  .result = "loadgen_io"},
+        SpecField{.name = "io_fallback", .member = &C::io_fallback, .result = "loadgen_io_fallback"},
         SpecField{.name = "target", .member = &C::target},
         SpecField{.name = "cpus", .member = &C::cpus, .result = "client_cpus"},
         SpecField{.name = "work_us", .member = &C::work_us},
@@ -119,6 +131,11 @@ struct LoadConfig {
 // --arrival's names, also written in the JSON.
 constexpr std::array<std::pair<LoadConfig::Arrival, const char*>, 2> names_of(LoadConfig::Arrival) {
   return {{{LoadConfig::Arrival::constant, "constant"}, {LoadConfig::Arrival::poisson, "poisson"}}};
+}
+
+// --loadgen-io's names ("auto" never reaches the JSON: it is settled before the run).
+constexpr std::array<std::pair<LoadConfig::Io, const char*>, 3> names_of(LoadConfig::Io) {
+  return {{{LoadConfig::Io::automatic, "auto"}, {LoadConfig::Io::epoll, "epoll"}, {LoadConfig::Io::io_uring, "io_uring"}}};
 }
 
 // One second of the measured interval.

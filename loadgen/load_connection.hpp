@@ -17,13 +17,12 @@ struct LoadThread::Connection {
   enum class State : std::uint8_t { connecting, ready, backoff };
   struct Issued {
     std::uint64_t due_ns;   // when the schedule wanted it sent
-    std::uint64_t sent_ns;  // when it was handed to the socket
+    std::uint64_t sent_ns;  // when it was handed to the I/O model to send
   };
   UniqueFd fd;
   State state = State::backoff;
   bool idle = false;               // --idle: held open, never sends
   bool churning = false;           // --churn: closed on purpose, the reconnect is measured
-  std::uint32_t events = 0;        // what epoll watches now
   std::unique_ptr<ClientCodec> codec;
   std::uint64_t next_issue = 0;
   std::uint64_t send_seq = 0;
@@ -38,5 +37,10 @@ struct LoadThread::Connection {
   std::uint64_t random_state = 0;
   std::vector<Issued> issued;      // by seq % pipeline
 };
+
+inline bool LoadThread::has_unsent(const Connection& c) const { return c.send_seq < c.next_issue; }
+inline std::size_t LoadThread::index_of(const Connection& c) const { return static_cast<std::size_t>(&c - conns_.data()); }
+inline LoadThread::Connection& LoadThread::connection(std::size_t index) { return conns_[index]; }
+inline std::size_t LoadThread::connection_count() const { return conns_.size(); }
 
 }  // namespace mux

@@ -45,7 +45,7 @@ void LoadGenerator::connect() {
     // Connections split as evenly as possible: the first (clients % t) threads take one more.
     const std::size_t share = config_.clients / t + (i < config_.clients % t ? 1 : 0);
     const std::size_t idle = config_.idle / t + (i < config_.idle % t ? 1 : 0);
-    clients_.push_back(std::make_unique<LoadThread>(config_, first, share, idle, stop_ns_));
+    clients_.push_back(LoadThread::make(config_, first, share, idle, stop_ns_));
     first += share;
   }
   // Only now start the threads: clients_ must not grow (and move) while they read it.

@@ -1,6 +1,6 @@
 #pragma once
-// The load generator: `threads` LoadThreads, each pinned to a core with its share of the
-// connections. All connections are open before the clock starts.
+// The load generator: `threads` LoadThreads (of the I/O model LoadConfig::io), each pinned to
+// a core with its share of the connections. All connections are open before the clock starts.
 #include <atomic>
 #include <cstdint>
 #include <functional>

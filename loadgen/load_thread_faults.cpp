@@ -1,7 +1,5 @@
 // A load connection's faults and its way back: an error counted against the second it fell in,
 // the back-off after it, the reconnect, and the timeouts housekeeping() finds.
-#include <sys/epoll.h>
-
 #include "loadgen/load_connection.hpp"
 #include "loadgen/load_thread.hpp"
 
@@ -22,8 +20,8 @@ void LoadThread::fail(Connection& c, Fault fault, std::uint64_t now) {
 
 // Drops the connection; housekeeping() opens a new one after kReconnectDelayNs.
 void LoadThread::back_off(Connection& c, std::uint64_t now) {
-  c.fd.reset();  // closing removes it from epoll
-  c.events = 0;
+  if (c.fd) forget(c);
+  c.fd.reset();
   c.state = Connection::State::backoff;
   c.since_ns = now;
 }
@@ -37,7 +35,7 @@ void LoadThread::reopen(Connection& c, std::uint64_t now) {
     return;  // stays in back-off and tries again later
   }
   c.state = Connection::State::connecting;
-  watch(c, EPOLLOUT);
+  watch_connect(c);
 }
 
 void LoadThread::housekeeping(std::uint64_t now) {

@@ -39,8 +39,10 @@ double offline_percentile_us(const std::map<std::uint64_t, std::pair<std::uint64
 
 TEST(LoadProcesses, ThreeProcessesMergeExactly) {
   TempDir dir;
-  const Outcome o = bench({"--backend=epoll", "--clients=30", "--loadgen-processes=3", "--duration=1", "--warmup=0.2",
-                           "--json=" + dir.file("r.json")});
+  // Epoll load threads: their recv and send per request show below that the load processes'
+  // system calls are counted (tests/loadgen_io_test.cpp checks io_uring's in load processes).
+  const Outcome o = bench({"--backend=epoll", "--clients=30", "--loadgen-processes=3", "--loadgen-io=epoll",
+                           "--duration=1", "--warmup=0.2", "--json=" + dir.file("r.json")});
   ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
   const auto doc = read_json(dir.file("r.json"));
   const auto& r = doc["results"];

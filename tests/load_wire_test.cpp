@@ -107,6 +107,8 @@ TEST(LoadWire, ConfigRoundTrips) {
   c.idle = 10;
   c.churn = 100;
   c.sources = {SocketAddress::parse("::1", 0)};
+  c.io = LoadConfig::Io::io_uring;
+  c.io_fallback = "no io_uring here";
   const auto back = nlohmann::json::parse(nlohmann::json(c).dump()).get<LoadConfig>();
   EXPECT_EQ(back.target, c.target);
   EXPECT_EQ(back.clients, 12345u);
@@ -127,6 +129,8 @@ TEST(LoadWire, ConfigRoundTrips) {
   EXPECT_EQ(back.churn, 100u);
   ASSERT_EQ(back.sources.size(), 1u);
   EXPECT_EQ(back.sources[0], c.sources[0]);
+  EXPECT_EQ(back.io, LoadConfig::Io::io_uring);
+  EXPECT_EQ(back.io_fallback, c.io_fallback);
   LoadConfig none;
   none.target = SocketAddress::parse("127.0.0.1", 1);
   EXPECT_FALSE(nlohmann::json(none).get<LoadConfig>().expected_body.has_value());
@@ -149,7 +153,9 @@ TEST(LoadWire, ConfigJsonNamesEachFieldAsTheStructDoes) {
   EXPECT_EQ(j.at("arrival"), "poisson");
   EXPECT_TRUE(j.at("expected_body").is_null());
   EXPECT_EQ(j.at("sources"), nlohmann::json::parse(R"(["127.0.0.2:0", "127.0.0.3:0"])"));
-  EXPECT_EQ(j.size(), 18u) << "a key per LoadConfig field: " << j.dump();
+  EXPECT_EQ(j.at("io"), "auto");
+  EXPECT_TRUE(j.at("io_fallback").is_null());
+  EXPECT_EQ(j.size(), 20u) << "a key per LoadConfig field: " << j.dump();
   // A key missing is an error, not a default: both ends are the same build.
   nlohmann::json missing = j;
   missing.erase("churn");
@@ -254,10 +260,13 @@ TEST(LoadWire, ResultEchoUsesTheResultNames) {
   c.threads = 4;
   c.cpus = {1};
   c.expected_body = std::string("ok");
+  c.io = LoadConfig::Io::epoll;
+  c.io_fallback = "why";
   const nlohmann::json echo = result_echo(c);
   EXPECT_EQ(echo, nlohmann::json::parse(R"({"protocol": "echo", "clients": 3, "message_size_spec": "128",
       "expect_body": "ok", "pipeline": 1, "seed": 1, "idle_connections": 2, "churn": 0, "duration_s": 10.0,
-      "warmup_s": 2.0, "timeout_s": 5.0, "client_cpus": [1], "loadgen_threads": 4})"));
+      "warmup_s": 2.0, "timeout_s": 5.0, "client_cpus": [1], "loadgen_threads": 4,
+      "loadgen_io": "epoll", "loadgen_io_fallback": "why"})"));
 }
 
 }  // namespace

@@ -137,10 +137,14 @@ class MpiLoad(unittest.TestCase):
         return out, time.monotonic() - start
 
     def test_three_ranks_merge_exactly_and_report_clocks_and_barrier_skew(self):
-        out, _ = self.mpirun(BENCH, "--clients=7", "--duration=1", "--warmup=0.2", f"--json={self.json}")
+        # Epoll load threads on every rank (--loadgen-io reaches them): a send and a receive per
+        # request at least, below.
+        out, _ = self.mpirun(BENCH, "--clients=7", "--duration=1", "--warmup=0.2", "--loadgen-io=epoll",
+                             f"--json={self.json}")
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(out.stdout.count("muxbench "), 1, "only rank 0 prints")
         doc = json.loads(self.json.read_text())
+        self.assertEqual(doc["config"]["loadgen_io"], "epoll")
         results = doc["results"]
         shards = results["shards"]
         self.assertEqual(len(shards), 3)

@@ -65,13 +65,16 @@ std::string loop_spread_note(const RunRecord& r) {
 }
 
 // "2 threads", or with --loadgen-processes "3 processes of 1 thread" (each gets threads / K),
-// or under mpirun "3 MPI ranks of 2 threads each" (each rank on its own host's CPUs).
+// or under mpirun "3 MPI ranks of 2 threads each" (each rank on its own host's CPUs); then the
+// threads' I/O model (--loadgen-io).
 std::string loadgen_shape(const RunOptions& o) {
   const auto threads = [](std::size_t n) { return fmt::format("{} thread{}", n, n == 1 ? "" : "s"); };
-  if (o.mpi_ranks > 1) return fmt::format("{} MPI ranks of {} each", o.mpi_ranks, threads(o.load.threads));
-  if (o.loadgen_processes == 1) return threads(o.load.threads);
-  return fmt::format("{} processes of {}", o.loadgen_processes,
-                     threads(shard_threads(o.load.threads, o.loadgen_processes)));
+  std::string shape = threads(o.load.threads);
+  if (o.mpi_ranks > 1)
+    shape = fmt::format("{} MPI ranks of {} each", o.mpi_ranks, threads(o.load.threads));
+  else if (o.loadgen_processes > 1)
+    shape = fmt::format("{} processes of {}", o.loadgen_processes, threads(shard_threads(o.load.threads, o.loadgen_processes)));
+  return fmt::format("{} on {}", shape, name_of(o.load.io));
 }
 
 }  // namespace
@@ -160,6 +163,8 @@ std::string table_notes(const RunOptions& o, const RunRecord& r) {
                          r.backend, o.load.clients + o.load.idle, per(r.server_memory_bytes), per(r.loadgen_memory_bytes),
                          per(r.kernel_tcp_memory_bytes));
   }
+  if (o.load.io_fallback)
+    notes += fmt::format("  {}: load generator on epoll, not io_uring: {}\n", r.backend, *o.load.io_fallback);
   notes += loop_spread_note(r);
   notes += work_class_note(o, r);
   if (o.counters) notes += kernel_counter_notes(r.backend, r.kernel_counters, o.show_syscalls);

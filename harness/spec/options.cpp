@@ -17,6 +17,7 @@
 #include "harness/spec/server_command_template.hpp"
 #include "harness/kernel/kernel_counters.hpp"
 #include "harness/spec/transport.hpp"
+#include "loadgen/uring_probe.hpp"
 
 namespace mux {
 namespace {
@@ -118,7 +119,19 @@ void check_work_protocol(const Distribution& work_us, const std::string& protoco
                                work_us.to_string(), protocol));
 }
 
+// --loadgen-io: auto becomes io_uring where this kernel allows it, else epoll with the reason;
+// io_uring asked for where it cannot run is refused.
+void resolve_loadgen_io(LoadConfig& load) {
+  if (load.io == LoadConfig::Io::epoll) return;
+  const std::string why = uring_load_unavailable_reason();
+  if (load.io == LoadConfig::Io::io_uring && !why.empty())
+    throw UsageError(fmt::format("--loadgen-io=io_uring: {}", why));  // `why` names the fix
+  load.io = why.empty() ? LoadConfig::Io::io_uring : LoadConfig::Io::epoll;
+  if (!why.empty()) load.io_fallback = why;
+}
+
 void finish_load_flags(RunOptions& o, const LoadFlags& f, const CpuList& default_client_cpus) {
+  resolve_loadgen_io(o.load);
   o.load.cpus = cpus_of("--client-cpus", f.client_cpus, default_client_cpus);
   if (o.load.threads == 0) o.load.threads = o.load.cpus.size();
   if (o.loadgen_processes > o.load.clients)
