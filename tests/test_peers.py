@@ -43,7 +43,8 @@ class Crosscheck(unittest.TestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         rows = [line.split() for line in out.stdout.splitlines()
                 if line.startswith(("nginx ", "bench serve epoll ", "epoll +1 µs/req "))]
-        self.assertEqual(len(rows), 3, out.stdout)
+        self.assertEqual(len(rows), 3 * 2, f"a row per server and load I/O model:\n{out.stdout}")
+        self.assertEqual(sorted(row[-11] for row in rows), ["epoll"] * 3 + ["io_uring"] * 3, out.stdout)
         for row in rows:
             self.assertEqual(row[-1], "0", f"errors in {row}")
             self.assertGreater(float(row[-2]), 0, f"no server CPU per request in {row}")
@@ -51,7 +52,7 @@ class Crosscheck(unittest.TestCase):
     @unittest.skipIf(peers.cpu_limit_unavailable(), "no writable cgroup cpu controller here")
     def test_server_cpu_limit_caps_every_server_and_cleans_up(self):
         out = subprocess.run([sys.executable, str(self.SCRIPT), "--duration=1", "--connections=20",
-                              "--backends=epoll", "--server-cpu-limit=30"], capture_output=True, text=True, timeout=300)
+                              "--backends=epoll", "--loadgen-io=io_uring", "--server-cpu-limit=30"], capture_output=True, text=True, timeout=300)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("capped at 30% of it", out.stdout)
         rows = [line.split() for line in out.stdout.splitlines() if line.startswith(("nginx ", "bench serve epoll "))]
@@ -63,7 +64,8 @@ class Crosscheck(unittest.TestCase):
         self.assertEqual(list(root.glob("muxbench-crosscheck-*")), [], "a cgroup was left behind")
 
     def test_bad_input_exits_2_with_one_line(self):
-        for bad in ("--repetitions=0", "--connections=0", "--duration=0.5", "--work-us=-1", "--server-cpu-limit=101"):
+        for bad in ("--repetitions=0", "--connections=0", "--duration=0.5", "--work-us=-1", "--server-cpu-limit=101",
+                    "--loadgen-io=kqueue"):
             out = subprocess.run([sys.executable, str(self.SCRIPT), bad], capture_output=True, text=True, timeout=60)
             self.assertEqual(out.returncode, 2, bad)
             self.assertEqual(len(out.stderr.strip().splitlines()), 1, out.stderr)

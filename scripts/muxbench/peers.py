@@ -191,13 +191,14 @@ def run_wrk(port, connections, duration, cpus="1", threads=1):
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "output": out}
 
 
-def _run_bench(what, args, connections, duration, cpus, threads, warmup):
-    """One `bench` HTTP run with the same connections and duration as wrk; its results."""
+def _run_bench(what, args, connections, duration, cpus, threads, warmup, extra=()):
+    """One `bench` HTTP run with the same connections and duration as wrk (and `extra` flags);
+    its results."""
     with tempfile.TemporaryDirectory(prefix="muxbench-load-") as tmp:
         path = Path(tmp) / "r.json"
         proc = subprocess.run([str(require_bench()), *args, "--protocol=http", f"--clients={connections}",
                                f"--duration={duration}", f"--warmup={warmup}", f"--client-cpus={cpus}",
-                               f"--loadgen-threads={threads}", f"--json={path}"],
+                               f"--loadgen-threads={threads}", *extra, f"--json={path}"],
                               capture_output=True, text=True, timeout=duration + warmup + 60)
         if proc.returncode != 0:
             raise RuntimeError(f"{what} failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -206,14 +207,14 @@ def _run_bench(what, args, connections, duration, cpus, threads, warmup):
             "cpu": r["loadgen_cpu_utilization"], "srv_us": r["server_cpu_us_per_request"]}
 
 
-def run_bench_server_cmd(command, connections, duration, server_cpus="0", cpus="1", threads=1, warmup=1):
+def run_bench_server_cmd(command, connections, duration, server_cpus="0", cpus="1", threads=1, warmup=1, extra=()):
     """`bench --server-cmd=COMMAND`: bench starts the server, pins it to `server_cpus` and
     measures its CPU per request itself (srv_us)."""
     return _run_bench("bench --server-cmd", [f"--server-cmd={command}", f"--server-cpus={server_cpus}"],
-                      connections, duration, cpus, threads, warmup)
+                      connections, duration, cpus, threads, warmup, extra)
 
 
-def run_bench_load(port, connections, duration, cpus="1", threads=1, warmup=1):
+def run_bench_load(port, connections, duration, cpus="1", threads=1, warmup=1, extra=()):
     """`bench load` against a running server (srv_us is None: bench does not see its CPU)."""
     return _run_bench("bench load", ["load", f"--target=127.0.0.1:{port}"], connections, duration, cpus, threads,
-                      warmup)
+                      warmup, extra)
