@@ -64,7 +64,7 @@ TEST(KernelCounters, LoadGeneratorSyscallsAgreeWithPerfStat) {
   TempDir dir;
   const Outcome o = run({kPerf, "stat", "-x,", "-o", dir.file("perf.csv"), "-e", "raw_syscalls:sys_enter", "--",
                          BENCH_PATH, "load", fmt::format("--target=127.0.0.1:{}", server.port()), "--clients=1",
-                         "--duration=2", "--warmup=0", "--json=" + dir.file("r.json")});
+                         "--duration=2", "--warmup=0", "--counters=on", "--json=" + dir.file("r.json")});
   ASSERT_EQ(o.exit_code, 0) << o.out << o.err;
   std::uint64_t perf_total = 0;
   std::istringstream csv(slurp(dir.file("perf.csv")));
@@ -92,7 +92,8 @@ TEST(KernelCounters, LoadGeneratorSyscallsAgreeWithPerfStat) {
 // send; io_uring's multishot recv needs no call per receive, so it makes fewer.
 TEST(KernelCounters, SingleClientEpollMakesThreeSyscallsPerRequestAndIoUringFewer) {
   Outcome out;
-  const auto epoll = run_json({"--backend=epoll", "--clients=1", "--duration=1", "--warmup=0.2", "--syscalls"}, &out);
+  const auto epoll = run_json({"--backend=epoll", "--clients=1", "--duration=1", "--warmup=0.2", "--counters=on",
+                               "--syscalls"}, &out);
   ASSERT_FALSE(epoll.is_null());
   const auto& srv = epoll["results"]["kernel_counters"]["server"];
   expect_well_formed(srv);
@@ -125,7 +126,7 @@ TEST(KernelCounters, SingleClientEpollMakesThreeSyscallsPerRequestAndIoUringFewe
   EXPECT_NE(out.out.find("server syscalls per request: "), std::string::npos) << "--syscalls shows the breakdown\n"
                                                                                << out.out;
 
-  const auto uring = run_json({"--backend=io_uring", "--clients=1", "--duration=1", "--warmup=0.2"});
+  const auto uring = run_json({"--backend=io_uring", "--clients=1", "--duration=1", "--warmup=0.2", "--counters=on"});
   ASSERT_FALSE(uring.is_null());
   EXPECT_LT(field(uring, "server", "syscalls_per_request"), epoll_sys);
   EXPECT_GT(uring["results"]["kernel_counters"]["server"]["per_syscall"]["io_uring_enter"]["count"].get<double>(), 0);
@@ -182,7 +183,7 @@ TEST(KernelCounters, SampledSyscallsAgreeWithExactCountingAndSayWhatTheyCover) {
   Outcome out;
   const auto sampled = run_json({"--backend=epoll", "--clients=1", "--duration=2", "--warmup=0.2",
                                  "--counters=sampled:10%"}, &out);
-  const auto exact = run_json({"--backend=epoll", "--clients=1", "--duration=2", "--warmup=0.2"});
+  const auto exact = run_json({"--backend=epoll", "--clients=1", "--duration=2", "--warmup=0.2", "--counters=on"});
   ASSERT_FALSE(sampled.is_null());
   ASSERT_FALSE(exact.is_null());
   const auto requests = sampled["results"]["requests"].get<std::uint64_t>();

@@ -78,9 +78,9 @@ class MpiRun(unittest.TestCase):
 
     def test_rank_0_serves_and_the_other_ranks_load_it(self):
         # Epoll load threads on every rank (--loadgen-io reaches them): a send and a receive per
-        # request at least, below.
+        # request at least, below; counted exactly (--counters=on), so the ranks' totals add up.
         out = self.mpirun("--backend=epoll", "--clients=7", "--duration=1", "--warmup=0.2", "--loadgen-io=epoll",
-                          f"--json={self.json}")
+                          "--counters=on", f"--json={self.json}")
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(out.stdout.count("muxbench "), 1, "only rank 0 prints")
         doc = json.loads(self.json.read_text())

@@ -95,8 +95,9 @@ void add_load_flags(CLI::App& app, RunOptions& o, LoadFlags& f, std::span<const 
            o.counters_sampling = mode ? mode->sampling : std::nullopt;
          },
          "count what each request costs the kernel on both sides (syscalls, context switches, page faults... "
-         "with eBPF, perf_event_open and getrusage): on, off, or sampled[:P%]: system calls counted only in "
-         "100 ms slices covering P% of the window (default 5%), which costs far less [default: on]")
+         "with eBPF, perf_event_open and getrusage): sampled[:P%]: system calls counted only in 100 ms slices "
+         "covering P% of the window (default 5%), under 1% of throughput; on: counted exactly, over the whole "
+         "window (every task's system calls slow down while counted: 7-15% of throughput); off [default: sampled]")
       ->check(CLI::Validator(
           [](std::string& v) {
             std::string why;

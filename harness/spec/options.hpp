@@ -50,7 +50,8 @@ struct RunOptions {
   std::size_t loadgen_processes = 1;  // --loadgen-processes: the load split over this many processes
   std::string sources = "auto";    // --sources as given: "auto", or local addresses, comma-separated
   bool counters = true;            // --counters: syscalls, context switches... per request, both sides
-  std::optional<SyscallSampling> counters_sampling;  // --counters=sampled: system calls in slices only
+  // --counters=sampled (the default): system calls in slices only; empty: exact (--counters=on)
+  std::optional<SyscallSampling> counters_sampling = SyscallSampling{};
   bool show_syscalls = false;      // --syscalls: the per-syscall breakdown under the table
 
   // bench starts a server of its own registry (not --server-cmd, not `bench load`'s target).
