@@ -23,7 +23,6 @@ namespace {
 constexpr std::size_t kConnectBatch = 256;       // connects in flight at once per thread
 constexpr std::uint64_t kConnectWaitNs = 100'000'000;
 constexpr std::uint64_t kHousekeepingNs = 50'000'000;
-constexpr std::uint64_t kReconnectDelayNs = 100'000'000;  // a dead server must not make us spin
 constexpr const char* kThisThreadSchedstat = "/proc/thread-self/schedstat";
 
 // splitmix64: 8 bytes of state per connection for its Poisson arrivals.
