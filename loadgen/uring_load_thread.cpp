@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 
@@ -100,9 +101,20 @@ class UringLoadThread final : public LoadThread {
   bool draining_ = false;      // finish_io(): completions are only counted
 };
 
+// liburing maps a ring with its own system calls, which ThreadSanitizer does not see: a ring one
+// load thread has unmapped (finish_io() after a failed connect) can be mapped again at the same
+// address by another thread's new ring, and TSan would take the two threads' writes to it for a
+// race. Setting a ring up and tearing one down under this lock orders them in its eyes as the
+// kernel already does; it is taken once per ring at each end, never per request.
+std::mutex& ring_mappings() {
+  static std::mutex mutex;
+  return mutex;
+}
+
 // Set up on first use, which is on the load thread (connect_all()).
 Ring& UringLoadThread::ring() {
   if (ring_) return *ring_;
+  const std::lock_guard mapping(ring_mappings());
   RingSetup setup;
   setup.modes = task_run_modes(true);
   setup.entries = kSubmissionEntries;
@@ -268,6 +280,7 @@ void UringLoadThread::finish_io() {
   for (const std::uint64_t deadline = now_ns() + kDrainTimeoutNs; in_flight_ > 0 && now_ns() < deadline;)
     wait(kDrainSliceNs);
   if (in_flight_ > 0) return;  // left to the ring's teardown
+  const std::lock_guard mapping(ring_mappings());
   buffers_.reset();
   ring_.reset();
 }
