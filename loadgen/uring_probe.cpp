@@ -59,13 +59,22 @@ std::string no_buffer_ring_reason() {
                      kUringLoadInstead);
 }
 
-std::string uring_load_unavailable_reason() {
+namespace {
+std::string probe_uring_load() {
   ProbeRing probe(0, -1, 4);
   if (probe.error != 0) return describe_setup_failure(probe.error, kUringLoadInstead);
   const auto buffers = BufferRing::create(&probe.ring, 4096, 8 * 4096);
   if (!buffers) return no_buffer_ring_reason();
   const std::string problem = try_multishot_recv(&probe.ring);
   return problem.empty() ? problem : fmt::format("io_uring: {}; choose {}", problem, kUringLoadInstead);
+}
+}  // namespace
+
+// Probed once per process: the kernel's answer does not change, and each load thread that is
+// left to choose (LoadThread::make) asks again after bench's own parse did.
+std::string uring_load_unavailable_reason() {
+  static const std::string reason = probe_uring_load();
+  return reason;
 }
 
 }  // namespace mux
